@@ -1,5 +1,10 @@
 package cpu
 
+import (
+	"fmt"
+	"sync"
+)
+
 // ConvParams describes a 2-D convolution over a CHW input (batch 1), with
 // PyTorch semantics: weight is [OutC, InC/Groups, KH, KW], symmetric zero
 // padding, equal stride in both directions.
@@ -17,44 +22,258 @@ func (p ConvParams) OutSize() (int, int) {
 }
 
 // Conv2D writes the convolution of src with w (+ bias, may be nil) into dst,
-// which must hold OutC*OH*OW values.
+// which must hold OutC*OH*OW values. Groups == 0 means 1. Pointwise (1x1)
+// convolutions are one Gemm, depthwise ones (one input channel per group) a
+// direct kernel, the rest im2col + Gemm per group.
 func Conv2D(dst, src, w, bias []float32, p ConvParams) {
-	conv2DRef(dst, src, w, bias, p)
+	if p.Groups == 0 {
+		p.Groups = 1
+	}
+	checkConv(dst, src, w, bias, p)
+	switch {
+	case p.InC == p.Groups:
+		convDepthwise(dst, src, w, bias, p)
+	default:
+		convGemm(dst, src, w, bias, p)
+	}
 }
 
-func conv2DRef(dst, src, w, bias []float32, p ConvParams) {
-	g := p.Groups
-	if g == 0 {
-		g = 1
+func checkConv(dst, src, w, bias []float32, p ConvParams) {
+	bad := func(format string, args ...any) {
+		panic(fmt.Sprintf("cpu.Conv2D %+v: ", p) + fmt.Sprintf(format, args...))
+	}
+	if p.InC <= 0 || p.OutC <= 0 || p.InH <= 0 || p.InW <= 0 || p.KH <= 0 || p.KW <= 0 || p.Stride <= 0 || p.Pad < 0 || p.Groups < 0 {
+		bad("sizes must be positive (pad non-negative)")
+	}
+	if p.InC%p.Groups != 0 || p.OutC%p.Groups != 0 {
+		bad("groups must divide InC and OutC")
 	}
 	oh, ow := p.OutSize()
-	icg, ocg := p.InC/g, p.OutC/g
-	for oc := 0; oc < p.OutC; oc++ {
-		grp := oc / ocg
-		for y := 0; y < oh; y++ {
-			for x := 0; x < ow; x++ {
-				var s float32
-				if bias != nil {
-					s = bias[oc]
+	if p.InH+2*p.Pad < p.KH || p.InW+2*p.Pad < p.KW {
+		bad("kernel larger than the padded input")
+	}
+	if need := p.OutC * oh * ow; len(dst) < need {
+		bad("dst has %d values, needs %d", len(dst), need)
+	}
+	if need := p.InC * p.InH * p.InW; len(src) < need {
+		bad("src has %d values, needs %d", len(src), need)
+	}
+	if need := p.OutC * p.InC / p.Groups * p.KH * p.KW; len(w) < need {
+		bad("weight has %d values, needs %d", len(w), need)
+	}
+	if bias != nil && len(bias) < p.OutC {
+		bad("bias has %d values, needs %d", len(bias), p.OutC)
+	}
+}
+
+// im2colBudget bounds the im2col buffer (in floats: 16 MiB); the output is
+// produced in bands of rows whose columns fit. A var so tests can shrink it.
+var im2colBudget = 1 << 22
+
+var colPool sync.Pool
+
+// convGemm runs each group as W_g[ocg, icg*KH*KW] x cols(X_g), where
+// cols(X_g) is X_g itself for a 1x1 stride-1 unpadded conv and an im2col
+// band of output rows otherwise. The Gemm adds the bias as it stores.
+func convGemm(dst, src, w, bias []float32, p ConvParams) {
+	oh, ow := p.OutSize()
+	hw := oh * ow
+	icg, ocg := p.InC/p.Groups, p.OutC/p.Groups
+	kdim := icg * p.KH * p.KW
+	groupBias := func(g int) []float32 {
+		if bias == nil {
+			return nil
+		}
+		return bias[g*ocg:]
+	}
+	pointwise := p.KH == 1 && p.KW == 1 && p.Stride == 1 && p.Pad == 0
+	if pointwise {
+		for g := 0; g < p.Groups; g++ {
+			gemm(bestKernel, true, false, false, ocg, hw, icg, 1, w[g*ocg*kdim:], kdim, src[g*icg*hw:], hw, 0, dst[g*ocg*hw:], hw, groupBias(g))
+		}
+		return
+	}
+	band := max(1, min(oh, im2colBudget/(kdim*ow)))
+	cols, _ := colPool.Get().(*[]float32)
+	if cols == nil || cap(*cols) < kdim*band*ow {
+		s := make([]float32, kdim*band*ow)
+		cols = &s
+	}
+	defer colPool.Put(cols)
+	for g := 0; g < p.Groups; g++ {
+		for y0 := 0; y0 < oh; y0 += band {
+			rows := min(band, oh-y0)
+			n := rows * ow
+			col := (*cols)[:kdim*n]
+			im2col(col, src[g*icg*p.InH*p.InW:], p, icg, y0, rows)
+			gemm(bestKernel, true, false, false, ocg, n, kdim, 1, w[g*ocg*kdim:], kdim, col, n, 0, dst[g*ocg*hw+y0*ow:], hw, groupBias(g))
+		}
+	}
+}
+
+// im2col fills col[(c*KH+ky)*KW+kx][(y-y0)*OW+x] with the input value under
+// tap (ky, kx) of output pixel (y, x) of channel c (0 in the padding), for
+// output rows y0..y0+rows-1.
+func im2col(col, src []float32, p ConvParams, channels, y0, rows int) {
+	_, ow := p.OutSize()
+	taps := p.KH * p.KW
+	n := rows * ow
+	ParallelForGrain(channels*taps, max(1, (1<<14)/n), func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			c, t := r/taps, r%taps
+			ky, kx := t/p.KW, t%p.KW
+			plane := src[c*p.InH*p.InW : (c+1)*p.InH*p.InW]
+			out := col[r*n : (r+1)*n]
+			// Output columns whose input column is inside the image.
+			xlo, xhi := validRange(ow, p.Stride, kx-p.Pad, p.InW)
+			for y := 0; y < rows; y++ {
+				orow := out[y*ow : (y+1)*ow]
+				iy := (y0+y)*p.Stride - p.Pad + ky
+				if iy < 0 || iy >= p.InH || xlo >= xhi {
+					clear(orow)
+					continue
 				}
-				for ic := 0; ic < icg; ic++ {
-					cin := grp*icg + ic
-					for ky := 0; ky < p.KH; ky++ {
-						iy := y*p.Stride - p.Pad + ky
-						if iy < 0 || iy >= p.InH {
-							continue
-						}
-						for kx := 0; kx < p.KW; kx++ {
-							ix := x*p.Stride - p.Pad + kx
-							if ix < 0 || ix >= p.InW {
-								continue
-							}
-							s += src[(cin*p.InH+iy)*p.InW+ix] * w[((oc*icg+ic)*p.KH+ky)*p.KW+kx]
-						}
-					}
+				clear(orow[:xlo])
+				clear(orow[xhi:])
+				irow := plane[iy*p.InW : (iy+1)*p.InW]
+				if p.Stride == 1 {
+					copy(orow[xlo:xhi], irow[xlo+kx-p.Pad:])
+					continue
 				}
-				dst[(oc*oh+y)*ow+x] = s
+				ix := xlo*p.Stride + kx - p.Pad
+				for x := xlo; x < xhi; x++ {
+					orow[x] = irow[ix]
+					ix += p.Stride
+				}
 			}
 		}
+	})
+}
+
+// validRange returns the output indices [lo, hi) of n whose input index
+// o*stride + off falls inside [0, size).
+func validRange(n, stride, off, size int) (lo, hi int) {
+	if off < 0 {
+		lo = (-off + stride - 1) / stride
+	}
+	// Largest o with o*stride + off <= size-1.
+	if size-1-off < 0 {
+		return lo, lo
+	}
+	hi = min(n, (size-1-off)/stride+1)
+	if hi < lo {
+		hi = lo
+	}
+	return lo, hi
+}
+
+// convDepthwise handles Groups == InC (each output channel reads a single
+// input channel, OutC/InC outputs per input). It works output row by output
+// row so the row stays in L1 while its KH*KW taps are added as whole-row
+// multiply-adds.
+func convDepthwise(dst, src, w, bias []float32, p ConvParams) {
+	oh, ow := p.OutSize()
+	mult := p.OutC / p.InC
+	taps := p.KH * p.KW
+	vec3x3 := dw3x3Row != nil && p.KH == 3 && p.KW == 3 && p.Stride == 1
+	var zeros []float32 // stands in for padding rows in the vector path
+	if vec3x3 {
+		zeros = make([]float32, p.InW+2)
+	}
+	ParallelForGrain(p.OutC, max(1, (1<<13)/(oh*ow*taps)), func(lo, hi int) {
+		for oc := lo; oc < hi; oc++ {
+			plane := src[oc/mult*p.InH*p.InW : (oc/mult+1)*p.InH*p.InW]
+			out := dst[oc*oh*ow : (oc+1)*oh*ow]
+			wk := w[oc*taps : (oc+1)*taps]
+			var b float32
+			if bias != nil {
+				b = bias[oc]
+			}
+			if vec3x3 {
+				depthwise3x3Plane(out, plane, wk, b, p, oh, ow, zeros)
+			} else {
+				depthwisePlane(out, plane, wk, b, p, oh, ow)
+			}
+		}
+	})
+}
+
+// depthwise3x3Plane is depthwisePlane for 3x3 stride 1 with the interior
+// columns (all three taps inside the image) done by the vector row kernel.
+func depthwise3x3Plane(out, plane, wk []float32, b float32, p ConvParams, oh, ow int, zeros []float32) {
+	// Interior columns: x-Pad >= 0 and x-Pad+2 <= InW-1.
+	xlo := min(p.Pad, ow)
+	xhi := max(xlo, min(ow, p.InW-2+p.Pad))
+	var rows [3][]float32
+	for y := 0; y < oh; y++ {
+		for ky := range rows {
+			iy := y - p.Pad + ky
+			if iy < 0 || iy >= p.InH {
+				rows[ky] = zeros
+			} else {
+				rows[ky] = plane[iy*p.InW : (iy+1)*p.InW]
+			}
+		}
+		orow := out[y*ow : (y+1)*ow]
+		if xhi > xlo {
+			off := xlo - p.Pad
+			dw3x3Row(orow[xlo:xhi], rows[0][off:], rows[1][off:], rows[2][off:], wk, b)
+		}
+		for x := 0; x < ow; x++ {
+			if x == xlo && xhi > xlo {
+				x = xhi - 1 // the vector kernel did [xlo, xhi)
+				continue
+			}
+			s := b
+			for ky, r := range rows {
+				for kx := 0; kx < 3; kx++ {
+					if ix := x - p.Pad + kx; ix >= 0 && ix < p.InW {
+						s += wk[3*ky+kx] * r[ix]
+					}
+				}
+			}
+			orow[x] = s
+		}
+	}
+}
+
+func depthwisePlane(out, plane, wk []float32, b float32, p ConvParams, oh, ow int) {
+	for y := 0; y < oh; y++ {
+		orow := out[y*ow : (y+1)*ow]
+		for i := range orow {
+			orow[i] = b
+		}
+		for ky := 0; ky < p.KH; ky++ {
+			iy := y*p.Stride - p.Pad + ky
+			if iy < 0 || iy >= p.InH {
+				continue
+			}
+			irow := plane[iy*p.InW : (iy+1)*p.InW]
+			for kx := 0; kx < p.KW; kx++ {
+				wv := wk[ky*p.KW+kx]
+				xlo, xhi := validRange(ow, p.Stride, kx-p.Pad, p.InW)
+				if xlo >= xhi {
+					continue
+				}
+				ix := xlo*p.Stride + kx - p.Pad
+				if p.Stride == 1 {
+					axpy(orow[xlo:xhi], irow[ix:ix+xhi-xlo], wv)
+					continue
+				}
+				o := orow[xlo:xhi]
+				for x := range o {
+					o[x] += wv * irow[ix]
+					ix += p.Stride
+				}
+			}
+		}
+	}
+}
+
+// axpy computes y += a*x (len(x) >= len(y)).
+func axpy(y, x []float32, a float32) {
+	x = x[:len(y)]
+	for i := range y {
+		y[i] += a * x[i]
 	}
 }

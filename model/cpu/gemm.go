@@ -1,41 +1,203 @@
 // Package cpu holds the float32 compute kernels of the CPU backend: matrix
 // multiply, convolutions and their helpers. Everything here is plain Go
 // except the amd64 micro-kernels, which have a plain-Go twin that gives the
-// same results (and is what wasm and other targets build).
+// same results within float rounding (and is what wasm and other targets
+// build).
+//
+// Kernels panic when slices are shorter than the shapes they are given:
+// that is always a programming error of the caller, never bad user input.
 package cpu
+
+import (
+	"fmt"
+	"runtime"
+	"sync"
+)
 
 // Gemm computes C = alpha*op(A)*op(B) + beta*C for row-major matrices, where
 // op(X) is X or its transpose. op(A) is m x k, op(B) is k x n, C is m x n;
-// lda, ldb, ldc are the row strides of the stored matrices.
-//
-// This is the reference implementation; faster kernels must agree with it.
+// lda, ldb, ldc are the row strides of the stored matrices. As in BLAS, C is
+// not read when beta == 0. Large products run on all cores (GOMAXPROCS).
 func Gemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	gemmRef(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	checkGemm("Gemm", transA, transB, m, n, k, a, lda, b, ldb, c, ldc)
+	gemm(bestKernel, true, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, nil)
 }
 
-func gemmRef(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	for i := 0; i < m; i++ {
-		for j := 0; j < n; j++ {
-			var s float32
-			for p := 0; p < k; p++ {
-				var av, bv float32
-				if transA {
-					av = a[p*lda+i]
-				} else {
-					av = a[i*lda+p]
-				}
+// GemmGeneric is Gemm on the plain-Go micro-kernel, whatever the CPU: the
+// path wasm builds run. It exists for tests and benchmarks.
+func GemmGeneric(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	checkGemm("GemmGeneric", transA, transB, m, n, k, a, lda, b, ldb, c, ldc)
+	gemm(genericKernel, true, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, nil)
+}
+
+// GemmBatched runs batch independent products of the same shape (as Gemm):
+// product i reads a[i*strideA:], b[i*strideB:] and updates c[i*strideC:].
+// The batch is spread over the cores and each product runs single-threaded,
+// which suits attention: many small [N,d]x[d,N] and [N,N]x[N,d] products
+// (windows x heads), e.g. scores = Q*K^T is
+//
+//	GemmBatched(false, true, n, n, d, scale, q, d, n*d, k, d, n*d, 0, s, n, n*n, heads)
+//
+// for Q, K of shape [heads, n, d] and scores [heads, n, n]. Strides smaller
+// than a matrix are fine (e.g. head h of Q read as columns h*d.. of a [n, C]
+// matrix: lda = C, strideA = d) as long as the products write disjoint
+// elements of C.
+func GemmBatched(transA, transB bool, m, n, k int, alpha float32, a []float32, lda, strideA int, b []float32, ldb, strideB int, beta float32, c []float32, ldc, strideC int, batch int) {
+	if batch <= 0 || m <= 0 || n <= 0 {
+		return
+	}
+	// Check the last product of the batch: strides are non-negative, so it
+	// needs the longest slices.
+	last := batch - 1
+	if strideA < 0 || strideB < 0 || strideC < 0 {
+		panic(fmt.Sprintf("cpu.GemmBatched: negative stride (%d, %d, %d)", strideA, strideB, strideC))
+	}
+	checkGemm("GemmBatched", transA, transB, m, n, k, tailFrom(a, last*strideA), lda, tailFrom(b, last*strideB), ldb, tailFrom(c, last*strideC), ldc)
+	grain := 1
+	if work := m * n * max(k, 1); work < parallelMinWork {
+		grain = (parallelMinWork + work - 1) / work
+	}
+	ParallelForGrain(batch, grain, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			gemm(bestKernel, false, transA, transB, m, n, k, alpha,
+				tailFrom(a, i*strideA), lda, tailFrom(b, i*strideB), ldb, beta, c[i*strideC:], ldc, nil)
+		}
+	})
+}
+
+// tailFrom returns s[off:], or an empty slice when off is past the end (so
+// the length check reports the problem instead of a slice panic).
+func tailFrom(s []float32, off int) []float32 {
+	if off > len(s) {
+		return nil
+	}
+	return s[off:]
+}
+
+// parallelMinWork is the m*n*k below which a product stays on one core: the
+// goroutine hand-off costs a few microseconds, about 2^18 multiply-adds.
+const parallelMinWork = 1 << 18
+
+// checkGemm panics with a readable message when a slice cannot hold the
+// matrix its shape and stride describe.
+func checkGemm(name string, transA, transB bool, m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
+	if m < 0 || n < 0 || k < 0 {
+		panic(fmt.Sprintf("cpu.%s: negative size m=%d n=%d k=%d", name, m, n, k))
+	}
+	if m == 0 || n == 0 {
+		return
+	}
+	checkMatrix(name, "C", m, n, c, ldc)
+	if k == 0 {
+		return
+	}
+	if transA {
+		checkMatrix(name, "A", k, m, a, lda)
+	} else {
+		checkMatrix(name, "A", m, k, a, lda)
+	}
+	if transB {
+		checkMatrix(name, "B", n, k, b, ldb)
+	} else {
+		checkMatrix(name, "B", k, n, b, ldb)
+	}
+}
+
+func checkMatrix(name, which string, rows, cols int, s []float32, ld int) {
+	if ld < cols {
+		panic(fmt.Sprintf("cpu.%s: %s is %dx%d but its row stride is %d", name, which, rows, cols, ld))
+	}
+	if need := (rows-1)*ld + cols; len(s) < need {
+		panic(fmt.Sprintf("cpu.%s: %s is %dx%d with stride %d and needs %d values, has %d", name, which, rows, cols, ld, need, len(s)))
+	}
+}
+
+// gemm handles the degenerate cases, then splits large products over the
+// cores along whichever of M and N has more tiles, so that every worker owns
+// a disjoint block of C and packs its own panels (no synchronisation).
+// bias (nil for none) holds m values added to the rows of C.
+func gemm(kn *kernel, parallel bool, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, bias []float32) {
+	if m == 0 || n == 0 {
+		return
+	}
+	if k == 0 || alpha == 0 {
+		scaleC(m, n, beta, c, ldc, bias)
+		return
+	}
+	workers := runtime.GOMAXPROCS(0)
+	if !parallel || workers < 2 || m*n*k < parallelMinWork {
+		gemmSerial(kn, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias)
+		return
+	}
+	mTiles, nTiles := ceilDiv(m, kn.mr), ceilDiv(n, kn.nr)
+	splitN := nTiles >= mTiles
+	tiles, step := mTiles, kn.mr
+	if splitN {
+		tiles, step = nTiles, kn.nr
+	}
+	workers = min(workers, tiles)
+	if workers < 2 {
+		gemmSerial(kn, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias)
+		return
+	}
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		lo := tiles * w / workers * step
+		hi := min(tiles*(w+1)/workers*step, m)
+		if splitN {
+			hi = min(tiles*(w+1)/workers*step, n)
+		}
+		run := func() {
+			if splitN {
+				bOff := lo
 				if transB {
-					bv = b[j*ldb+p]
-				} else {
-					bv = b[p*ldb+j]
+					bOff = lo * ldb
 				}
-				s += av * bv
-			}
-			if beta == 0 {
-				c[i*ldc+j] = alpha * s
+				gemmSerial(kn, transA, transB, m, hi-lo, k, alpha, a, lda, b[bOff:], ldb, beta, c[lo:], ldc, bias)
 			} else {
-				c[i*ldc+j] = alpha*s + beta*c[i*ldc+j]
+				aOff := lo * lda
+				if transA {
+					aOff = lo
+				}
+				var bs []float32
+				if bias != nil {
+					bs = bias[lo:]
+				}
+				gemmSerial(kn, transA, transB, hi-lo, n, k, alpha, a[aOff:], lda, b, ldb, beta, c[lo*ldc:], ldc, bs)
 			}
+		}
+		if w == workers-1 {
+			run()
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			run()
+		}()
+	}
+	wg.Wait()
+}
+
+// scaleC sets C = beta*C + bias (C = bias when beta == 0, even if C held
+// NaNs; no bias when it is nil).
+func scaleC(m, n int, beta float32, c []float32, ldc int, bias []float32) {
+	for i := 0; i < m; i++ {
+		row := c[i*ldc : i*ldc+n]
+		var bi float32
+		if bias != nil {
+			bi = bias[i]
+		}
+		if beta == 0 {
+			for j := range row {
+				row[j] = bi
+			}
+			continue
+		}
+		for j := range row {
+			row[j] = beta*row[j] + bi
 		}
 	}
 }
+
+func ceilDiv(a, b int) int { return (a + b - 1) / b }

@@ -1,0 +1,119 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"runtime"
+	"slices"
+	"time"
+
+	"github.com/busam/busam/model/cpu"
+)
+
+// openBLASGFLOPS is OpenBLAS sgemm on this project's 2-core machines
+// (1024-2048, 2 threads: 185-197 GFLOP/s, see shared/PLATFORM.md).
+const openBLASGFLOPS = 190
+
+func init() {
+	registerBench("gemm", "CPU matmul: FMA peak, Gemm GFLOP/s (1024^3, encoder shapes), plain-Go path", benchGemm)
+}
+
+func benchGemm(args []string) error {
+	fs := flag.NewFlagSet("bench gemm", flag.ContinueOnError)
+	dur := fs.Duration("time", time.Second, "minimum measuring time per shape")
+	generic := fs.Bool("generic", true, "also time the plain-Go path (what wasm runs)")
+	conv := fs.Bool("conv", true, "also time encoder-like Conv2D layers")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	fmt.Printf("kernel %s, GOMAXPROCS %d, %s/%s\n", cpu.KernelName(), runtime.GOMAXPROCS(0), runtime.GOOS, runtime.GOARCH)
+	peak, ok := cpu.FMAPeak(*dur)
+	if ok {
+		fmt.Printf("FMA peak (register-only asm FMA loop on all cores): %.1f GFLOP/s\n", peak)
+	} else {
+		fmt.Println("FMA peak: no FMA loop for this CPU")
+	}
+	report := func(name string, gf float64) {
+		line := fmt.Sprintf("%-34s %7.1f GFLOP/s", name, gf)
+		if ok {
+			line += fmt.Sprintf("  %5.1f%% of measured FMA peak", 100*gf/peak)
+		}
+		line += fmt.Sprintf("  %5.1f%% of OpenBLAS (%d GFLOP/s)", 100*gf/openBLASGFLOPS, openBLASGFLOPS)
+		fmt.Println(line)
+	}
+	shapes := [][3]int{
+		{1024, 1024, 1024},
+		{4096, 64, 4096}, {64, 4096, 4096},
+		{256, 4096, 320}, // neck 1x1: W[256,320] x X[320,64*64]
+		{4096, 640, 160}, // stage-2 MLP fc1 on 64*64 tokens
+		{64, 65536, 64},  // stage-0 1x1 conv at 256x256
+	}
+	fmt.Println("Gemm (median of repeated runs):")
+	for _, s := range shapes {
+		gf := timeGemm(cpu.Gemm, s[0], s[1], s[2], *dur)
+		report(fmt.Sprintf("  Gemm %dx%dx%d", s[0], s[1], s[2]), gf)
+	}
+	if *generic {
+		fmt.Println("plain-Go path (GemmGeneric):")
+		report("  GemmGeneric 1024x1024x1024", timeGemm(cpu.GemmGeneric, 1024, 1024, 1024, *dur))
+	}
+	if *conv {
+		fmt.Println("Conv2D (GFLOP/s counts 2*MACs incl. padding taps):")
+		for _, c := range []struct {
+			name string
+			p    cpu.ConvParams
+		}{
+			{"patch embed 3x3 s2 3->32 @1024", cpu.ConvParams{InC: 3, InH: 1024, InW: 1024, OutC: 32, KH: 3, KW: 3, Stride: 2, Pad: 1}},
+			{"neck 3x3 256->256 @64", cpu.ConvParams{InC: 256, InH: 64, InW: 64, OutC: 256, KH: 3, KW: 3, Stride: 1, Pad: 1}},
+			{"1x1 64->256 @256", cpu.ConvParams{InC: 64, InH: 256, InW: 256, OutC: 256, KH: 1, KW: 1, Stride: 1}},
+			{"depthwise 3x3 256ch @256", cpu.ConvParams{InC: 256, InH: 256, InW: 256, OutC: 256, KH: 3, KW: 3, Stride: 1, Pad: 1, Groups: 256}},
+			{"depthwise 3x3 s2 320ch @64", cpu.ConvParams{InC: 320, InH: 64, InW: 64, OutC: 320, KH: 3, KW: 3, Stride: 2, Pad: 1, Groups: 320}},
+		} {
+			report("  "+c.name, timeConv(c.p, *dur))
+		}
+	}
+	return nil
+}
+
+// medianRate runs f until d has passed (at least 3 times) and returns
+// flops divided by the median run time, in GFLOP/s.
+func medianRate(flops float64, d time.Duration, f func()) float64 {
+	f() // warm-up: page faults, pools
+	var times []float64
+	start := time.Now()
+	for len(times) < 3 || time.Since(start) < d {
+		t0 := time.Now()
+		f()
+		times = append(times, time.Since(t0).Seconds())
+	}
+	slices.Sort(times)
+	return flops / times[len(times)/2] / 1e9
+}
+
+type gemmFunc func(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int)
+
+func timeGemm(f gemmFunc, m, n, k int, d time.Duration) float64 {
+	a, b, c := randFloats(m*k), randFloats(k*n), make([]float32, m*n)
+	return medianRate(2*float64(m)*float64(n)*float64(k), d, func() {
+		f(false, false, m, n, k, 1, a, k, b, n, 0, c, n)
+	})
+}
+
+func timeConv(p cpu.ConvParams, d time.Duration) float64 {
+	g := max(p.Groups, 1)
+	oh, ow := p.OutSize()
+	src, w := randFloats(p.InC*p.InH*p.InW), randFloats(p.OutC*p.InC/g*p.KH*p.KW)
+	bias, dst := randFloats(p.OutC), make([]float32, p.OutC*oh*ow)
+	flops := 2 * float64(p.OutC*oh*ow) * float64(p.InC/g*p.KH*p.KW)
+	return medianRate(flops, d, func() { cpu.Conv2D(dst, src, w, bias, p) })
+}
+
+func randFloats(n int) []float32 {
+	r := rand.New(rand.NewPCG(1, uint64(n)))
+	s := make([]float32, n)
+	for i := range s {
+		s[i] = r.Float32()*2 - 1
+	}
+	return s
+}

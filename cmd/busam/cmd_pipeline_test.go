@@ -1,0 +1,126 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"image"
+	"math/rand/v2"
+	"path/filepath"
+	"testing"
+
+	"github.com/busam/busam/embed"
+	"github.com/busam/busam/internal/testutil"
+	"github.com/busam/busam/model/encoder"
+	"github.com/busam/busam/model/heads"
+	"github.com/busam/busam/model/pipeline"
+	"github.com/busam/busam/model/tensor"
+)
+
+// The real analyzer end to end: freshly initialised heads (their numbers
+// are meaningless, their shapes are not) and the real encoder, through
+// predict. It checks the plumbing: the mask comes back at the image's own
+// size and the probabilities are a distribution over the model's classes.
+func TestPredictRealPipeline(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the full encoder once")
+	}
+	enc := testutil.Need(t, filepath.Join(testutil.CacheDir(t), "weights", "encoder.safetensors"), "converted encoder")
+	m, err := heads.New(heads.DefaultConfig("conv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	headsPath := filepath.Join(dir, "heads.safetensors")
+	if err := m.Save(headsPath); err != nil {
+		t.Fatal(err)
+	}
+	imgPath := filepath.Join(dir, "in", "scan.png")
+	img := image.NewGray(image.Rect(0, 0, 53, 37)) // odd size: the mask must come back at 53×37
+	for i := range img.Pix {
+		img.Pix[i] = uint8(i * 13)
+	}
+	writePNG(t, imgPath, img)
+
+	an, err := modelFlags{heads: headsPath, encoder: enc}.open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "out")
+	if err := runPredict(predictOptions{data: filepath.Dir(imgPath), out: out}, an, &bytes.Buffer{}, &bytes.Buffer{}); err != nil {
+		t.Fatal(err)
+	}
+	mask := readMaskPNG(t, filepath.Join(out, "scan_pred.png"))
+	if mask.Bounds() != img.Bounds() {
+		t.Errorf("mask is %v, want %v", mask.Bounds(), img.Bounds())
+	}
+	rows := readCSV(t, filepath.Join(out, PredictionsFile))
+	if len(rows) != 2 {
+		t.Fatalf("rows %v", rows)
+	}
+	sum := 0.0
+	for _, c := range rows[1][2:5] {
+		var p float64
+		if _, err := fmt.Sscan(c, &p); err != nil || p < 0 || p > 1 {
+			t.Errorf("probability %q", c)
+		}
+		sum += p
+	}
+	if sum < 0.9999 || sum > 1.0001 {
+		t.Errorf("probabilities %v sum to %v", rows[1][2:5], sum)
+	}
+}
+
+// With --cache, an image whose embedding is cached is answered from the
+// cache (no encoder run) through pipeline.Predict on that embedding.
+func TestAnalyzerUsesEmbeddingCache(t *testing.T) {
+	enc := testutil.Need(t, filepath.Join(testutil.CacheDir(t), "weights", "encoder.safetensors"), "converted encoder")
+	m, err := heads.New(heads.DefaultConfig("conv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	headsPath := filepath.Join(dir, "heads.safetensors")
+	if err := m.Save(headsPath); err != nil {
+		t.Fatal(err)
+	}
+	imgPath := filepath.Join(dir, "scan.png")
+	img := image.NewGray(image.Rect(0, 0, 64, 48))
+	writePNG(t, imgPath, img)
+
+	an, err := modelFlags{heads: headsPath, encoder: enc, cache: filepath.Join(dir, "cache")}.open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := embed.KeyFor(imgPath, an.enc.SHA256(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A made-up embedding: the result must be the heads' answer to it.
+	emb := tensor.New(256, 64, 64)
+	rng := rand.New(rand.NewPCG(5, 6))
+	for i := range emb.Data {
+		emb.Data[i] = float32(rng.NormFloat64())
+	}
+	if err := an.cache.Put(key, emb); err != nil {
+		t.Fatal(err)
+	}
+	stored, err := an.cache.Get(key) // float16-rounded, as the analyzer sees it
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := an.Analyze(imgPath, img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	input, g := encoder.Preprocess(img, encoder.DefaultSize)
+	want, err := pipeline.Predict(m, stored, input, g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if an.hits != 1 || an.misses != 0 {
+		t.Errorf("cache hits %d, misses %d; want 1, 0", an.hits, an.misses)
+	}
+	if got.W != 64 || got.H != 48 || !bytes.Equal(got.Mask, want.Mask) || fmt.Sprint(got.Probs) != fmt.Sprint(want.Probs) {
+		t.Errorf("cached result %v %v differs from pipeline.Predict on the cached embedding %v", got.Probs, got.Label, want.Probs)
+	}
+}

@@ -1,0 +1,416 @@
+package main
+
+// busam predict: run the model over images and write each predicted mask
+// and a predictions.csv.
+//
+// Output layout (a mirrored tree): the mask of the input image <rel>.<ext>
+// (its path relative to the input folder, or its sample ID in a dataset or
+// manifest) is written to <out>/<rel>_pred.png, an 8-bit greyscale PNG of
+// the image's own size with 0 = background and 255 = lesion. --out may lie
+// inside the input folder (it is then not searched for inputs) but may not
+// be the input folder itself: *_pred.png files among the images would break
+// loading it as a dataset. Files named *_pred.* and *_mask*.* are never
+// taken as inputs.
+
+import (
+	"encoding/csv"
+	"errors"
+	"flag"
+	"fmt"
+	"image"
+	"image/png"
+	"io"
+	"io/fs"
+	"math"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/busam/busam/dataset"
+	"github.com/busam/busam/embed"
+	"github.com/busam/busam/imageio"
+	"github.com/busam/busam/model/encoder"
+	"github.com/busam/busam/model/heads"
+	"github.com/busam/busam/model/pipeline"
+)
+
+// maskStem matches BUSI mask names (<image>_mask, <image>_mask_K).
+var maskStem = regexp.MustCompile(`_mask(_[0-9]+)?$`)
+
+// PredictionsFile is the per-image table predict writes into its --out folder.
+const PredictionsFile = "predictions.csv"
+
+// analyzer computes the model's result for one image; predict and eval take
+// it as a parameter so tests can run the commands with a fake model. The
+// real one (modelFlags.open) goes through model/pipeline, the one path from
+// an image to a result.
+type analyzer interface {
+	Analyze(imagePath string, img image.Image) (pipeline.Result, error)
+}
+
+// modelFlags are the flags that choose the model, shared by predict and eval.
+type modelFlags struct {
+	heads   string // trained heads, safetensors
+	encoder string // encoder weights, safetensors (only read when an embedding is not cached)
+	cache   string // embedding cache folder; empty: always run the encoder
+}
+
+func (m *modelFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&m.heads, "heads", "", "trained heads (safetensors from `busam train`), required")
+	fs.StringVar(&m.encoder, "encoder", filepath.Join(".cache", "weights", "encoder.safetensors"),
+		"encoder weights (read only when an embedding is missing from --cache)")
+	fs.StringVar(&m.cache, "cache", "", "embedding cache folder (from `busam embed`); missing entries are computed, not stored")
+}
+
+// classProbs returns a result's probabilities of (normal, benign,
+// malignant); a class the model does not have (normal, for a two-class
+// model) is NaN.
+func classProbs(r pipeline.Result) ([3]float64, error) {
+	out := [3]float64{math.NaN(), math.NaN(), math.NaN()}
+	if len(r.Probs) != len(r.Classes) || len(r.Probs) == 0 {
+		return out, fmt.Errorf("model gave %d probabilities for %d classes", len(r.Probs), len(r.Classes))
+	}
+	for i, c := range r.Classes {
+		if !c.Valid() {
+			return out, fmt.Errorf("model result has invalid class %d", int(c))
+		}
+		out[c] = float64(r.Probs[i])
+	}
+	return out, nil
+}
+
+// checkResult verifies that a result fits its w×h image.
+func checkResult(r pipeline.Result, w, h int) error {
+	if r.W != w || r.H != h || len(r.Mask) != w*h {
+		return fmt.Errorf("model result is %dx%d with %d mask values for a %dx%d image", r.W, r.H, len(r.Mask), w, h)
+	}
+	if !r.Label.Valid() {
+		return fmt.Errorf("model result has invalid label %d", int(r.Label))
+	}
+	_, err := classProbs(r)
+	return err
+}
+
+// inputImage is one image to predict on.
+type inputImage struct {
+	Path string // as given or found
+	Rel  string // relative path without extension, '/'-separated: names the outputs
+	Name string // relative path with extension: the "image" column
+}
+
+// listInputs resolves --data: a CSV manifest (dataset.Load), a single image
+// file, or a folder searched recursively for images (a BUSI folder is one).
+// Hidden entries, masks (*_mask, *_mask_K), earlier outputs (*_pred) and the
+// skip folder (the output folder when it lies inside) are left out.
+func listInputs(data, skip string) ([]inputImage, error) {
+	st, err := os.Stat(data)
+	if err != nil {
+		return nil, err
+	}
+	if !st.IsDir() {
+		if strings.EqualFold(filepath.Ext(data), ".csv") {
+			ds, err := dataset.Load(data)
+			if err != nil {
+				return nil, err
+			}
+			var out []inputImage
+			for _, s := range ds.Samples {
+				out = append(out, inputImage{Path: s.Image, Rel: s.ID, Name: s.ID + filepath.Ext(s.Image)})
+			}
+			return out, nil
+		}
+		base := filepath.Base(data)
+		return []inputImage{{Path: data, Rel: strings.TrimSuffix(base, filepath.Ext(base)), Name: base}}, nil
+	}
+	skipAbs, _ := filepath.Abs(skip)
+	var out []inputImage
+	err = filepath.WalkDir(data, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		name := d.Name()
+		if path != data && strings.HasPrefix(name, ".") {
+			if d.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if d.IsDir() {
+			if abs, _ := filepath.Abs(path); path != data && abs == skipAbs {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		ext := filepath.Ext(name)
+		stem := strings.TrimSuffix(name, ext)
+		if !isImageExt(ext) || maskStem.MatchString(stem) || strings.HasSuffix(stem, "_pred") {
+			return nil
+		}
+		rel, err := filepath.Rel(data, path)
+		if err != nil {
+			return err
+		}
+		rel = filepath.ToSlash(rel)
+		out = append(out, inputImage{Path: path, Rel: strings.TrimSuffix(rel, ext), Name: rel})
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no images in %s", data)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Rel < out[j].Rel })
+	return out, nil
+}
+
+// sameDir reports whether a and b name the same existing folder.
+func sameDir(a, b string) bool {
+	sa, errA := os.Stat(a)
+	sb, errB := os.Stat(b)
+	return errA == nil && errB == nil && sa.IsDir() && os.SameFile(sa, sb)
+}
+
+func isImageExt(ext string) bool {
+	switch strings.ToLower(ext) {
+	case ".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".dcm", ".gif":
+		return true
+	}
+	return false
+}
+
+// writeFileAtomic writes through a temporary file in the target's folder
+// and renames it into place, so a reader never sees a half-written file.
+func writeFileAtomic(path string, write func(io.Writer) error) (err error) {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
+	if err := write(f); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err := f.Chmod(0o644); err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), path)
+}
+
+// maskPNG encodes a 0|1 mask as an 8-bit greyscale image, lesion = 255.
+func maskPNG(mask []uint8, w, h int) *image.Gray {
+	img := image.NewGray(image.Rect(0, 0, w, h))
+	for i, v := range mask {
+		if v != 0 {
+			img.Pix[i] = 255
+		}
+	}
+	return img
+}
+
+type predictOptions struct {
+	model modelFlags
+	data  string
+	out   string
+	force bool
+}
+
+func parsePredictFlags(args []string) (predictOptions, error) {
+	var o predictOptions
+	fs := flag.NewFlagSet("predict", flag.ContinueOnError)
+	o.model.register(fs)
+	fs.StringVar(&o.data, "data", "", "images: a folder (searched recursively, BUSI layout included), a CSV manifest or one image file; required")
+	fs.StringVar(&o.out, "out", "", "output folder: <rel>_pred.png per image and "+PredictionsFile+"; required")
+	fs.BoolVar(&o.force, "force", false, "overwrite existing output files")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if o.model.heads == "" || o.data == "" || o.out == "" {
+		return o, errors.New("--heads, --data and --out are required")
+	}
+	return o, nil
+}
+
+func init() {
+	register("predict", "predict lesion masks and classes for images: <rel>_pred.png + predictions.csv", func(args []string) error {
+		o, err := parsePredictFlags(args)
+		if err != nil {
+			return err
+		}
+		an, err := o.model.open()
+		if err != nil {
+			return err
+		}
+		err = runPredict(o, an, os.Stdout, os.Stderr)
+		if note := an.cacheNote(); note != "" {
+			fmt.Fprintln(os.Stderr, "predict: "+note)
+		}
+		return err
+	})
+}
+
+// runPredict predicts every input image. A failing image is reported and
+// skipped; the command then fails after writing everything else.
+func runPredict(o predictOptions, an analyzer, stdout, progress io.Writer) error {
+	if sameDir(o.data, o.out) {
+		return fmt.Errorf("--out %s is the --data folder: choose another folder (the masks mirror the input tree there)", o.out)
+	}
+	inputs, err := listInputs(o.data, o.out)
+	if err != nil {
+		return fmt.Errorf("--data: %w", err)
+	}
+	maskPath := func(in inputImage) string { return filepath.Join(o.out, filepath.FromSlash(in.Rel)+"_pred.png") }
+	csvPath := filepath.Join(o.out, PredictionsFile)
+	if !o.force {
+		// Refuse before any work rather than halfway through.
+		targets := []string{csvPath}
+		for _, in := range inputs {
+			targets = append(targets, maskPath(in))
+		}
+		for _, t := range targets {
+			if _, err := os.Lstat(t); err == nil {
+				return fmt.Errorf("%s exists (use --force to overwrite)", t)
+			}
+		}
+	}
+
+	rows := [][]string{{"image", "label_pred", "p_normal", "p_benign", "p_malignant", "mask_area_px"}}
+	var failed []string
+	for i, in := range inputs {
+		row, err := predictOne(an, in, maskPath(in))
+		if err != nil {
+			failed = append(failed, err.Error())
+			fmt.Fprintf(progress, "predict: %v\n", err)
+			continue
+		}
+		rows = append(rows, row)
+		if (i+1)%25 == 0 || i+1 == len(inputs) {
+			fmt.Fprintf(progress, "predict: %d/%d images\n", i+1, len(inputs))
+		}
+	}
+	err = writeFileAtomic(csvPath, func(w io.Writer) error {
+		cw := csv.NewWriter(w)
+		cw.WriteAll(rows)
+		return cw.Error()
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%d of %d images predicted; masks and %s in %s\n", len(rows)-1, len(inputs), PredictionsFile, o.out)
+	if len(failed) > 0 {
+		return fmt.Errorf("%d of %d images failed, first: %s", len(failed), len(inputs), failed[0])
+	}
+	return nil
+}
+
+// predictOne runs one image and writes its mask; it returns its CSV row.
+func predictOne(an analyzer, in inputImage, maskPath string) ([]string, error) {
+	img, err := imageio.Load(in.Path)
+	if err != nil {
+		return nil, err
+	}
+	w, h := img.Bounds().Dx(), img.Bounds().Dy()
+	p, err := an.Analyze(in.Path, img)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", in.Path, err)
+	}
+	if err := checkResult(p, w, h); err != nil {
+		return nil, fmt.Errorf("%s: %w", in.Path, err)
+	}
+	probs, _ := classProbs(p) // checked above
+	area := 0
+	for _, v := range p.Mask {
+		if v != 0 {
+			area++
+		}
+	}
+	err = writeFileAtomic(maskPath, func(w io.Writer) error { return png.Encode(w, maskPNG(p.Mask, p.W, p.H)) })
+	if err != nil {
+		return nil, err
+	}
+	cell := func(x float64) string {
+		if math.IsNaN(x) {
+			return ""
+		}
+		return strconv.FormatFloat(x, 'f', 6, 64)
+	}
+	return []string{in.Name, p.Label.String(), cell(probs[0]), cell(probs[1]), cell(probs[2]), strconv.Itoa(area)}, nil
+}
+
+// pipelineAnalyzer runs model/pipeline on each image: pipeline.Predict on
+// the cached embedding when the cache has it, else pipeline.Analyze (the
+// encoder, then the same Predict). Missing entries are not added: filling
+// the cache is `busam embed`'s job.
+type pipelineAnalyzer struct {
+	heads *heads.Model
+	enc   *encoder.Encoder
+	cache *embed.Cache // nil: no cache
+	// Hits and Misses count cache look-ups, for the closing message.
+	hits, misses int
+}
+
+// open loads the model the flags name. The encoder is loaded even with a
+// cache: its weights' hash is part of every cache key.
+func (m modelFlags) open() (*pipelineAnalyzer, error) {
+	h, err := heads.Load(m.heads)
+	if err != nil {
+		return nil, fmt.Errorf("--heads: %w", err)
+	}
+	enc, err := encoder.Load(m.encoder)
+	if err != nil {
+		return nil, fmt.Errorf("--encoder: %w", err)
+	}
+	a := &pipelineAnalyzer{heads: h, enc: enc}
+	if m.cache != "" {
+		if a.cache, err = embed.Open(m.cache); err != nil {
+			return nil, fmt.Errorf("--cache: %w", err)
+		}
+	}
+	return a, nil
+}
+
+func (a *pipelineAnalyzer) Analyze(imagePath string, img image.Image) (pipeline.Result, error) {
+	if a.cache != nil {
+		key, err := embed.KeyFor(imagePath, a.enc.SHA256(), false)
+		if err != nil {
+			return pipeline.Result{}, err
+		}
+		emb, err := a.cache.Get(key)
+		switch {
+		case err == nil:
+			a.hits++
+			input, g := encoder.Preprocess(img, encoder.DefaultSize)
+			return pipeline.Predict(a.heads, emb, input, g)
+		case errors.Is(err, fs.ErrNotExist), errors.Is(err, embed.ErrCorrupt):
+			a.misses++ // a damaged entry is recomputed like a missing one
+		default:
+			return pipeline.Result{}, err
+		}
+	}
+	return pipeline.Analyze(a.enc, a.heads, img)
+}
+
+// cacheNote says how the cache served a run ("" without a cache).
+func (a *pipelineAnalyzer) cacheNote() string {
+	if a.cache == nil {
+		return ""
+	}
+	return fmt.Sprintf("embedding cache %s: %d hits, %d computed by the encoder", a.cache.Dir(), a.hits, a.misses)
+}

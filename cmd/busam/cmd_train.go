@@ -1,0 +1,179 @@
+package main
+
+// busam train: fit the heads on cached embeddings of a split's train part,
+// selecting the epoch on its val part. See package train for the recipe.
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/busam/busam/dataset"
+	"github.com/busam/busam/dataset/split"
+	"github.com/busam/busam/embed"
+	"github.com/busam/busam/model/heads"
+	"github.com/busam/busam/model/pipeline"
+	"github.com/busam/busam/model/tensor"
+	"github.com/busam/busam/train"
+)
+
+func init() {
+	register("train", "train the heads on cached embeddings: busam train --data D --split S --kind conv|unet --out DIR", runTrain)
+}
+
+func runTrain(args []string) error {
+	fs := flag.NewFlagSet("train", flag.ContinueOnError)
+	data := fs.String("data", "", "dataset: BUSI-layout folder or CSV manifest (required)")
+	splitPath := fs.String("split", "", "split JSON from the split command (required)")
+	cacheDir := fs.String("cache", filepath.Join(".cache", "embed"), "embedding cache folder (from `busam embed`)")
+	encPath := fs.String("encoder", filepath.Join(".cache", "weights", "encoder.safetensors"), "encoder weights; their sha256 keys the cache")
+	modelSHA := fs.String("model-sha", "", "encoder sha256 to key the cache with (default: hash of --encoder)")
+	kind := fs.String("kind", "conv", "decoder: conv or unet")
+	out := fs.String("out", "", "output folder for heads.safetensors, train_log.json, manifest.json (required)")
+	o := train.DefaultOptions("conv")
+	fs.IntVar(&o.Epochs, "epochs", o.Epochs, "maximum epochs")
+	fs.IntVar(&o.Batch, "batch", o.Batch, "mini-batch size")
+	fs.Float64Var(&o.LR, "lr", o.LR, "peak learning rate (AdamW)")
+	fs.Float64Var(&o.WeightDecay, "wd", o.WeightDecay, "AdamW weight decay")
+	fs.Float64Var(&o.WarmupFrac, "warmup", o.WarmupFrac, "share of all steps used for linear warm-up")
+	fs.Float64Var(&o.MinLRFrac, "min-lr", o.MinLRFrac, "cosine floor as a share of --lr")
+	fs.Float64Var(&o.BCEWeight, "bce", o.BCEWeight, "weight of the BCE mask loss")
+	fs.Float64Var(&o.DiceWeight, "dice", o.DiceWeight, "weight of the Dice mask loss (lesion images)")
+	fs.Float64Var(&o.ClassWeight, "cls", o.ClassWeight, "weight of the class-weighted cross-entropy")
+	fs.Float64Var(&o.ClipNorm, "clip", o.ClipNorm, "gradient global-norm clip (0 = off)")
+	fs.Float64Var(&o.FlipProb, "flip", o.FlipProb, "probability of training on the mirrored sample")
+	fs.IntVar(&o.Patience, "patience", o.Patience, "stop after this many epochs without a better val Dice + balanced accuracy (0 = never)")
+	seed := fs.Uint64("seed", o.Seed, "seed of shuffling, augmentation, dropout and initialisation")
+	fs.IntVar(&o.Workers, "workers", 0, "goroutines per batch (default GOMAXPROCS; does not change results)")
+	width := fs.String("width", "", "decoder widths at 1x,2x,4x (default per kind)")
+	stem := fs.String("stem", "", "unet stem widths at 4x,2x (default per kind)")
+	hidden := fs.Int("hidden", 0, "classifier hidden width (default per kind)")
+	dropout := fs.Float64("dropout", -1, "classifier dropout (default per kind)")
+	quiet := fs.Bool("quiet", false, "no progress bars")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *data == "" || *splitPath == "" || *out == "" {
+		fs.Usage()
+		return errors.New("--data, --split and --out are required")
+	}
+	o.Seed = *seed
+	o.Model = heads.DefaultConfig(*kind)
+	o.Model.InitSeed = *seed
+	if err := parseInts(*width, o.Model.Width[:]); err != nil {
+		return fmt.Errorf("--width: %w", err)
+	}
+	if err := parseInts(*stem, o.Model.Stem[:]); err != nil {
+		return fmt.Errorf("--stem: %w", err)
+	}
+	if *hidden > 0 {
+		o.Model.Hidden = *hidden
+	}
+	if *dropout >= 0 {
+		o.Model.Dropout = *dropout
+	}
+	if err := o.Model.Validate(); err != nil { // fail before loading any data
+		return err
+	}
+
+	ds, err := dataset.Load(*data)
+	if err != nil {
+		return err
+	}
+	sp, err := split.LoadFor(*splitPath, ds)
+	if err != nil {
+		return err
+	}
+	splitSHA, err := train.FileSHA256(*splitPath)
+	if err != nil {
+		return err
+	}
+	sha := *modelSHA
+	if sha == "" {
+		if sha, err = train.FileSHA256(*encPath); err != nil {
+			return fmt.Errorf("hashing the encoder to find its embeddings (or pass --model-sha): %w", err)
+		}
+	}
+	cache, err := embed.Open(*cacheDir)
+	if err != nil {
+		return err
+	}
+	// The class list follows the data: no normal images, no normal class.
+	classes := pipeline.ClassLabels(3)
+	if !slices.Contains(ds.Classes, dataset.Normal) {
+		classes = pipeline.ClassLabels(2)
+	}
+	o.Model.Classes = len(classes)
+	src := func(path string, flip bool) (*tensor.Tensor, error) {
+		key, err := embed.KeyFor(path, sha, flip)
+		if err != nil {
+			return nil, err
+		}
+		return cache.Get(key)
+	}
+	lo := train.LoadOptions{Kind: *kind, Classes: classes, Workers: o.Workers}
+	if !*quiet {
+		lo.Progress = os.Stderr
+		o.Progress = os.Stderr
+	}
+	if len(sp.Train) == 0 || len(sp.Val) == 0 {
+		return fmt.Errorf("split %s has %d train and %d val samples; both must be non-empty", *splitPath, len(sp.Train), len(sp.Val))
+	}
+	trainSet, st, err := train.LoadExamples(ds, sp.Train, src, lo)
+	if err != nil {
+		return fmt.Errorf("%w (compute the embeddings first: busam embed --flip)", err)
+	}
+	valSet, vst, err := train.LoadExamples(ds, sp.Val, src, lo)
+	if err != nil {
+		return err
+	}
+	// The embedding width comes from the cache (256 for SAM encoders).
+	o.Model.EmbedDim = trainSet[0].Emb[0].Shape[0]
+	m, err := heads.New(o.Model)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "train: %d train / %d val samples (%d without a flipped embedding), %s heads, %d params, %.2f GFLOP/sample inference, %.2f training\n",
+		len(trainSet), len(valSet), st.NoFlip+vst.NoFlip, *kind, m.NumParams(), float64(m.FLOPs(64, 64))/1e9, float64(m.TrainFLOPs(64, 64))/1e9)
+	o.OnEpoch = func(e train.EpochStats) {
+		fmt.Printf("epoch %3d  train loss %.4f  val loss %.4f  val Dice %.4f  val acc %.4f (balanced %.4f)  lr %.2e  %.1fs\n",
+			e.Epoch, e.TrainLoss, e.ValLoss, e.ValDice, e.ValAcc, e.ValBalAcc, e.LR, e.Seconds)
+	}
+	res, err := train.Run(o, trainSet, valSet)
+	if err != nil {
+		return err
+	}
+	man := train.Manifest{Command: append([]string{"busam", "train"}, args...), Data: *data, SplitFile: *splitPath,
+		SplitSHA256: splitSHA, EncoderSHA256: sha, Seed: o.Seed, Options: o, TrainSamples: len(trainSet),
+		ValSamples: len(valSet), NoFlipSamples: st.NoFlip + vst.NoFlip, Params: m.NumParams(), FLOPsPerSample: m.FLOPs(64, 64)}
+	if err := train.WriteRun(*out, res, man); err != nil {
+		return err
+	}
+	fmt.Printf("best epoch %d: val Dice %.4f, val acc %.4f (balanced %.4f); wrote %s\n",
+		res.BestEpoch, res.Best.ValDice, res.Best.ValAcc, res.Best.ValBalAcc, filepath.Join(*out, train.WeightsFile))
+	return nil
+}
+
+// parseInts fills dst from a comma-separated list; empty keeps dst.
+func parseInts(s string, dst []int) error {
+	if s == "" {
+		return nil
+	}
+	parts := strings.Split(s, ",")
+	if len(parts) != len(dst) {
+		return fmt.Errorf("want %d comma-separated integers, got %q", len(dst), s)
+	}
+	for i, p := range parts {
+		v, err := strconv.Atoi(strings.TrimSpace(p))
+		if err != nil || v < 1 {
+			return fmt.Errorf("bad width %q", p)
+		}
+		dst[i] = v
+	}
+	return nil
+}

@@ -1,0 +1,161 @@
+package embed
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"image"
+	"image/color"
+	"io"
+	"io/fs"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+
+	"github.com/busam/busam/imageio"
+	"github.com/busam/busam/model/encoder"
+	"github.com/busam/busam/model/tensor"
+)
+
+// Encoder is what Compute needs from model/encoder.Encoder (an interface
+// so tests can use a fake).
+type Encoder interface {
+	Embed(img image.Image) (*tensor.Tensor, encoder.Geometry, error)
+	SHA256() string
+}
+
+// RunOptions control Compute.
+type RunOptions struct {
+	Flip     bool      // also embed each image flipped horizontally
+	Progress io.Writer // progress bar destination; nil for none
+	Log      io.Writer // notes on corrupt entries; nil to discard
+}
+
+// Stats counts what Compute did, per embedding (an image with Flip counts
+// twice).
+type Stats struct {
+	Cached, Computed int
+	Corrupt          int // entries found damaged and recomputed
+	Images           int // images fully handled
+	Elapsed          time.Duration
+}
+
+func (s Stats) String() string {
+	msg := fmt.Sprintf("%d cached, %d computed", s.Cached, s.Computed)
+	if s.Corrupt > 0 {
+		msg += fmt.Sprintf(" (%d of them replaced corrupt entries)", s.Corrupt)
+	}
+	return msg
+}
+
+// Compute makes sure the cache holds the embedding of every image (and of
+// its mirror image with Flip). Cached entries are verified, not recomputed;
+// corrupt ones are reported and recomputed. When ctx is cancelled it
+// finishes the current image and returns ctx's error; every entry written
+// until then is complete.
+func Compute(ctx context.Context, c *Cache, enc Encoder, images []string, opt RunOptions) (Stats, error) {
+	start := time.Now()
+	var st Stats
+	logw := opt.Log
+	if logw == nil {
+		logw = io.Discard
+	}
+	var bar *progressbar.ProgressBar
+	if opt.Progress != nil {
+		bar = progressbar.NewOptions(len(images),
+			progressbar.OptionSetWriter(opt.Progress),
+			progressbar.OptionSetDescription("embed"),
+			progressbar.OptionShowCount(),
+			progressbar.OptionShowIts(),
+			progressbar.OptionSetItsString("img"),
+			progressbar.OptionSetPredictTime(true),
+			progressbar.OptionSetElapsedTime(true),
+			progressbar.OptionThrottle(250*time.Millisecond),
+			progressbar.OptionSetRenderBlankState(true),
+			progressbar.OptionOnCompletion(func() { fmt.Fprintln(opt.Progress) }),
+		)
+	}
+	model := enc.SHA256()
+	variants := []bool{false}
+	if opt.Flip {
+		variants = append(variants, true)
+	}
+	for _, path := range images {
+		if err := ctx.Err(); err != nil {
+			st.Elapsed = time.Since(start)
+			if bar != nil {
+				fmt.Fprintln(opt.Progress)
+			}
+			return st, err
+		}
+		var img image.Image // decoded once, only if some variant is missing
+		for _, flip := range variants {
+			key, err := KeyFor(path, model, flip)
+			if err != nil {
+				return st, err
+			}
+			_, err = c.Get(key)
+			switch {
+			case err == nil:
+				st.Cached++
+				continue
+			case errors.Is(err, ErrCorrupt):
+				fmt.Fprintf(logw, "%s: %v; recomputing\n", path, err)
+				st.Corrupt++
+			case errors.Is(err, fs.ErrNotExist):
+			default:
+				return st, err
+			}
+			if img == nil {
+				if img, err = imageio.Load(path); err != nil {
+					return st, fmt.Errorf("embed: %w", err)
+				}
+			}
+			in := img
+			if flip {
+				in = FlipHorizontal(img)
+			}
+			emb, _, err := enc.Embed(in)
+			if err != nil {
+				return st, fmt.Errorf("embed: %s: %w", path, err)
+			}
+			if err := c.Put(key, emb); err != nil {
+				return st, fmt.Errorf("embed: %s: %w", path, err)
+			}
+			st.Computed++
+		}
+		st.Images++
+		if bar != nil {
+			_ = bar.Add(1)
+		}
+	}
+	st.Elapsed = time.Since(start)
+	return st, nil
+}
+
+// FlipHorizontal returns img mirrored left-right (x -> W-1-x), as a new
+// image of the same kind for grey and RGBA inputs.
+func FlipHorizontal(img image.Image) image.Image {
+	b := img.Bounds()
+	w, h := b.Dx(), b.Dy()
+	switch src := img.(type) {
+	case *image.Gray:
+		dst := image.NewGray(image.Rect(0, 0, w, h))
+		for y := 0; y < h; y++ {
+			s := src.Pix[y*src.Stride : y*src.Stride+w]
+			d := dst.Pix[y*dst.Stride : y*dst.Stride+w]
+			for x := range d {
+				d[x] = s[w-1-x]
+			}
+		}
+		return dst
+	}
+	// RGBA64 holds any colour exactly (premultiplied, 16 bits per channel).
+	dst := image.NewRGBA64(image.Rect(0, 0, w, h))
+	for y := 0; y < h; y++ {
+		for x := 0; x < w; x++ {
+			dst.Set(x, y, color.RGBA64Model.Convert(img.At(b.Min.X+w-1-x, b.Min.Y+y)))
+		}
+	}
+	return dst
+}

@@ -1,0 +1,88 @@
+package cpu
+
+import (
+	xcpu "golang.org/x/sys/cpu"
+)
+
+//go:noescape
+func kernel8x32AVX512(k int, a *float32, rsA, csA int, b *float32, rsB int, c *float32, ldc int, alpha, beta float32, bias *float32, rows int, mask uint32)
+
+//go:noescape
+func fmaLoopAVX512(iters int)
+
+//go:noescape
+func fmaLoopAVX2(iters int)
+
+var hasAVX512 = xcpu.X86.HasAVX512F && xcpu.X86.HasAVX512VL && xcpu.X86.HasAVX512DQ
+
+var avx512Kernel = &kernel{
+	name: "avx512-8x32",
+	mr:   8, nr: 32,
+	// Zen 4: a 128 x 32 sliver of B (16 KiB) stays in L1 (32 KiB), a
+	// 192 x 128... block of A in L2 (1 MiB); see BenchmarkGemmBlocking.
+	kc: 256, mc: 192, nc: 2048,
+	direct: true,
+	micro:  kernel8x32,
+}
+
+// bestKernel is the micro-kernel Gemm runs on this machine.
+var bestKernel = func() *kernel {
+	if hasAVX512 {
+		return avx512Kernel
+	}
+	return genericKernel
+}()
+
+// noBias is what the assembly reads as bias when there is none.
+var noBias [8]float32
+
+func kernel8x32(k int, a []float32, rsA, csA int, b []float32, rsB int, c []float32, ldc int, alpha, beta float32, bias []float32, rows, cols int) {
+	// Bounds checks on the last element each operand is read at, so the
+	// assembly never touches memory outside the slices.
+	_ = a[7*rsA+(k-1)*csA]
+	_ = b[(k-1)*rsB+cols-1]
+	_ = c[(rows-1)*ldc+cols-1]
+	bp := &noBias[0]
+	if bias != nil {
+		_ = bias[rows-1]
+		bp = &bias[0]
+	}
+	mask := uint32(0xffffffff)
+	if cols < 32 {
+		mask = 1<<uint(cols) - 1
+	}
+	kernel8x32AVX512(k, &a[0], rsA, csA, &b[0], rsB, &c[0], ldc, alpha, beta, bp, rows, mask)
+}
+
+// fmaPeakLoop runs iters iterations of the widest register-only FMA loop
+// this CPU has and returns the flops that makes (0 when it has no FMA).
+func fmaPeakLoop(iters int) float64 {
+	switch {
+	case hasAVX512:
+		fmaLoopAVX512(iters)
+		return 512 * float64(iters)
+	case xcpu.X86.HasAVX2 && xcpu.X86.HasFMA:
+		fmaLoopAVX2(iters)
+		return 192 * float64(iters)
+	}
+	return 0
+}
+
+//go:noescape
+func dw3x3AVX512(out, r0, r1, r2, w *float32, bias float32, n int)
+
+// dw3x3Row computes out[x] = bias + sum_{ky,kx} w[3*ky+kx]*r_ky[x+kx] for
+// x < len(out); nil where there is no vector kernel (the Go loop runs).
+var dw3x3Row = func() func(out, r0, r1, r2, w []float32, bias float32) {
+	if !hasAVX512 {
+		return nil
+	}
+	return func(out, r0, r1, r2, w []float32, bias float32) {
+		n := len(out)
+		if n == 0 {
+			return
+		}
+		_, _, _, _ = r0[n+1], r1[n+1], r2[n+1], w[8]
+		dw3x3AVX512(&out[0], &r0[0], &r1[0], &r2[0], &w[0], bias, n)
+	}
+}()

@@ -1,0 +1,40 @@
+package cpu
+
+import (
+	"sync/atomic"
+	"testing"
+)
+
+func TestParallelForCoversOnce(t *testing.T) {
+	for _, n := range []int{0, 1, 2, 3, 7, 100, 1001} {
+		for _, grain := range []int{0, 1, 3, 50, 2000} {
+			counts := make([]int32, n)
+			ParallelForGrain(n, grain, func(lo, hi int) {
+				if lo >= hi {
+					t.Errorf("n=%d grain=%d: empty chunk [%d,%d)", n, grain, lo, hi)
+				}
+				for i := lo; i < hi; i++ {
+					atomic.AddInt32(&counts[i], 1)
+				}
+			})
+			for i, c := range counts {
+				if c != 1 {
+					t.Fatalf("n=%d grain=%d: index %d visited %d times", n, grain, i, c)
+				}
+			}
+		}
+	}
+}
+
+func TestParallelForSmallRunsInline(t *testing.T) {
+	calls := 0 // not atomic: an inline run is on this goroutine
+	ParallelForGrain(10, 8, func(lo, hi int) {
+		calls++
+		if lo != 0 || hi != 10 {
+			t.Fatalf("chunk [%d,%d), want [0,10)", lo, hi)
+		}
+	})
+	if calls != 1 {
+		t.Fatalf("%d calls, want 1", calls)
+	}
+}

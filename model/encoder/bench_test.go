@@ -1,0 +1,48 @@
+package encoder
+
+import (
+	"fmt"
+	"path/filepath"
+	"testing"
+
+	"github.com/busam/busam/internal/testutil"
+	"github.com/busam/busam/model/tensor"
+)
+
+// BenchmarkForward times the encoder with the real weights at the sizes
+// the project uses: 1024 (SAM) and 256 (browser tests).
+func BenchmarkForward(b *testing.B) {
+	path := testutil.Need(b, filepath.Join(testutil.CacheDir(b), "weights", "encoder.safetensors"), "converted encoder weights")
+	enc, err := Load(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, size := range []int{256, 512, 1024} {
+		b.Run(fmt.Sprint(size), func(b *testing.B) {
+			x := tensor.New(3, size, size)
+			for i := range x.Data {
+				x.Data[i] = float32(i%251)/125 - 1
+			}
+			if _, err := enc.Forward(x); err != nil { // warm the scratch arena
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				enc.Forward(x)
+			}
+			b.ReportMetric(float64(enc.FLOPs(size, size))*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
+	}
+}
+
+// BenchmarkGELU measures the activation alone: about 140M per 1024 image.
+func BenchmarkGELU(b *testing.B) {
+	x := make([]float32, 1<<16)
+	for i := range x {
+		x[i] = float32(i%2000)/200 - 5
+	}
+	b.SetBytes(int64(4 * len(x)))
+	for i := 0; i < b.N; i++ {
+		biasAct(x, len(x)/64, 64, nil, actGELU)
+	}
+}

@@ -1,0 +1,179 @@
+package encoder
+
+import (
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"github.com/busam/busam/model/tensor"
+)
+
+// tinyConfig has MobileSAM's structure (every module kind, stride-1 last
+// merge, windows that need padding) at a size the float64 reference runs
+// in milliseconds.
+var tinyConfig = Config{
+	InChans:         3,
+	EmbedDims:       [4]int{8, 12, 16, 20},
+	Depths:          [4]int{2, 1, 2, 1},
+	Heads:           [4]int{0, 2, 4, 5},
+	Windows:         [4]int{0, 3, 4, 3},
+	MBConvExpand:    2,
+	LastMergeStride: 1,
+	NeckDim:         12,
+}
+
+// TestEncoderMatchesReference runs the whole encoder at several input
+// sizes, including odd ones, against the module-by-module reference.
+func TestEncoderMatchesReference(t *testing.T) {
+	p := randomParams(tinyConfig, 42)
+	enc, err := NewWithConfig(tinyConfig, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, size := range [][2]int{{32, 32}, {45, 29}, {16, 80}, {1, 1}} {
+		h, w := size[0], size[1]
+		rng := rand.New(rand.NewPCG(uint64(h), uint64(w)))
+		x := to32(randomInput(rng, 3*h*w))
+		xd := make([]float64, len(x))
+		for i, v := range x {
+			xd[i] = float64(v)
+		}
+		want, oh, ow := refEncoder(tinyConfig, params(p), xd, h, w)
+		got, err := enc.Forward(tensor.From(x, 3, h, w))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if eh, ew := enc.OutputSize(h, w); eh != oh || ew != ow {
+			t.Fatalf("%dx%d: OutputSize %dx%d, reference %dx%d", h, w, eh, ew, oh, ow)
+		}
+		if s := got.Shape; len(s) != 3 || s[0] != tinyConfig.NeckDim || s[1] != oh || s[2] != ow {
+			t.Fatalf("%dx%d: output shape %v, want [%d %d %d]", h, w, s, tinyConfig.NeckDim, oh, ow)
+		}
+		assertClose(t, "encoder", got.Data, want, 1e-4)
+	}
+}
+
+// TestForwardRepeatable checks that scratch reuse leaks nothing from one
+// call into the next, also across sizes and concurrent calls.
+func TestForwardRepeatable(t *testing.T) {
+	enc, err := NewWithConfig(tinyConfig, randomParams(tinyConfig, 7))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(1, 1))
+	a := tensor.From(to32(randomInput(rng, 3*40*40)), 3, 40, 40)
+	b := tensor.From(to32(randomInput(rng, 3*23*31)), 3, 23, 31)
+	first, _ := enc.Forward(a)
+	enc.Forward(b)
+	done := make(chan *tensor.Tensor, 4)
+	for i := 0; i < 4; i++ {
+		go func() {
+			out, _ := enc.Forward(a)
+			done <- out
+		}()
+	}
+	for i := 0; i < 4; i++ {
+		out := <-done
+		for j := range first.Data {
+			if out.Data[j] != first.Data[j] {
+				t.Fatalf("run %d differs at %d: %v vs %v", i, j, out.Data[j], first.Data[j])
+			}
+		}
+	}
+}
+
+func TestForwardRejectsBadInput(t *testing.T) {
+	enc, err := NewWithConfig(tinyConfig, randomParams(tinyConfig, 7))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		x    *tensor.Tensor
+	}{
+		{"nil", nil},
+		{"2-D", tensor.New(8, 8)},
+		{"1 channel", tensor.New(1, 8, 8)},
+		{"zero height", &tensor.Tensor{Shape: []int{3, 0, 8}}},
+		{"short data", &tensor.Tensor{Shape: []int{3, 4, 4}, Data: make([]float32, 10)}},
+		{"huge", &tensor.Tensor{Shape: []int{3, 100000, 1}}},
+	} {
+		if _, err := enc.Forward(tc.x); err == nil {
+			t.Errorf("%s: no error", tc.name)
+		}
+	}
+}
+
+func TestNewReportsBadTensors(t *testing.T) {
+	for _, tc := range []struct {
+		name, tensor, want string
+		edit               func(map[string]*tensor.Tensor)
+	}{
+		{"missing", "layers.2.blocks.1.mlp.fc1.weight", "missing tensor layers.2.blocks.1.mlp.fc1.weight", func(p map[string]*tensor.Tensor) {
+			delete(p, "layers.2.blocks.1.mlp.fc1.weight")
+		}},
+		{"wrong shape", "neck.2.weight", "neck.2.weight has shape", func(p map[string]*tensor.Tensor) {
+			p["neck.2.weight"] = tensor.New(3, 3)
+		}},
+		{"bias table", "layers.1.blocks.0.attn.attention_biases", "attention_biases has shape", func(p map[string]*tensor.Tensor) {
+			p["layers.1.blocks.0.attn.attention_biases"] = tensor.New(2, 5)
+		}},
+		{"data shorter than shape", "patch_embed.seq.0.c.bias", "patch_embed.seq.0.c.bias", func(p map[string]*tensor.Tensor) {
+			p["patch_embed.seq.0.c.bias"] = &tensor.Tensor{Shape: []int{4}, Data: make([]float32, 3)}
+		}},
+	} {
+		p := randomParams(tinyConfig, 1)
+		tc.edit(p)
+		_, err := NewWithConfig(tinyConfig, p)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: error %v, want one containing %q", tc.name, err, tc.want)
+		}
+	}
+	if _, err := NewWithConfig(Config{}, nil); err == nil {
+		t.Error("zero config accepted")
+	}
+}
+
+func TestGatheredBiasAccepted(t *testing.T) {
+	// The ONNX export stores the bias gathered to [heads, N, N]; both forms
+	// must build the same model.
+	p := randomParams(tinyConfig, 3)
+	a, err := NewWithConfig(tinyConfig, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := map[string]*tensor.Tensor{}
+	for k, v := range p {
+		q[k] = v
+	}
+	for s := 1; s < 4; s++ {
+		for i, b := range a.Layers[s-1].Blocks {
+			name := "layers." + string(rune('0'+s)) + ".blocks." + string(rune('0'+i)) + ".attn.attention_biases"
+			n := b.Attn.Window * b.Attn.Window
+			q[name] = tensor.From(b.Attn.bias, b.Attn.Heads, n, n)
+		}
+	}
+	b, err := NewWithConfig(tinyConfig, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := tensor.From(to32(randomInput(rand.New(rand.NewPCG(2, 2)), 3*20*20)), 3, 20, 20)
+	ya, _ := a.Forward(x)
+	yb, _ := b.Forward(x)
+	for i := range ya.Data {
+		if ya.Data[i] != yb.Data[i] {
+			t.Fatalf("outputs differ at %d", i)
+		}
+	}
+}
+
+func TestSHA256DependsOnWeights(t *testing.T) {
+	p := randomParams(tinyConfig, 1)
+	a, _ := NewWithConfig(tinyConfig, p)
+	b, _ := NewWithConfig(tinyConfig, randomParams(tinyConfig, 1))
+	p["neck.3.bias"].Data[0] += 1
+	c, _ := NewWithConfig(tinyConfig, p)
+	if a.SHA256() != b.SHA256() || a.SHA256() == c.SHA256() || len(a.SHA256()) != 64 {
+		t.Errorf("hashes %s %s %s", a.SHA256(), b.SHA256(), c.SHA256())
+	}
+}

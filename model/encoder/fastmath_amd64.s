@@ -1,0 +1,237 @@
+#include "textflag.h"
+
+// AVX-512 versions of gelu and softmaxRow (fastmath.go, ops.go): the same
+// formulas, 16 lanes at a time. Constants, one float32 each, broadcast
+// into registers Z13..Z31 by LOADCONSTS.
+DATA consts<>+0(SB)/4, $0x3f3504f3  // 1/sqrt(2)
+DATA consts<>+4(SB)/4, $0x80000000  // sign bit
+DATA consts<>+8(SB)/4, $0x40c00000  // 6: erf(6) = 1 in float32
+DATA consts<>+12(SB)/4, $0x3ea7ba05 // A&S 7.1.26 p
+DATA consts<>+16(SB)/4, $0x3f800000 // 1
+DATA consts<>+20(SB)/4, $0x3f87dc22 // a5
+DATA consts<>+24(SB)/4, $0xbfba00e3 // a4
+DATA consts<>+28(SB)/4, $0x3fb5f0e3 // a3
+DATA consts<>+32(SB)/4, $0xbe91a98e // a2
+DATA consts<>+36(SB)/4, $0x3e827906 // a1
+DATA consts<>+40(SB)/4, $0x3fb8aa3b // log2(e)
+DATA consts<>+44(SB)/4, $0x3f318000 // ln2 high part
+DATA consts<>+48(SB)/4, $0xb95e8083 // ln2 low part
+DATA consts<>+52(SB)/4, $0x39500d01 // 1/7!
+DATA consts<>+56(SB)/4, $0x3ab60b61 // 1/6!
+DATA consts<>+60(SB)/4, $0x3c088889 // 1/5!
+DATA consts<>+64(SB)/4, $0x3d2aaaab // 1/4!
+DATA consts<>+68(SB)/4, $0x3e2aaaab // 1/3!
+DATA consts<>+72(SB)/4, $0x3f000000 // 1/2
+DATA consts<>+76(SB)/4, $0xff800000 // -Inf
+GLOBL consts<>(SB), RODATA|NOPTR, $80
+
+#define RSQRT2 Z13
+#define SIGN Z14
+#define SIX Z15
+#define P Z16
+#define ONE Z17
+#define A5 Z18
+#define A4 Z19
+#define A3 Z20
+#define A2 Z21
+#define A1 Z22
+#define LOG2E Z23
+#define LN2HI Z24
+#define LN2LO Z25
+#define C7 Z26
+#define C6 Z27
+#define C5 Z28
+#define C4 Z29
+#define C3 Z30
+#define HALF Z31
+
+#define LOADCONSTS \
+	VBROADCASTSS consts<>+0(SB), RSQRT2; \
+	VBROADCASTSS consts<>+4(SB), SIGN; \
+	VBROADCASTSS consts<>+8(SB), SIX; \
+	VBROADCASTSS consts<>+12(SB), P; \
+	VBROADCASTSS consts<>+16(SB), ONE; \
+	VBROADCASTSS consts<>+20(SB), A5; \
+	VBROADCASTSS consts<>+24(SB), A4; \
+	VBROADCASTSS consts<>+28(SB), A3; \
+	VBROADCASTSS consts<>+32(SB), A2; \
+	VBROADCASTSS consts<>+36(SB), A1; \
+	VBROADCASTSS consts<>+40(SB), LOG2E; \
+	VBROADCASTSS consts<>+44(SB), LN2HI; \
+	VBROADCASTSS consts<>+48(SB), LN2LO; \
+	VBROADCASTSS consts<>+52(SB), C7; \
+	VBROADCASTSS consts<>+56(SB), C6; \
+	VBROADCASTSS consts<>+60(SB), C5; \
+	VBROADCASTSS consts<>+64(SB), C4; \
+	VBROADCASTSS consts<>+68(SB), C3; \
+	VBROADCASTSS consts<>+72(SB), HALF
+
+// EXP sets out = e^w (as expf): k = round(w*log2e), r = w - k*ln2,
+// out = 2^k * (degree-7 Taylor polynomial of e^r). k, r are scratch.
+#define EXP(w, out, k, r) \
+	VMULPS LOG2E, w, k; \
+	VRNDSCALEPS $0, k, k; \
+	VMOVAPS w, r; \
+	VFNMADD231PS LN2HI, k, r; \
+	VFNMADD231PS LN2LO, k, r; \
+	VMOVAPS C7, out; \
+	VFMADD213PS C6, r, out; \
+	VFMADD213PS C5, r, out; \
+	VFMADD213PS C4, r, out; \
+	VFMADD213PS C3, r, out; \
+	VFMADD213PS HALF, r, out; \
+	VFMADD213PS ONE, r, out; \
+	VFMADD213PS ONE, r, out; \
+	VSCALEFPS k, out, out
+
+// GELU sets Z4 = gelu(Z0) = x/2 * (1 + erf(x/sqrt 2)); clobbers Z1..Z10.
+#define GELU \
+	VMULPS RSQRT2, Z0, Z1; \
+	VANDNPS Z1, SIGN, Z2; \
+	VMINPS SIX, Z2, Z2; \
+	VMOVAPS ONE, Z3; \
+	VFMADD231PS P, Z2, Z3; \
+	VDIVPS Z3, ONE, Z3; \
+	VMOVAPS A5, Z4; \
+	VFMADD213PS A4, Z3, Z4; \
+	VFMADD213PS A3, Z3, Z4; \
+	VFMADD213PS A2, Z3, Z4; \
+	VFMADD213PS A1, Z3, Z4; \
+	VMULPS Z3, Z4, Z4; \
+	VMULPS Z2, Z2, Z5; \
+	VXORPS SIGN, Z5, Z5; \
+	EXP(Z5, Z6, Z7, Z8); \
+	VFNMADD213PS ONE, Z6, Z4; \
+	VANDPS SIGN, Z0, Z9; \
+	VORPS Z9, Z4, Z4; \
+	VMULPS HALF, Z0, Z10; \
+	VFMADD213PS Z10, Z10, Z4
+
+// func geluRowAVX512(x, bias *float32, n int)
+// x[i] = gelu(x[i] + bias[i]) for i < n; n > 0 is a multiple of 16; bias
+// may be nil.
+TEXT ·geluRowAVX512(SB), NOSPLIT, $0-24
+	MOVQ x+0(FP), DI
+	MOVQ bias+8(FP), SI
+	MOVQ n+16(FP), CX
+	LOADCONSTS
+	TESTQ SI, SI
+	JZ   nobias
+
+withbias:
+	VMOVUPS (DI), Z0
+	VADDPS  (SI), Z0, Z0
+	GELU
+	VMOVUPS Z4, (DI)
+	ADDQ    $64, DI
+	ADDQ    $64, SI
+	SUBQ    $16, CX
+	JGT     withbias
+	VZEROUPPER
+	RET
+
+nobias:
+	VMOVUPS (DI), Z0
+	GELU
+	VMOVUPS Z4, (DI)
+	ADDQ    $64, DI
+	SUBQ    $16, CX
+	JGT     nobias
+	VZEROUPPER
+	RET
+
+// func softmaxRowAVX512(x *float32, n int, tail uint16)
+// Softmax of x[:n] in place, n > 0; tail has the low n%16 bits set (the
+// lanes of the last, partial vector).
+TEXT ·softmaxRowAVX512(SB), NOSPLIT, $0-18
+	MOVQ x+0(FP), DI
+	MOVQ n+8(FP), CX
+	KMOVW tail+16(FP), K1
+	LOADCONSTS
+	MOVQ CX, R8
+	SHRQ $4, R8             // full vectors
+	MOVW tail+16(FP), R9    // nonzero when there is a partial vector
+
+	// Pass 1: maximum.
+	VBROADCASTSS consts<>+76(SB), Z0
+	MOVQ DI, SI
+	MOVQ R8, DX
+	TESTQ DX, DX
+	JZ   maxtail
+maxloop:
+	VMAXPS (SI), Z0, Z0
+	ADDQ $64, SI
+	DECQ DX
+	JNZ  maxloop
+maxtail:
+	TESTW R9, R9
+	JZ   maxreduce
+	VBROADCASTSS consts<>+76(SB), Z1
+	VMOVUPS (SI), K1, Z1    // lanes past n stay -Inf
+	VMAXPS Z1, Z0, Z0
+maxreduce:
+	VEXTRACTF32X8 $1, Z0, Y1
+	VMAXPS Y1, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VMAXPS X1, X0, X0
+	VPERMILPS $0x4e, X0, X1
+	VMAXPS X1, X0, X0
+	VPERMILPS $0xb1, X0, X1
+	VMAXPS X1, X0, X0
+	VBROADCASTSS X0, Z11    // Z11 = max
+
+	// Pass 2: x = exp(x - max), Z12 = sum.
+	VXORPS Z12, Z12, Z12
+	MOVQ DI, SI
+	MOVQ R8, DX
+	TESTQ DX, DX
+	JZ   exptail
+exploop:
+	VMOVUPS (SI), Z1
+	VSUBPS Z11, Z1, Z1
+	EXP(Z1, Z2, Z3, Z4)
+	VMOVUPS Z2, (SI)
+	VADDPS Z2, Z12, Z12
+	ADDQ $64, SI
+	DECQ DX
+	JNZ  exploop
+exptail:
+	TESTW R9, R9
+	JZ   sumreduce
+	VMOVUPS.Z (SI), K1, Z1
+	VSUBPS Z11, Z1, Z1
+	EXP(Z1, Z2, Z3, Z4)
+	VMOVUPS Z2, K1, (SI)
+	VADDPS Z2, Z12, K1, Z12
+sumreduce:
+	VEXTRACTF32X8 $1, Z12, Y1
+	VADDPS Y1, Y12, Y12
+	VEXTRACTF128 $1, Y12, X1
+	VADDPS X1, X12, X12
+	VPERMILPS $0x4e, X12, X1
+	VADDPS X1, X12, X12
+	VPERMILPS $0xb1, X12, X1
+	VADDPS X1, X12, X12
+	VBROADCASTSS X12, Z12
+	VDIVPS Z12, ONE, Z12    // Z12 = 1/sum
+
+	// Pass 3: scale.
+	MOVQ DI, SI
+	MOVQ R8, DX
+	TESTQ DX, DX
+	JZ   scaletail
+scaleloop:
+	VMULPS (SI), Z12, Z1
+	VMOVUPS Z1, (SI)
+	ADDQ $64, SI
+	DECQ DX
+	JNZ  scaleloop
+scaletail:
+	TESTW R9, R9
+	JZ   done
+	VMOVUPS.Z (SI), K1, Z1
+	VMULPS Z12, Z1, Z1
+	VMOVUPS Z1, K1, (SI)
+done:
+	VZEROUPPER
+	RET

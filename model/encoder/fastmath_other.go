@@ -1,0 +1,12 @@
+//go:build !amd64
+
+package encoder
+
+// haveAVX512 is false off amd64: the plain-Go loops run (wasm included).
+const haveAVX512 = false
+
+// geluRow sets x[i] = gelu(x[i] + bias[i]); bias may be nil.
+func geluRow(x, bias []float32) { geluRowGo(x, bias) }
+
+// softmaxRow replaces row by its softmax, shifted by the row maximum.
+func softmaxRow(row []float32) { softmaxRowGo(row) }

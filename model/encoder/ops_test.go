@@ -1,0 +1,342 @@
+package encoder
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/busam/busam/model/tensor"
+)
+
+func TestExpf(t *testing.T) {
+	worst := 0.0
+	for x := -87.0; x <= 88.0; x += 0.0137 {
+		got := float64(expf(float32(x)))
+		want := math.Exp(float64(float32(x)))
+		worst = math.Max(worst, math.Abs(got-want)/want)
+	}
+	if worst > 4e-7 {
+		t.Errorf("expf relative error %.3g, want <= 4e-7", worst)
+	}
+	if got := expf(-200); got != 0 {
+		t.Errorf("expf(-200) = %v, want 0", got)
+	}
+	if got := expf(200); !math.IsInf(float64(got), 1) {
+		t.Errorf("expf(200) = %v, want +Inf", got)
+	}
+}
+
+func TestGELU(t *testing.T) {
+	for x := -12.0; x <= 12.0; x += 0.00731 {
+		got := float64(gelu(float32(x)))
+		want := refGELU(float64(float32(x)))
+		if e := math.Abs(got - want); e > 4e-7*(1+math.Abs(x)) {
+			t.Fatalf("gelu(%v) = %v, want %v (error %.3g)", x, got, want, e)
+		}
+	}
+}
+
+// rowImpls are the implementations of the row kernels: the dispatching one
+// (assembly on AVX-512 machines) and the portable Go one.
+var rowImpls = []struct {
+	name    string
+	gelu    func(x, bias []float32)
+	softmax func([]float32)
+}{
+	{"dispatch", geluRow, softmaxRow},
+	{"go", geluRowGo, softmaxRowGo},
+}
+
+func TestGELURow(t *testing.T) {
+	rng := rand.New(rand.NewPCG(4, 4))
+	for _, impl := range rowImpls {
+		for _, n := range []int{1, 15, 16, 17, 32, 49, 64, 100, 1280} {
+			for _, withBias := range []bool{false, true} {
+				x := randomInput(rng, n)
+				var bias []float32
+				want := make([]float64, n)
+				for i := range x {
+					x[i] = float64(float32(x[i] * 8)) // cover the erf tails
+					want[i] = x[i]
+				}
+				if withBias {
+					bias = to32(randomInput(rng, n))
+					for i := range want {
+						want[i] = float64(float32(x[i]) + bias[i])
+					}
+				}
+				refGELUAll(want)
+				got := to32(x)
+				impl.gelu(got, bias)
+				assertClose(t, impl.name+" geluRow", got, want, 1e-6)
+			}
+		}
+	}
+}
+
+func TestSoftmaxRow(t *testing.T) {
+	rng := rand.New(rand.NewPCG(6, 6))
+	rows := [][]float32{
+		{0},
+		{1, 2, 3},
+		{1000, 999, -1000}, // large values: must shift by the maximum
+		{-5, -5, -5, -5},
+	}
+	for _, n := range []int{15, 16, 17, 33, 49, 196} {
+		x := randomInput(rng, n)
+		for i := range x {
+			x[i] *= 20
+		}
+		rows = append(rows, to32(x))
+	}
+	for _, impl := range rowImpls {
+		for _, row := range rows {
+			got := append([]float32(nil), row...)
+			impl.softmax(got)
+			m := math.Inf(-1)
+			for _, v := range row {
+				m = math.Max(m, float64(v))
+			}
+			sum := 0.0
+			for _, v := range row {
+				sum += math.Exp(float64(v) - m)
+			}
+			want := make([]float64, len(row))
+			for i, v := range row {
+				want[i] = math.Exp(float64(v)-m) / sum
+			}
+			assertClose(t, impl.name+" softmax", got, want, 1e-6)
+		}
+	}
+}
+
+func TestLayerNorm(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, tc := range []struct {
+		rows, c int
+		offset  float64
+		eps     float32
+	}{
+		{1, 1, 0, 1e-5}, // one channel: output is the shift
+		{7, 13, 0, 1e-5},
+		{5, 64, 100, 1e-6}, // large mean relative to spread
+		{3, 320, -3, 1e-6},
+	} {
+		x := randomInput(rng, tc.rows*tc.c)
+		for i := range x {
+			x[i] += tc.offset
+		}
+		x = chw2tok(tok2chw(x, tc.c, 1, tc.rows), tc.c, 1, tc.rows) // float32-exact copy
+		for i := range x {
+			x[i] = float64(float32(x[i]))
+		}
+		w := to32(randomInput(rng, tc.c))
+		b := to32(randomInput(rng, tc.c))
+		got := to32(x)
+		layerNorm(got, got, tc.rows, tc.c, w, b, tc.eps)
+		assertClose(t, "layerNorm", got, refLayerNorm(x, tc.rows, tc.c, w, b, float64(tc.eps)), 2e-5)
+	}
+}
+
+// TestConv2dBN checks every conv shape of the model (pointwise, dense KxK
+// as im2col + GEMM, depthwise) against a direct CHW convolution.
+func TestConv2dBN(t *testing.T) {
+	saved := imcolPixels
+	defer func() { imcolPixels = saved }()
+	imcolPixels = 10 // several im2col chunks even on tiny maps
+
+	for _, tc := range []struct {
+		name                  string
+		inC, outC, k, stride  int
+		h, w                  int
+		depthwise, bias, gelu bool
+		accumulate            bool
+	}{
+		{"pointwise", 5, 7, 1, 1, 4, 6, false, true, false, false},
+		{"pointwise gelu residual", 6, 6, 1, 1, 5, 3, false, true, true, true},
+		{"dense 3x3 s2 odd", 3, 8, 3, 2, 9, 7, false, true, true, false},
+		{"dense 3x3 s2 even", 4, 6, 3, 2, 8, 10, false, true, false, false},
+		{"dense 3x3 s1 no bias", 5, 4, 3, 1, 6, 5, false, false, false, false},
+		{"depthwise s1", 6, 6, 3, 1, 5, 7, true, true, true, false},
+		{"depthwise s2 odd", 5, 5, 3, 2, 7, 9, true, true, false, false},
+		{"depthwise 1x1 map", 4, 4, 3, 1, 1, 1, true, true, false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(3, uint64(tc.inC*100+tc.h)))
+			inG := tc.inC
+			if tc.depthwise {
+				inG = 1
+			}
+			p := params{"c.weight": tensor.From(to32(randomInput(rng, tc.outC*inG*tc.k*tc.k)), tc.outC, inG, tc.k, tc.k)}
+			if tc.bias {
+				p["c.bias"] = tensor.From(to32(randomInput(rng, tc.outC)), tc.outC)
+			}
+			l := &loader{p: p}
+			conv := newConv2dBN(l, "c", tc.inC, tc.outC, tc.k, tc.stride, tc.depthwise, tc.bias)
+			if l.err != nil {
+				t.Fatal(l.err)
+			}
+			x := randomInput(rng, tc.inC*tc.h*tc.w)
+			for i := range x {
+				x[i] = float64(float32(x[i]))
+			}
+			groups := 1
+			if tc.depthwise {
+				groups = tc.inC
+			}
+			var bias []float32
+			if tc.bias {
+				bias = p["c.bias"].Data
+			}
+			want, oh, ow := refConv(x, tc.inC, tc.h, tc.w, p["c.weight"].Data, bias, tc.outC, tc.k, tc.stride, tc.k/2, groups)
+			want = chw2tok(want, tc.outC, oh, ow)
+			dst := make([]float32, oh*ow*tc.outC)
+			if tc.accumulate {
+				shortcut := randomInput(rng, len(dst))
+				for i := range shortcut {
+					shortcut[i] = float64(float32(shortcut[i]))
+					want[i] += shortcut[i]
+				}
+				dst = to32(shortcut)
+			}
+			act := actNone
+			if tc.gelu {
+				act = actGELU
+				refGELUAll(want)
+			}
+			gh, gw := conv.forward(&arena{}, dst, to32(chw2tok(x, tc.inC, tc.h, tc.w)), tc.h, tc.w, act, tc.accumulate)
+			if gh != oh || gw != ow {
+				t.Fatalf("output %dx%d, want %dx%d", gh, gw, oh, ow)
+			}
+			assertClose(t, tc.name, dst, want, 1e-5)
+		})
+	}
+}
+
+func TestGatherAttentionBias(t *testing.T) {
+	// Window 2: tokens (0,0) (0,1) (1,0) (1,1). Offsets (|dy|,|dx|) are
+	// numbered as first met in row-major (i, j) order: (0,0)=0 (0,1)=1
+	// (1,0)=2 (1,1)=3.
+	wantIdx := []int{
+		0, 1, 2, 3,
+		1, 0, 3, 2,
+		2, 3, 0, 1,
+		3, 2, 1, 0,
+	}
+	table := []float32{10, 11, 12, 13, 20, 21, 22, 23} // 2 heads
+	got := gatherAttentionBias(table, 2, 2)
+	for h := 0; h < 2; h++ {
+		for k, id := range wantIdx {
+			if want := table[h*4+id]; got[h*16+k] != want {
+				t.Fatalf("head %d entry %d = %v, want %v", h, k, got[h*16+k], want)
+			}
+		}
+	}
+}
+
+func newTestAttention(t *testing.T, dim, heads, window int, seed uint64) *Attention {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(seed, 7))
+	r := func(scale float64, offset float64, shape ...int) *tensor.Tensor {
+		v := randomInput(rng, tensor.Numel(shape))
+		for i := range v {
+			v[i] = offset + scale*v[i]
+		}
+		return tensor.From(to32(v), shape...)
+	}
+	n := window * window
+	p := params{
+		"a.norm.weight":      r(0.3, 1, dim),
+		"a.norm.bias":        r(0.3, 0, dim),
+		"a.qkv.weight":       r(1.5/math.Sqrt(float64(dim)), 0, 3*dim, dim),
+		"a.qkv.bias":         r(0.2, 0, 3*dim),
+		"a.proj.weight":      r(1/math.Sqrt(float64(dim)), 0, dim, dim),
+		"a.proj.bias":        r(0.2, 0, dim),
+		"a.attention_biases": r(1, 0, heads, n),
+	}
+	l := &loader{p: p}
+	at := newAttention(l, "a", dim, heads, window)
+	if l.err != nil {
+		t.Fatal(l.err)
+	}
+	return at
+}
+
+// TestWindowAttention covers maps that are whole windows, need padding on
+// one or both sides, and are smaller than one window.
+func TestWindowAttention(t *testing.T) {
+	for _, tc := range []struct{ h, w, window, dim, heads int }{
+		{7, 7, 7, 8, 2},
+		{5, 9, 3, 8, 2},
+		{10, 4, 4, 12, 3},
+		{3, 2, 5, 8, 4},
+		{14, 14, 7, 6, 1},
+	} {
+		at := newTestAttention(t, tc.dim, tc.heads, tc.window, uint64(tc.h*31+tc.w))
+		rng := rand.New(rand.NewPCG(5, uint64(tc.h)))
+		x := randomInput(rng, tc.h*tc.w*tc.dim)
+		for i := range x {
+			x[i] = float64(float32(x[i]))
+		}
+		want := refWindowAttention(x, tc.h, tc.w, at)
+		got := to32(x)
+		at.forward(&arena{}, got, tc.h, tc.w)
+		assertClose(t, "window attention", got, want, 2e-5)
+	}
+}
+
+func TestPatchMerging(t *testing.T) {
+	for _, tc := range []struct{ h, w, in, out, stride int }{
+		{8, 8, 4, 6, 2},
+		{7, 5, 3, 5, 2},
+		{6, 6, 4, 8, 1},
+	} {
+		rng := rand.New(rand.NewPCG(9, uint64(tc.h)))
+		p := params{}
+		for _, c := range []struct {
+			name     string
+			in, k, o int
+		}{{"m.conv1.c", tc.in, 1, tc.out}, {"m.conv2.c", 1, 3, tc.out}, {"m.conv3.c", tc.out, 1, tc.out}} {
+			p[c.name+".weight"] = tensor.From(to32(randomInput(rng, c.o*c.in*c.k*c.k)), c.o, c.in, c.k, c.k)
+			p[c.name+".bias"] = tensor.From(to32(randomInput(rng, c.o)), c.o)
+		}
+		l := &loader{p: p}
+		pm := newPatchMerging(l, "m", tc.in, tc.out, tc.stride)
+		if l.err != nil {
+			t.Fatal(l.err)
+		}
+		x := randomInput(rng, tc.in*tc.h*tc.w)
+		y, _, _ := refConvBN(p, "m.conv1.c", x, tc.in, tc.h, tc.w, tc.out, 1, 1, 1, true)
+		refGELUAll(y)
+		y, oh, ow := refConvBN(p, "m.conv2.c", y, tc.out, tc.h, tc.w, tc.out, 3, tc.stride, tc.out, true)
+		refGELUAll(y)
+		y, _, _ = refConvBN(p, "m.conv3.c", y, tc.out, oh, ow, tc.out, 1, 1, 1, true)
+
+		got, gh, gw := pm.forward(&arena{}, to32(chw2tok(x, tc.in, tc.h, tc.w)), tc.h, tc.w)
+		if gh != oh || gw != ow {
+			t.Fatalf("output %dx%d, want %dx%d", gh, gw, oh, ow)
+		}
+		assertClose(t, "patch merging", got, chw2tok(y, tc.out, oh, ow), 1e-5)
+	}
+}
+
+func TestParallelForCoversRange(t *testing.T) {
+	for _, n := range []int{0, 1, 2, 7, 100, 1001} {
+		for _, grain := range []int{0, 1, 3, 1000} {
+			hits := make([]int32, n)
+			parallelForWorker(n, grain, func(worker, lo, hi int) {
+				if worker < 0 || worker >= workers() {
+					t.Errorf("worker %d out of range", worker)
+				}
+				for i := lo; i < hi; i++ {
+					hits[i]++
+				}
+			})
+			for i, h := range hits {
+				if h != 1 {
+					t.Fatalf("n=%d grain=%d: item %d run %d times", n, grain, i, h)
+				}
+			}
+		}
+	}
+}

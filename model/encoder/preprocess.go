@@ -1,0 +1,79 @@
+package encoder
+
+import (
+	"image"
+
+	"golang.org/x/image/draw"
+
+	"github.com/busam/busam/model/tensor"
+)
+
+// DefaultSize is SAM's input side: images are resized so their longest
+// side is 1024 and padded to 1024x1024.
+const DefaultSize = 1024
+
+// SAM's pixel normalization (ImageNet statistics on the 0..255 scale).
+var (
+	pixelMean = [3]float32{123.675, 116.28, 103.53}
+	pixelStd  = [3]float32{58.395, 57.12, 57.375}
+)
+
+// Geometry records how an image was placed in the square encoder input:
+// resized to ResizedW x ResizedH (longest side = Size), at the top-left
+// corner of a Size x Size frame, the rest zero after normalization.
+type Geometry struct {
+	OrigW, OrigH       int
+	ResizedW, ResizedH int
+	Size               int
+}
+
+// ResizedSize returns the size SAM resizes a w x h image to so that its
+// longest side is size, rounding like SAM's ResizeLongestSide.
+func ResizedSize(w, h, size int) (int, int) {
+	scale := float64(size) / float64(max(w, h))
+	return max(1, int(float64(w)*scale+0.5)), max(1, int(float64(h)*scale+0.5))
+}
+
+// Preprocess turns an image into the encoder input [3, size, size]: RGB
+// (grey replicated to three channels; colour with alpha is taken
+// premultiplied, i.e. composited over black), resized bilinearly so the
+// longest side is size, normalized with SAM's mean and std, and padded
+// with zeros at the bottom and right. A size below 1 means DefaultSize; an
+// empty image gives an all-zero input and a zero Geometry.
+//
+// The resize is golang.org/x/image/draw.BiLinear at 8 bits per channel:
+// like SAM's PIL-based resize it produces 8-bit pixels, and when shrinking
+// it widens its kernel to the scale (antialiasing) as PIL does, rather than
+// sampling four pixels and aliasing.
+func Preprocess(img image.Image, size int) (*tensor.Tensor, Geometry) {
+	if size < 1 {
+		size = DefaultSize
+	}
+	out := tensor.New(3, size, size)
+	if img == nil || img.Bounds().Empty() {
+		return out, Geometry{Size: size}
+	}
+	b := img.Bounds()
+	g := Geometry{OrigW: b.Dx(), OrigH: b.Dy(), Size: size}
+	g.ResizedW, g.ResizedH = ResizedSize(g.OrigW, g.OrigH, size)
+
+	rgba := image.NewRGBA(image.Rect(0, 0, g.ResizedW, g.ResizedH))
+	if g.ResizedW == g.OrigW && g.ResizedH == g.OrigH {
+		draw.Draw(rgba, rgba.Bounds(), img, b.Min, draw.Src)
+	} else {
+		draw.BiLinear.Scale(rgba, rgba.Bounds(), img, b, draw.Src, nil)
+	}
+	plane := size * size
+	parallelFor(g.ResizedH, 16, func(lo, hi int) {
+		for y := lo; y < hi; y++ {
+			row := rgba.Pix[y*rgba.Stride:]
+			for x := 0; x < g.ResizedW; x++ {
+				for ch := 0; ch < 3; ch++ {
+					v := float32(row[4*x+ch])
+					out.Data[ch*plane+y*size+x] = (v - pixelMean[ch]) / pixelStd[ch]
+				}
+			}
+		}
+	})
+	return out, g
+}

@@ -1,0 +1,452 @@
+package encoder
+
+import (
+	"fmt"
+	"math"
+)
+
+// This file follows the module structure of MobileSAM's TinyViT
+// (tiny_vit_sam.py): the types carry the original module names so tensor
+// names map one to one, but every forward works on HWC token maps.
+
+// Conv2dBN is a convolution whose batch norm has been folded into its
+// weight and bias (the ONNX export and the converted weights are folded).
+// Three shapes occur in TinyViT: pointwise (1x1), depthwise (groups = C)
+// and dense KxK; each keeps its weight in the layout its kernel wants.
+type Conv2dBN struct {
+	InC, OutC, Kernel, Stride int
+	Depthwise                 bool
+	weight                    []float32 // pointwise [Out, In]; dense [Out, K, K, In]; depthwise [K*K, C]
+	bias                      []float32 // [Out], nil when the conv has none
+}
+
+// newConv2dBN reads prefix+".weight" (PyTorch [Out, In/groups, K, K]) and,
+// when withBias, prefix+".bias".
+func newConv2dBN(l *loader, prefix string, inC, outC, k, stride int, depthwise, withBias bool) *Conv2dBN {
+	c := &Conv2dBN{InC: inC, OutC: outC, Kernel: k, Stride: stride, Depthwise: depthwise}
+	inPerGroup := inC
+	if depthwise {
+		inPerGroup = 1
+	}
+	w := l.get(prefix+".weight", outC, inPerGroup, k, k)
+	if withBias {
+		c.bias = l.get(prefix+".bias", outC)
+	}
+	if l.err != nil {
+		return nil
+	}
+	switch {
+	case depthwise: // [C,1,K,K] -> [K*K, C]
+		c.weight = make([]float32, k*k*outC)
+		for ch := 0; ch < outC; ch++ {
+			for t := 0; t < k*k; t++ {
+				c.weight[t*outC+ch] = w[ch*k*k+t]
+			}
+		}
+	case k == 1:
+		c.weight = w
+	default: // [O,I,K,K] -> [O,K,K,I], matching im2colRows' (ky,kx,c) order
+		c.weight = make([]float32, len(w))
+		for o := 0; o < outC; o++ {
+			for i := 0; i < inC; i++ {
+				for t := 0; t < k*k; t++ {
+					c.weight[(o*k*k+t)*inC+i] = w[(o*inC+i)*k*k+t]
+				}
+			}
+		}
+	}
+	return c
+}
+
+// outSize is the output resolution for an h x w input (padding K/2).
+func (c *Conv2dBN) outSize(h, w int) (int, int) {
+	p := c.Kernel / 2
+	return (h+2*p-c.Kernel)/c.Stride + 1, (w+2*p-c.Kernel)/c.Stride + 1
+}
+
+// imcolPixels bounds the im2col scratch of a dense conv (pixels per chunk).
+var imcolPixels = 8192 // a variable so tests can force several chunks
+
+// forward computes dst = act(conv(src) + bias [+ dst when accumulate]) for
+// an HWC map of h x w and returns the output size. Accumulate is how
+// residual connections are fused: dst already holds the shortcut.
+func (c *Conv2dBN) forward(a *arena, dst, src []float32, h, w int, act activation, accumulate bool) (oh, ow int) {
+	oh, ow = c.outSize(h, w)
+	switch {
+	case c.Depthwise:
+		if accumulate {
+			panic("encoder: depthwise conv does not accumulate")
+		}
+		return depthwiseConv(dst, src, h, w, c.InC, c.Kernel, c.Stride, c.weight, c.bias, act)
+	case c.Kernel == 1 && c.Stride == 1:
+		linear(dst, src, h*w, c.InC, c.OutC, c.weight, accumulate)
+	default:
+		kc := c.Kernel * c.Kernel * c.InC
+		rowsPerChunk := max(1, imcolPixels/ow)
+		col := a.get(min(rowsPerChunk, oh) * ow * kc)
+		for oy0 := 0; oy0 < oh; oy0 += rowsPerChunk {
+			oy1 := min(oy0+rowsPerChunk, oh)
+			im2colRows(col, src, h, w, c.InC, c.Kernel, c.Stride, c.Kernel/2, ow, oy0, oy1)
+			linear(dst[oy0*ow*c.OutC:], col, (oy1-oy0)*ow, kc, c.OutC, c.weight, accumulate)
+		}
+		a.put(col)
+	}
+	biasAct(dst, oh*ow, c.OutC, c.bias, act)
+	return oh, ow
+}
+
+// flops counts multiply-adds x2 for an h x w input.
+func (c *Conv2dBN) flops(h, w int) int64 {
+	oh, ow := c.outSize(h, w)
+	per := int64(c.Kernel * c.Kernel * c.InC)
+	if c.Depthwise {
+		per = int64(c.Kernel * c.Kernel)
+	}
+	return 2 * int64(oh*ow) * int64(c.OutC) * per
+}
+
+// PatchEmbed is the stem: two 3x3 stride-2 convs with a GELU between.
+type PatchEmbed struct {
+	Conv0, Conv1 *Conv2dBN
+}
+
+func newPatchEmbed(l *loader, inC, dim int) *PatchEmbed {
+	return &PatchEmbed{
+		Conv0: newConv2dBN(l, "patch_embed.seq.0.c", inC, dim/2, 3, 2, false, true),
+		Conv1: newConv2dBN(l, "patch_embed.seq.2.c", dim/2, dim, 3, 2, false, true),
+	}
+}
+
+func (p *PatchEmbed) forward(a *arena, x []float32, h, w int) ([]float32, int, int) {
+	h1, w1 := p.Conv0.outSize(h, w)
+	t := a.get(h1 * w1 * p.Conv0.OutC)
+	p.Conv0.forward(a, t, x, h, w, actGELU, false)
+	h2, w2 := p.Conv1.outSize(h1, w1)
+	out := a.get(h2 * w2 * p.Conv1.OutC)
+	p.Conv1.forward(a, out, t, h1, w1, actNone, false)
+	a.put(t)
+	return out, h2, w2
+}
+
+// MBConv is the inverted-residual block of stage 0:
+// x = GELU(x + conv3(GELU(dw3x3(GELU(conv1(x)))))).
+type MBConv struct {
+	Conv1, Conv2, Conv3 *Conv2dBN
+}
+
+func newMBConv(l *loader, prefix string, dim, hidden int) *MBConv {
+	return &MBConv{
+		Conv1: newConv2dBN(l, prefix+".conv1.c", dim, hidden, 1, 1, false, true),
+		Conv2: newConv2dBN(l, prefix+".conv2.c", hidden, hidden, 3, 1, true, true),
+		Conv3: newConv2dBN(l, prefix+".conv3.c", hidden, dim, 1, 1, false, true),
+	}
+}
+
+// forward updates x (h x w x dim) in place.
+func (m *MBConv) forward(a *arena, x []float32, h, w int) {
+	t1 := a.get(h * w * m.Conv1.OutC)
+	t2 := a.get(h * w * m.Conv1.OutC)
+	m.Conv1.forward(a, t1, x, h, w, actGELU, false)
+	m.Conv2.forward(a, t2, t1, h, w, actGELU, false)
+	m.Conv3.forward(a, x, t2, h, w, actGELU, true)
+	a.put(t1, t2)
+}
+
+// PatchMerging changes resolution and width between stages: 1x1 conv,
+// GELU, 3x3 depthwise (stride 2, or 1 before MobileSAM's last stage),
+// GELU, 1x1 conv. No residual.
+type PatchMerging struct {
+	Conv1, Conv2, Conv3 *Conv2dBN
+}
+
+func newPatchMerging(l *loader, prefix string, dim, outDim, stride int) *PatchMerging {
+	return &PatchMerging{
+		Conv1: newConv2dBN(l, prefix+".conv1.c", dim, outDim, 1, 1, false, true),
+		Conv2: newConv2dBN(l, prefix+".conv2.c", outDim, outDim, 3, stride, true, true),
+		Conv3: newConv2dBN(l, prefix+".conv3.c", outDim, outDim, 1, 1, false, true),
+	}
+}
+
+func (p *PatchMerging) forward(a *arena, x []float32, h, w int) ([]float32, int, int) {
+	c := p.Conv1.OutC
+	t1 := a.get(h * w * c)
+	p.Conv1.forward(a, t1, x, h, w, actGELU, false)
+	oh, ow := p.Conv2.outSize(h, w)
+	t2 := a.get(oh * ow * c)
+	p.Conv2.forward(a, t2, t1, h, w, actGELU, false)
+	out := a.get(oh * ow * c)
+	p.Conv3.forward(a, out, t2, oh, ow, actNone, false)
+	a.put(t1, t2)
+	return out, oh, ow
+}
+
+func (p *PatchMerging) flops(h, w int) int64 {
+	oh, ow := p.Conv2.outSize(h, w)
+	return p.Conv1.flops(h, w) + p.Conv2.flops(h, w) + p.Conv3.flops(oh, ow)
+}
+
+// ConvLayer is stage 0: MBConv blocks, then a PatchMerging.
+type ConvLayer struct {
+	Blocks     []*MBConv
+	Downsample *PatchMerging
+}
+
+// Attention is TinyViT's window attention: LayerNorm, a fused qkv linear
+// whose output is laid out per head as [q | k | v], scaled dot products
+// plus a learned per-head bias that depends on the relative offset of the
+// two tokens, softmax, and an output projection.
+type Attention struct {
+	Dim, Heads, KeyDim, Window int
+	normW, normB               []float32
+	qkvW, qkvB                 []float32 // [Heads*3*KeyDim, Dim]
+	projW, projB               []float32 // [Dim, Heads*KeyDim]
+	bias                       []float32 // [Heads, N, N], N = Window^2
+}
+
+func newAttention(l *loader, prefix string, dim, heads, window int) *Attention {
+	kd := dim / heads
+	at := &Attention{Dim: dim, Heads: heads, KeyDim: kd, Window: window}
+	at.normW = l.get(prefix+".norm.weight", dim)
+	at.normB = l.get(prefix+".norm.bias", dim)
+	at.qkvW = l.get(prefix+".qkv.weight", 3*dim, dim)
+	at.qkvB = l.get(prefix+".qkv.bias", 3*dim)
+	at.projW = l.get(prefix+".proj.weight", dim, dim)
+	at.projB = l.get(prefix+".proj.bias", dim)
+	if l.err != nil {
+		return nil
+	}
+	at.bias, l.err = attentionBias(l.p, prefix, heads, window)
+	return at
+}
+
+// attentionBias returns the [heads, N, N] bias of a window attention. The
+// ONNX export stores it already gathered; a PyTorch checkpoint stores the
+// table attention_biases [heads, offsets] indexed by the (|dy|, |dx|)
+// offset of two tokens, offsets numbered in order of first appearance.
+func attentionBias(p params, prefix string, heads, window int) ([]float32, error) {
+	n := window * window
+	for _, name := range []string{prefix + ".ab", prefix + ".attention_bias", prefix + ".attention_biases"} {
+		t, ok := p[name]
+		if !ok {
+			continue
+		}
+		switch len(t.Data) {
+		case heads * n * n:
+			return t.Data, nil
+		case heads * n: // window^2 distinct offsets, one table entry each
+			return gatherAttentionBias(t.Data, heads, window), nil
+		default:
+			return nil, fmt.Errorf("encoder: tensor %s has shape %v, want [%d,%d,%d] or [%d,%d]", name, t.Shape, heads, n, n, heads, n)
+		}
+	}
+	return nil, fmt.Errorf("encoder: missing tensor %s.attention_biases", prefix)
+}
+
+// gatherAttentionBias expands a [heads, offsets] table to [heads, N, N].
+func gatherAttentionBias(table []float32, heads, window int) []float32 {
+	n := window * window
+	offsets := n
+	index := map[[2]int]int{}
+	idx := make([]int, n*n)
+	for i := 0; i < n; i++ {
+		for j := 0; j < n; j++ {
+			dy := abs(i/window - j/window)
+			dx := abs(i%window - j%window)
+			off := [2]int{dy, dx}
+			id, ok := index[off]
+			if !ok {
+				id = len(index)
+				index[off] = id
+			}
+			idx[i*n+j] = id
+		}
+	}
+	out := make([]float32, heads*n*n)
+	for h := 0; h < heads; h++ {
+		for k, id := range idx {
+			out[h*n*n+k] = table[h*offsets+id]
+		}
+	}
+	return out
+}
+
+func abs(v int) int {
+	if v < 0 {
+		return -v
+	}
+	return v
+}
+
+// windows returns the window grid of an h x w map: the original pads the
+// bottom and right with zero tokens up to a multiple of the window size.
+func (at *Attention) windows(h, w int) (nh, nw int) {
+	return (h + at.Window - 1) / at.Window, (w + at.Window - 1) / at.Window
+}
+
+// forward adds the attention branch to x (h*w tokens of Dim) in place:
+// x = x + proj(attention(norm(window_partition(pad(x))))).
+func (at *Attention) forward(a *arena, x []float32, h, w int) {
+	ws, c, kd := at.Window, at.Dim, at.KeyDim
+	n := ws * ws
+	nh, nw := at.windows(h, w)
+	nwin := nh * nw
+	qkvC := 3 * c
+
+	// Partition into windows and normalize. Padding tokens are zero before
+	// the LayerNorm, so they come out as its shift (normB) and, as in the
+	// original, take part in every softmax of their window. The projection
+	// bias is added to the residual in the same pass.
+	xw := a.get(nwin * n * c)
+	parallelFor(nwin*ws, 1, func(lo, hi int) {
+		for r := lo; r < hi; r++ { // r = window*ws + row within window
+			win, wy := r/ws, r%ws
+			y := (win/nw)*ws + wy
+			for wx := 0; wx < ws; wx++ {
+				xx := (win%nw)*ws + wx
+				dst := xw[(win*n+wy*ws+wx)*c : (win*n+wy*ws+wx+1)*c]
+				if y >= h || xx >= w {
+					copy(dst, at.normB)
+					continue
+				}
+				src := x[(y*w+xx)*c : (y*w+xx+1)*c]
+				layerNormRow(dst, src, at.normW, at.normB, 1e-5)
+				for i, b := range at.projB {
+					src[i] += b
+				}
+			}
+		}
+	})
+
+	qkv := a.get(nwin * n * qkvC)
+	linear(qkv, xw, nwin*n, c, qkvC, at.qkvW, false)
+	biasAct(qkv, nwin*n, qkvC, at.qkvB, actNone)
+	a.put(xw)
+
+	// One task per (window, head): scores = q k^T * scale + bias, softmax,
+	// then scores v, scattered back to the unpadded token order.
+	heads := at.Heads
+	scale := float32(1 / math.Sqrt(float64(kd)))
+	out := a.get(h * w * c)
+	per := n*n + n*kd
+	scratch := a.get(workers() * per)
+	parallelForWorker(nwin*heads, 1, func(worker, lo, hi int) {
+		scores := scratch[worker*per : worker*per+n*n]
+		res := scratch[worker*per+n*n : (worker+1)*per]
+		for task := lo; task < hi; task++ {
+			win, hd := task/heads, task%heads
+			base := qkv[win*n*qkvC+hd*3*kd:]
+			q, k, v := base, base[kd:], base[2*kd:]
+			copy(scores, at.bias[hd*n*n:(hd+1)*n*n])
+			gemmSerial(false, true, n, n, kd, scale, q, qkvC, k, qkvC, 1, scores, n)
+			for i := 0; i < n; i++ {
+				softmaxRow(scores[i*n : (i+1)*n])
+			}
+			gemmSerial(false, false, n, kd, n, 1, scores, n, v, qkvC, 0, res, kd)
+			y0, x0 := (win/nw)*ws, (win%nw)*ws
+			for t := 0; t < n; t++ {
+				y, xx := y0+t/ws, x0+t%ws
+				if y >= h || xx >= w {
+					continue
+				}
+				copy(out[(y*w+xx)*c+hd*kd:(y*w+xx)*c+(hd+1)*kd], res[t*kd:(t+1)*kd])
+			}
+		}
+	})
+	a.put(qkv, scratch)
+	linear(x, out, h*w, c, c, at.projW, true)
+	a.put(out)
+}
+
+// flops counts what the original computes, padding tokens included.
+func (at *Attention) flops(h, w int) int64 {
+	nh, nw := at.windows(h, w)
+	tokens := int64(nh * nw * at.Window * at.Window)
+	n := int64(at.Window * at.Window)
+	c := int64(at.Dim)
+	qkv := 2 * tokens * c * 3 * c
+	attn := 2 * 2 * int64(nh*nw) * int64(at.Heads) * n * n * int64(at.KeyDim)
+	proj := 2 * tokens * c * c
+	return qkv + attn + proj
+}
+
+// Mlp is LayerNorm, fc1, GELU, fc2.
+type Mlp struct {
+	Dim, Hidden  int
+	normW, normB []float32
+	fc1W, fc1B   []float32
+	fc2W, fc2B   []float32
+}
+
+func newMlp(l *loader, prefix string, dim, hidden int) *Mlp {
+	return &Mlp{
+		Dim: dim, Hidden: hidden,
+		normW: l.get(prefix+".norm.weight", dim),
+		normB: l.get(prefix+".norm.bias", dim),
+		fc1W:  l.get(prefix+".fc1.weight", hidden, dim),
+		fc1B:  l.get(prefix+".fc1.bias", hidden),
+		fc2W:  l.get(prefix+".fc2.weight", dim, hidden),
+		fc2B:  l.get(prefix+".fc2.bias", dim),
+	}
+}
+
+// forward adds the MLP branch to x (rows tokens) in place.
+func (m *Mlp) forward(a *arena, x []float32, rows int) {
+	c := m.Dim
+	t := a.get(rows * c)
+	// Normalize, and add fc2's bias to the residual in the same pass.
+	parallelFor(rows, rowGrain(c), func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			src := x[r*c : (r+1)*c]
+			layerNormRow(t[r*c:(r+1)*c], src, m.normW, m.normB, 1e-5)
+			for i, b := range m.fc2B {
+				src[i] += b
+			}
+		}
+	})
+	hid := a.get(rows * m.Hidden)
+	linear(hid, t, rows, c, m.Hidden, m.fc1W, false)
+	biasAct(hid, rows, m.Hidden, m.fc1B, actGELU)
+	linear(x, hid, rows, m.Hidden, c, m.fc2W, true)
+	a.put(t, hid)
+}
+
+func (m *Mlp) flops(rows int) int64 {
+	return 2 * 2 * int64(rows) * int64(m.Dim) * int64(m.Hidden)
+}
+
+// TinyViTBlock: x += attn(x); x = local_conv(x); x += mlp(x).
+type TinyViTBlock struct {
+	Attn      *Attention
+	LocalConv *Conv2dBN
+	Mlp       *Mlp
+}
+
+func newTinyViTBlock(l *loader, prefix string, dim, heads, window int) *TinyViTBlock {
+	return &TinyViTBlock{
+		Attn:      newAttention(l, prefix+".attn", dim, heads, window),
+		LocalConv: newConv2dBN(l, prefix+".local_conv.c", dim, dim, 3, 1, true, true),
+		Mlp:       newMlp(l, prefix+".mlp", dim, 4*dim),
+	}
+}
+
+// forward returns the block output, which may be a different buffer than
+// x; x is then given back to the arena.
+func (b *TinyViTBlock) forward(a *arena, x []float32, h, w int) []float32 {
+	b.Attn.forward(a, x, h, w)
+	y := a.get(h * w * b.Attn.Dim)
+	b.LocalConv.forward(a, y, x, h, w, actNone, false)
+	a.put(x)
+	b.Mlp.forward(a, y, h*w)
+	return y
+}
+
+func (b *TinyViTBlock) flops(h, w int) int64 {
+	return b.Attn.flops(h, w) + b.LocalConv.flops(h, w) + b.Mlp.flops(h*w)
+}
+
+// BasicLayer is a transformer stage: TinyViT blocks, then optionally a
+// PatchMerging.
+type BasicLayer struct {
+	Blocks     []*TinyViTBlock
+	Downsample *PatchMerging
+}

@@ -1,0 +1,12 @@
+// Package heads holds the trainable parts of busam that sit on top of the
+// frozen SAM image encoder: a mask decoder (a light convolutional head, kind
+// "conv", or a UNet-like decoder with skip features from a small stem on the
+// image, kind "unet") and a classifier that pools features under the
+// predicted mask (mask-guided attention).
+//
+// Every layer has a forward and a backward pass in float32 on top of the
+// model/cpu kernels, so the same code trains (package train) and predicts
+// (package pipeline). Layers keep no per-call state: a forward pass returns
+// what its backward pass needs, so goroutines can run the samples of a
+// mini-batch side by side over one set of weights.
+package heads

@@ -1,0 +1,414 @@
+package heads
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+
+	"github.com/busam/busam/model/tensor"
+)
+
+// Config describes a head model; it is stored as JSON in the weights file,
+// so a saved model rebuilds itself without outside knowledge.
+type Config struct {
+	Kind     string  `json:"kind"`      // "conv" or "unet"
+	EmbedDim int     `json:"embed_dim"` // channels of the encoder embedding (256 for SAM)
+	Classes  int     `json:"classes"`   // 3 (normal, benign, malignant) or 2 (benign, malignant)
+	Width    [3]int  `json:"width"`     // decoder channels at the embedding's resolution, x2 and x4
+	Stem     [2]int  `json:"stem"`      // unet image-stem channels at x4 and x2 (unused by "conv")
+	Groups   int     `json:"groups"`    // GroupNorm groups; every normalised width must be a multiple
+	Hidden   int     `json:"hidden"`    // classifier MLP width
+	Dropout  float64 `json:"dropout"`   // classifier dropout probability while training
+	AttnEps  float64 `json:"attn_eps"`  // pixels of mask mass added to the pooling normaliser
+	InitSeed uint64  `json:"init_seed"` // seed of the weight initialisation
+}
+
+// DefaultConfig returns the configuration used for training on SAM
+// embeddings [256,64,64] with three classes.
+func DefaultConfig(kind string) Config {
+	return Config{Kind: kind, EmbedDim: 256, Classes: 3, Width: [3]int{32, 16, 8}, Stem: [2]int{4, 8},
+		Groups: 4, Hidden: 64, Dropout: 0.2, AttnEps: 1, InitSeed: 1}
+}
+
+// Validate reports the first problem with c.
+func (c Config) Validate() error {
+	if c.Kind != "conv" && c.Kind != "unet" {
+		return fmt.Errorf("heads: kind %q, want conv or unet", c.Kind)
+	}
+	if c.EmbedDim < 1 || c.Classes < 2 || c.Hidden < 1 || c.Groups < 1 {
+		return fmt.Errorf("heads: config needs embed_dim >= 1, classes >= 2, hidden >= 1, groups >= 1: %+v", c)
+	}
+	normed := []int{c.Width[0], c.Width[1], c.Width[2]}
+	if c.Kind == "unet" {
+		normed = append(normed, c.Stem[1])
+		if c.Stem[0] < 1 {
+			return fmt.Errorf("heads: unet stem widths must be positive: %v", c.Stem)
+		}
+	}
+	for _, w := range normed {
+		if w < 1 || w%c.Groups != 0 {
+			return fmt.Errorf("heads: width %d is not a positive multiple of groups %d", w, c.Groups)
+		}
+	}
+	// Caps keep a corrupt or hostile config from allocating gigabytes.
+	for _, v := range []int{c.EmbedDim, c.Width[0], c.Width[1], c.Width[2], c.Stem[0], c.Stem[1], c.Hidden} {
+		if v > 4096 {
+			return fmt.Errorf("heads: config dimension %d exceeds 4096: %+v", v, c)
+		}
+	}
+	if c.Classes > 64 {
+		return fmt.Errorf("heads: %d classes, at most 64", c.Classes)
+	}
+	if c.Dropout < 0 || c.Dropout >= 1 || c.AttnEps <= 0 {
+		return fmt.Errorf("heads: dropout must be in [0,1) and attn_eps > 0: %+v", c)
+	}
+	return nil
+}
+
+// Input is what the heads see: the encoder embedding and, for "unet", the
+// encoder input image for the skip features.
+type Input struct {
+	Embedding *tensor.Tensor // [EmbedDim, h, w] ([256,64,64] for SAM)
+	// Image is the normalised encoder input [3, 16h, 16w] or any multiple
+	// k*4h x k*4w of the output grid (it is average-pooled to 4h x 4w
+	// inside). Only "unet" reads it.
+	Image *tensor.Tensor
+}
+
+// Output is what the heads predict.
+type Output struct {
+	MaskLogits  *tensor.Tensor // [1, 4h, 4w] over the padded encoder frame
+	ClassLogits []float32      // [Classes]
+	Attention   *tensor.Tensor // [1, h, w] mask-guided pooling weights (sum <= 1)
+}
+
+// convBlock is conv -> GroupNorm (optional) -> GELU.
+type convBlock struct {
+	conv *Conv2d
+	norm *GroupNorm
+}
+
+type blockTape struct {
+	x, pre *tensor.Tensor // block input, activation input
+	col    []float32      // the convolution's im2col matrix
+	st     normStats
+}
+
+func newBlock(s *paramSet, name string, in, out, k, groups int, norm bool) *convBlock {
+	b := &convBlock{conv: newConv2d(s, name+".conv", in, out, k, !norm)}
+	if norm {
+		b.norm = newGroupNorm(s, name+".norm", out, groups)
+	}
+	return b
+}
+
+func (b *convBlock) forward(x *tensor.Tensor) (*tensor.Tensor, blockTape) {
+	t := blockTape{x: x}
+	t.pre, t.col = b.conv.forward(x)
+	if b.norm != nil {
+		t.pre, t.st = b.norm.Forward(t.pre)
+	}
+	return GELU(t.pre), t
+}
+
+func (b *convBlock) backward(t blockTape, dy *tensor.Tensor, g Grads, wantDx bool) *tensor.Tensor {
+	d := GELUBackward(t.pre, dy)
+	if b.norm != nil {
+		d = b.norm.Backward(t.st, d, g)
+	}
+	return b.conv.backward(t.x, t.col, d, g, wantDx)
+}
+
+// Model is a mask decoder plus a mask-guided classifier.
+//
+// Decoder, for an embedding e [E,h,w]:
+//
+//	a1 = block1x1(e); a2 = block3x3(a1) + a1                    [W0,h,w]
+//	b  = block3x3(up2(1x1(a2)) [++ stem x2])                    [W1,2h,2w]
+//	c  = block3x3(up2(1x1(b))  [++ stem x4])                    [W2,4h,4w]
+//	mask logits = 1x1(c)                                        [1,4h,4w]
+//
+// Classifier: the soft mask sigmoid(logits), average-pooled to h x w and
+// normalised by (its sum + AttnEps), weights a pooling of [e ++ a2]; that
+// pooled vector, the global averages, and the mask's mean and peak go
+// through LayerNorm -> Linear -> GELU -> Dropout -> Linear. The mask is a
+// constant for the classifier's gradient, so the class loss cannot shrink
+// or grow the mask to suit itself; it does train a2.
+type Model struct {
+	Config Config
+	params []*Param
+
+	stem4, stem2      *convBlock // unet only
+	in, mid, up1, up2 *convBlock
+	red1, red2, out   *Conv2d
+	norm              *LayerNorm
+	fc1, fc2          *Linear
+}
+
+// New builds a model with seeded random weights.
+func New(c Config) (*Model, error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	s := newParamSet(c.InitSeed)
+	m := &Model{Config: c}
+	w0, w1, w2 := c.Width[0], c.Width[1], c.Width[2]
+	skip2, skip4 := 0, 0
+	if c.Kind == "unet" {
+		m.stem4 = newBlock(s, "stem4", 3, c.Stem[0], 3, c.Groups, false)
+		m.stem2 = newBlock(s, "stem2", c.Stem[0], c.Stem[1], 3, c.Groups, true)
+		skip4, skip2 = c.Stem[0], c.Stem[1]
+	}
+	m.in = newBlock(s, "dec.in", c.EmbedDim, w0, 1, c.Groups, true)
+	m.mid = newBlock(s, "dec.mid", w0, w0, 3, c.Groups, true)
+	m.red1 = newConv2d(s, "dec.red1", w0, w1, 1, false)
+	m.up1 = newBlock(s, "dec.up1", w1+skip2, w1, 3, c.Groups, true)
+	m.red2 = newConv2d(s, "dec.red2", w1, w2, 1, false)
+	m.up2 = newBlock(s, "dec.up2", w2+skip4, w2, 3, c.Groups, true)
+	m.out = newConv2d(s, "dec.out", w2, 1, 1, true)
+	// Start the mask near "no lesion" (sigmoid(-2) = 0.12), close to the
+	// lesion share of a frame, so early Dice gradients are not swamped.
+	s.normal(m.out.W, 0.01)
+	s.fill(m.out.B, -2)
+	feat := 2*(c.EmbedDim+w0) + 2
+	m.norm = newLayerNorm(s, "cls.norm", feat)
+	m.fc1 = newLinear(s, "cls.fc1", feat, c.Hidden, heStd(feat))
+	m.fc2 = newLinear(s, "cls.fc2", c.Hidden, c.Classes, 0.01)
+	m.params = s.params
+	return m, nil
+}
+
+// Params returns the trainable tensors in a fixed order.
+func (m *Model) Params() []*Param { return m.params }
+
+// NumParams is the number of trainable scalars.
+func (m *Model) NumParams() int {
+	n := 0
+	for _, p := range m.params {
+		n += p.Value.Len()
+	}
+	return n
+}
+
+// Check reports why in cannot be fed to the model, or nil.
+func (m *Model) Check(in Input) error {
+	e := in.Embedding
+	if e == nil || len(e.Shape) != 3 || e.Shape[0] != m.Config.EmbedDim || e.Shape[1] < 1 || e.Shape[2] < 1 || e.Len() != tensor.Numel(e.Shape) {
+		shape := []int(nil)
+		if e != nil {
+			shape = e.Shape
+		}
+		return fmt.Errorf("heads: embedding %v, want [%d,h,w]", shape, m.Config.EmbedDim)
+	}
+	if m.Config.Kind != "unet" {
+		return nil
+	}
+	im := in.Image
+	if im == nil {
+		return errors.New("heads: unet needs the encoder input image")
+	}
+	oh, ow := 4*e.Shape[1], 4*e.Shape[2]
+	if len(im.Shape) != 3 || im.Shape[0] != 3 || im.Shape[1]%oh != 0 || im.Shape[2]%ow != 0 ||
+		im.Shape[1]/oh != im.Shape[2]/ow || im.Shape[1] == 0 || im.Len() != tensor.Numel(im.Shape) {
+		return fmt.Errorf("heads: image %v, want [3,k*%d,k*%d]", im.Shape, oh, ow)
+	}
+	return nil
+}
+
+// Predict validates in and runs the model in inference mode.
+func (m *Model) Predict(in Input) (Output, error) {
+	if err := m.Check(in); err != nil {
+		return Output{}, err
+	}
+	out, _ := m.forward(in, nil, nil)
+	return out, nil
+}
+
+// Forward runs the model in inference mode (no dropout). An input that
+// fails Check gives an empty Output instead of a panic; use Predict to learn why.
+func (m *Model) Forward(in Input) Output {
+	out, _ := m.Predict(in)
+	return out
+}
+
+// Tape is what a training forward pass keeps for its backward pass.
+type Tape struct {
+	stem4, stem2, in, mid, up1, up2 blockTape
+	s4                              *tensor.Tensor
+	a2, b, c                        *tensor.Tensor
+	att                             attention
+	feats                           *tensor.Tensor // [E+W0, h, w]
+	z                               *tensor.Tensor // classifier input
+	zst                             normStats
+	zn, h1, h1a, h1d                *tensor.Tensor
+	keep                            []float32
+}
+
+// ForwardTrain runs the model in training mode: dropout draws from rng
+// (nil disables it) and the returned Tape feeds Backward. in must pass Check.
+func (m *Model) ForwardTrain(in Input, rng *rand.Rand) (Output, *Tape) {
+	return m.forward(in, rng, nil)
+}
+
+// attention is the classifier's view of the predicted mask: pooling
+// weights plus the mask's mean and peak at the embedding's resolution.
+type attention struct {
+	weights    []float32
+	mean, peak float32
+}
+
+// maskAttention derives the attention from the mask logits.
+func (m *Model) maskAttention(logits *tensor.Tensor) attention {
+	soft := AvgPool(Sigmoid(logits), 4)
+	var mass float64
+	var peak float32
+	for _, v := range soft.Data {
+		mass += float64(v)
+		peak = max(peak, v)
+	}
+	norm := float32(1 / (mass + m.Config.AttnEps))
+	a := attention{weights: make([]float32, soft.Len()), mean: float32(mass / float64(soft.Len())), peak: peak}
+	for i, v := range soft.Data {
+		a.weights[i] = v * norm
+	}
+	return a
+}
+
+// forward runs the model; fixed, when set, replaces the attention derived
+// from the mask (the gradient check holds it still, as Backward does).
+func (m *Model) forward(in Input, rng *rand.Rand, fixed *attention) (Output, *Tape) {
+	t := &Tape{}
+	e := in.Embedding
+	h, w := e.Shape[1], e.Shape[2]
+	var s2 *tensor.Tensor
+	if m.Config.Kind == "unet" {
+		img := in.Image
+		if k := img.Shape[1] / (4 * h); k > 1 {
+			img = AvgPool(img, k)
+		}
+		t.s4, t.stem4 = m.stem4.forward(img)
+		s2, t.stem2 = m.stem2.forward(AvgPool(t.s4, 2))
+	}
+	a1, tin := m.in.forward(e)
+	t.in = tin
+	a2, tmid := m.mid.forward(a1)
+	t.mid = tmid
+	for i, v := range a1.Data {
+		a2.Data[i] += v
+	}
+	t.a2 = a2
+	u1 := Upsample2x(m.red1.Forward(a2))
+	if s2 != nil {
+		u1 = Concat(u1, s2)
+	}
+	t.b, t.up1 = m.up1.forward(u1)
+	u2 := Upsample2x(m.red2.Forward(t.b))
+	if t.s4 != nil {
+		u2 = Concat(u2, t.s4)
+	}
+	t.c, t.up2 = m.up2.forward(u2)
+	logits := m.out.Forward(t.c)
+
+	att := m.maskAttention(logits)
+	if fixed != nil {
+		att = *fixed
+	}
+	t.att = att
+	t.feats = Concat(e, a2)
+	pooled := MaskPool(t.feats, att.weights)
+	t.z = tensor.New(pooled.Len() + 2)
+	copy(t.z.Data, pooled.Data)
+	t.z.Data[pooled.Len()] = att.mean
+	t.z.Data[pooled.Len()+1] = att.peak
+
+	t.zn, t.zst = m.norm.Forward(t.z)
+	t.h1 = m.fc1.Forward(t.zn)
+	t.h1a = GELU(t.h1)
+	t.h1d = t.h1a
+	if rng != nil && m.Config.Dropout > 0 {
+		t.h1d, t.keep = Dropout(t.h1a, m.Config.Dropout, rng)
+	}
+	cls := m.fc2.Forward(t.h1d)
+	return Output{MaskLogits: logits, ClassLogits: cls.Data,
+		Attention: tensor.From(att.weights, 1, h, w)}, t
+}
+
+// Backward adds into g the gradients of a loss whose derivatives are dMask
+// (w.r.t. the mask logits, [1,4h,4w]) and dClass (w.r.t. the class
+// logits); either may be nil.
+func (m *Model) Backward(t *Tape, dMask *tensor.Tensor, dClass []float32, g Grads) {
+	h, w := t.a2.Shape[1], t.a2.Shape[2]
+	da2 := tensor.New(t.a2.Shape...)
+	if dClass != nil {
+		d := tensor.From(append([]float32(nil), dClass...), len(dClass))
+		d = m.fc2.Backward(t.h1d, d, g)
+		if t.keep != nil {
+			d = DropoutBackward(t.keep, d)
+		}
+		d = GELUBackward(t.h1, d)
+		d = m.fc1.Backward(t.zn, d, g)
+		d = m.norm.Backward(t.zst, d, g)
+		// Only a2 is trainable among the pooled features; the mask stats
+		// are constants for the classifier (see Model).
+		np := 2 * t.feats.Shape[0]
+		df := MaskPoolBackward(t.feats.Shape, t.att.weights, tensor.From(d.Data[:np], np))
+		copy(da2.Data, df.Data[m.Config.EmbedDim*h*w:])
+	}
+	if dMask != nil {
+		dc := m.out.Backward(t.c, dMask, g, true)
+		du2 := m.up2.backward(t.up2, dc, g, true)
+		var ds4 *tensor.Tensor
+		if t.s4 != nil {
+			parts := Split(du2, m.Config.Width[2], m.Config.Stem[0])
+			du2, ds4 = parts[0], parts[1]
+		}
+		db := m.red2.Backward(t.b, Upsample2xBackward(du2), g, true)
+		du1 := m.up1.backward(t.up1, db, g, true)
+		if t.s4 != nil {
+			parts := Split(du1, m.Config.Width[1], m.Config.Stem[1])
+			du1 = parts[0]
+			ds4p := m.stem2.backward(t.stem2, parts[1], g, true)
+			up := AvgPoolBackward(ds4p, 2)
+			for i, v := range up.Data {
+				ds4.Data[i] += v
+			}
+			m.stem4.backward(t.stem4, ds4, g, false)
+		}
+		dr1 := m.red1.Backward(t.a2, Upsample2xBackward(du1), g, true)
+		for i, v := range dr1.Data {
+			da2.Data[i] += v
+		}
+	}
+	da1 := m.mid.backward(t.mid, da2, g, true)
+	for i, v := range da2.Data { // residual a2 = mid(a1) + a1
+		da1.Data[i] += v
+	}
+	m.in.backward(t.in, da1, g, false)
+}
+
+// FLOPs is the floating-point operation count of one inference pass on an
+// [E,h,w] embedding, counting a multiply-add as two; convolutions and
+// linear layers only (elementwise work is a few percent).
+func (m *Model) FLOPs(h, w int) int64 {
+	var f int64
+	if m.stem4 != nil {
+		f += m.stem4.conv.FLOPs(4*h, 4*w) + m.stem2.conv.FLOPs(2*h, 2*w)
+	}
+	f += m.in.conv.FLOPs(h, w) + m.mid.conv.FLOPs(h, w) + m.red1.FLOPs(h, w)
+	f += m.up1.conv.FLOPs(2*h, 2*w) + m.red2.FLOPs(2*h, 2*w)
+	f += m.up2.conv.FLOPs(4*h, 4*w) + m.out.FLOPs(4*h, 4*w)
+	f += 2 * int64(m.fc1.In*m.fc1.Out+m.fc2.In*m.fc2.Out)
+	return f
+}
+
+// TrainFLOPs is the operation count of one training step (forward and
+// backward) for one sample: backward costs two forwards per layer, except
+// the input gradients of the first layers, which nobody needs.
+func (m *Model) TrainFLOPs(h, w int) int64 {
+	f := 3 * m.FLOPs(h, w)
+	f -= m.in.conv.FLOPs(h, w)
+	if m.stem4 != nil {
+		f -= m.stem4.conv.FLOPs(4*h, 4*w)
+	}
+	return f
+}

@@ -1,0 +1,210 @@
+package pipeline
+
+import (
+	"image"
+	"image/color"
+	"math"
+	"math/rand/v2"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/busam/busam/dataset"
+	"github.com/busam/busam/internal/testutil"
+	"github.com/busam/busam/model/encoder"
+	"github.com/busam/busam/model/heads"
+	"github.com/busam/busam/model/tensor"
+)
+
+func TestResizeMatchesUpsample2x(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	src := tensor.New(1, 5, 7)
+	for i := range src.Data {
+		src.Data[i] = rng.Float32()
+	}
+	want := heads.Upsample2x(src)
+	got := Resize(src.Data, 7, 5, 14, 10, 14, 10)
+	for i := range got {
+		if math.Abs(float64(got[i]-want.Data[i])) > 1e-6 {
+			t.Fatalf("pixel %d: Resize %v, Upsample2x %v", i, got[i], want.Data[i])
+		}
+	}
+	// Cropping gives the top-left corner of the full resize.
+	crop := Resize(src.Data, 7, 5, 14, 10, 9, 4)
+	for y := range 4 {
+		if !slices.Equal(crop[y*9:(y+1)*9], got[y*14:y*14+9]) {
+			t.Fatalf("crop row %d differs from the full resize", y)
+		}
+	}
+	// Same size is the identity.
+	if id := Resize(src.Data, 7, 5, 7, 5, 7, 5); !slices.Equal(id, src.Data) {
+		t.Errorf("same-size resize changed the map")
+	}
+}
+
+func TestMaskFromLogitsPlacesLesion(t *testing.T) {
+	// A 200x100 image fills the top 1024x512 of the frame. Positive logits
+	// on frame cells x in [64,128), y in [32,64) of the 256 grid are frame
+	// pixels [256,512) x [128,256), i.e. image pixels [50,100) x [25,50).
+	g := encoder.Geometry{OrigW: 200, OrigH: 100, ResizedW: 1024, ResizedH: 512, Size: 1024}
+	logits := tensor.New(1, 256, 256)
+	for y := range 256 {
+		for x := range 256 {
+			v := float32(-5)
+			if x >= 64 && x < 128 && y >= 32 && y < 64 {
+				v = 5
+			}
+			logits.Data[y*256+x] = v
+		}
+	}
+	mask := MaskFromLogits(logits, g)
+	if len(mask) != 200*100 {
+		t.Fatalf("mask has %d pixels, want %d", len(mask), 200*100)
+	}
+	for y := range 100 {
+		for x := range 200 {
+			inside := x >= 50 && x < 100 && y >= 25 && y < 50
+			if got := mask[y*200+x] == 1; got != inside {
+				t.Fatalf("pixel (%d,%d): lesion %v, want %v", x, y, got, inside)
+			}
+		}
+	}
+}
+
+func tinyModel(t *testing.T, classes int) *heads.Model {
+	t.Helper()
+	c := heads.DefaultConfig("conv")
+	c.EmbedDim, c.Classes, c.Width, c.Hidden = 8, classes, [3]int{4, 4, 4}, 6
+	m, err := heads.New(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func TestPredict(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	emb := tensor.New(8, 16, 16)
+	for i := range emb.Data {
+		emb.Data[i] = float32(rng.NormFloat64())
+	}
+	g := encoder.Geometry{OrigW: 90, OrigH: 60, ResizedW: 256, ResizedH: 171, Size: 256}
+	for _, classes := range []int{2, 3} {
+		m := tinyModel(t, classes)
+		// Make the classifier's bias decide the class, to test both the
+		// normal (mask cleared) and lesion paths.
+		bias := m.Params()[len(m.Params())-1].Value.Data
+		for want := range classes {
+			clear(bias)
+			bias[want] = 50
+			res, err := Predict(m, emb, nil, g)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.W != 90 || res.H != 60 || len(res.Mask) != 90*60 || len(res.Probs) != classes {
+				t.Fatalf("result size %dx%d mask %d probs %d", res.W, res.H, len(res.Mask), len(res.Probs))
+			}
+			var sum float32
+			for _, p := range res.Probs {
+				sum += p
+			}
+			if math.Abs(float64(sum-1)) > 1e-5 {
+				t.Errorf("probabilities sum to %v", sum)
+			}
+			wantLabel := ClassLabels(classes)[want]
+			if res.Label != wantLabel || res.Classes[want] != wantLabel {
+				t.Errorf("%d classes: label %v, want %v", classes, res.Label, wantLabel)
+			}
+			if res.MaskSuppressed != (wantLabel == dataset.Normal) {
+				t.Errorf("%v: MaskSuppressed = %v", wantLabel, res.MaskSuppressed)
+			}
+			if res.MaskSuppressed && slices.Contains(res.Mask, 1) {
+				t.Errorf("normal result has lesion pixels")
+			}
+		}
+	}
+}
+
+func TestPredictRejectsBadInput(t *testing.T) {
+	m := tinyModel(t, 3)
+	good := encoder.Geometry{OrigW: 90, OrigH: 60, ResizedW: 256, ResizedH: 171, Size: 256}
+	emb := tensor.New(8, 16, 16)
+	cases := []struct {
+		name string
+		m    *heads.Model
+		emb  *tensor.Tensor
+		g    encoder.Geometry
+	}{
+		{"no model", nil, emb, good},
+		{"zero geometry", m, emb, encoder.Geometry{}},
+		{"resized beyond frame", m, emb, encoder.Geometry{OrigW: 9, OrigH: 6, ResizedW: 300, ResizedH: 200, Size: 256}},
+		{"wrong embedding", m, tensor.New(7, 16, 16), good},
+		{"nil embedding", m, nil, good},
+	}
+	for _, c := range cases {
+		if _, err := Predict(c.m, c.emb, nil, c.g); err == nil {
+			t.Errorf("%s: accepted", c.name)
+		}
+		if r := FromEmbedding(c.m, c.emb, nil, c.g); r.W != 0 || r.Mask != nil {
+			t.Errorf("%s: FromEmbedding returned a result", c.name)
+		}
+	}
+}
+
+func TestClassLabels(t *testing.T) {
+	cases := []struct {
+		classes int
+		want    []dataset.Label
+	}{
+		{2, []dataset.Label{dataset.Benign, dataset.Malignant}},
+		{3, []dataset.Label{dataset.Normal, dataset.Benign, dataset.Malignant}},
+	}
+	for _, c := range cases {
+		if got := ClassLabels(c.classes); !slices.Equal(got, c.want) {
+			t.Errorf("ClassLabels(%d) = %v, want %v", c.classes, got, c.want)
+		}
+	}
+}
+
+// TestAnalyzeWithEncoder runs the real encoder on a small synthetic image
+// and checks that Analyze and Predict on the same embedding agree.
+func TestAnalyzeWithEncoder(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the full encoder")
+	}
+	path := testutil.Need(t, filepath.Join(testutil.CacheDir(t), "weights", "encoder.safetensors"), "converted encoder weights")
+	enc, err := encoder.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img := image.NewGray(image.Rect(0, 0, 120, 80))
+	for y := range 80 {
+		for x := range 120 {
+			img.SetGray(x, y, color.Gray{uint8((x*2 + y) % 256)})
+		}
+	}
+	c := heads.DefaultConfig("unet")
+	m, err := heads.New(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Analyze(enc, m, img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.W != 120 || res.H != 80 || len(res.Mask) != 120*80 || res.Timings["encoder"] <= 0 {
+		t.Fatalf("result %dx%d, mask %d, timings %v", res.W, res.H, len(res.Mask), res.Timings)
+	}
+	input, g := encoder.Preprocess(img, encoder.DefaultSize)
+	emb, err := enc.Forward(input)
+	if err != nil {
+		t.Fatal(err)
+	}
+	direct, err := Predict(m, emb, input, g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(direct.Mask, res.Mask) || !slices.Equal(direct.Probs, res.Probs) {
+		t.Errorf("Analyze and Predict disagree")
+	}
+}

@@ -1,0 +1,214 @@
+package tinyvit
+
+import (
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/busam/busam/internal/testutil"
+	"github.com/busam/busam/model/encoder"
+	"github.com/busam/busam/model/tensor"
+	"github.com/busam/busam/model/webgpu"
+	"github.com/busam/busam/weights/safetensors"
+)
+
+// openDevice opens a Vulkan WebGPU device (lavapipe in CI); skipped
+// without one, failed under CI. Submissions are kept small: lavapipe
+// corrupts a submission that runs for more than a few seconds.
+func openDevice(t *testing.T) *webgpu.Device {
+	t.Helper()
+	if os.Getenv("XDG_RUNTIME_DIR") == "" {
+		t.Setenv("XDG_RUNTIME_DIR", os.TempDir())
+	}
+	d, err := webgpu.Open(webgpu.Options{MaxDispatches: 8})
+	missing := ""
+	switch {
+	case err != nil:
+		missing = "no WebGPU device: " + err.Error()
+	case d.Backend() != "vulkan":
+		missing = "WebGPU adapter is " + d.Description() + ", not Vulkan"
+		d.Close()
+	}
+	if missing != "" {
+		if os.Getenv("CI") != "" {
+			t.Fatal(missing)
+		}
+		t.Skip(missing)
+	}
+	t.Cleanup(d.Close)
+	return d
+}
+
+// tiny has MobileSAM's structure (every module kind, a stride-1 last
+// merge, windows that need padding) at a size that runs in milliseconds.
+var tiny = encoder.Config{
+	InChans:         3,
+	EmbedDims:       [4]int{8, 12, 16, 20},
+	Depths:          [4]int{2, 1, 2, 1},
+	Heads:           [4]int{0, 2, 4, 5},
+	Windows:         [4]int{0, 3, 4, 3},
+	MBConvExpand:    2,
+	LastMergeStride: 1,
+	NeckDim:         12,
+}
+
+// randomParams draws every tensor uniformly in +-1/sqrt(fan-in), stores
+// attention biases as PyTorch's [heads, offsets] tables, and gives the
+// LayerNorms non-trivial affine parts.
+func randomParams(cfg encoder.Config, seed uint64) map[string]*tensor.Tensor {
+	r := rand.New(rand.NewPCG(seed, seed))
+	p := map[string]*tensor.Tensor{}
+	for _, s := range weightShapes(cfg) {
+		if s.heads > 0 {
+			n := s.window * s.window
+			t := tensor.New(s.heads, n)
+			for i := range t.Data {
+				t.Data[i] = r.Float32()*2 - 1
+			}
+			p[s.name[:len(s.name)-len(".bias")]+".attention_biases"] = t
+			continue
+		}
+		t := tensor.New(s.numel)
+		scale := float32(0.5)
+		if s.numel > 64 {
+			scale = float32(1 / math.Sqrt(float64(s.numel)/16))
+		}
+		for i := range t.Data {
+			t.Data[i] = (r.Float32()*2 - 1) * scale
+		}
+		p[s.name] = t
+	}
+	for name, t := range p {
+		if filepath.Ext(name) == ".weight" && len(name) > 12 && (name[len(name)-12:] == ".norm.weight" || name[:5] == "neck." && t.Len() == cfg.NeckDim) {
+			for i := range t.Data {
+				t.Data[i] = 1 + t.Data[i]/2
+			}
+		}
+	}
+	return p
+}
+
+func randomImage(seed uint64, c, h, w int) *tensor.Tensor {
+	r := rand.New(rand.NewPCG(seed, 1))
+	x := tensor.New(c, h, w)
+	for i := range x.Data {
+		x.Data[i] = float32(r.NormFloat64())
+	}
+	return x
+}
+
+// compare returns the cosine similarity and the max error relative to the
+// largest reference value.
+func compare(got, want []float32) (cos, rel float64) {
+	var dot, gg, ww, diff, mag float64
+	for i := range want {
+		g, w := float64(got[i]), float64(want[i])
+		dot += g * w
+		gg += g * g
+		ww += w * w
+		diff = math.Max(diff, math.Abs(g-w))
+		mag = math.Max(mag, math.Abs(w))
+	}
+	return dot / math.Sqrt(gg*ww), diff / mag
+}
+
+func TestMatchesCPUEncoder(t *testing.T) {
+	d := openDevice(t)
+	p := randomParams(tiny, 42)
+	cpuEnc, err := encoder.NewWithConfig(tiny, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gpuEnc, err := New(d, tiny, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gpuEnc.Release()
+	for _, size := range [][2]int{{32, 32}, {45, 29}, {16, 80}, {1, 1}} {
+		h, w := size[0], size[1]
+		x := randomImage(uint64(h*1000+w), 3, h, w)
+		want, err := cpuEnc.Forward(x)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := gpuEnc.Forward(x)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if oh, ow := gpuEnc.OutputSize(h, w); oh != want.Shape[1] || ow != want.Shape[2] {
+			t.Fatalf("%dx%d: OutputSize %dx%d, CPU encoder gives %v", h, w, oh, ow, want.Shape)
+		}
+		if len(got.Shape) != 3 || got.Shape[0] != want.Shape[0] || got.Shape[1] != want.Shape[1] || got.Shape[2] != want.Shape[2] {
+			t.Fatalf("%dx%d: shape %v, CPU encoder gives %v", h, w, got.Shape, want.Shape)
+		}
+		cos, rel := compare(got.Data, want.Data)
+		t.Logf("%dx%d: cosine %.8f, max relative error %.3g", h, w, cos, rel)
+		// float32 through ~40 layers in a different summation order.
+		if cos < 0.99999 || rel > 1e-4 {
+			t.Errorf("%dx%d: cosine %.8f (want >= 0.99999), max relative error %.3g (want <= 1e-4)", h, w, cos, rel)
+		}
+	}
+}
+
+// TestMobileSAMWeights runs the real encoder at 256x256 on both backends.
+func TestMobileSAMWeights(t *testing.T) {
+	path := testutil.Need(t, filepath.Join(testutil.CacheDir(t), "weights", "encoder.safetensors"), "converted MobileSAM encoder")
+	d := openDevice(t)
+	f, err := safetensors.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := map[string]*tensor.Tensor{}
+	for _, name := range f.Names() {
+		if p[name], err = f.Tensor(name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cpuEnc, err := encoder.New(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gpuEnc, err := New(d, encoder.MobileSAM, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gpuEnc.Release()
+	x := randomImage(7, 3, 256, 256)
+	want, err := cpuEnc.Forward(x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := gpuEnc.Forward(x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cos, rel := compare(got.Data, want.Data)
+	t.Logf("MobileSAM 256x256 -> %v: cosine %.8f, max relative error %.3g", got.Shape, cos, rel)
+	if cos < 0.999 {
+		t.Errorf("cosine %.6f < 0.999", cos)
+	}
+}
+
+func TestBadInput(t *testing.T) {
+	d := openDevice(t)
+	if _, err := New(d, tiny, map[string]*tensor.Tensor{}); err == nil {
+		t.Error("New accepted an empty parameter set")
+	}
+	p := randomParams(tiny, 1)
+	p["neck.0.weight"] = tensor.New(3)
+	if _, err := New(d, tiny, p); err == nil {
+		t.Error("New accepted a wrongly sized neck.0.weight")
+	}
+	e, err := New(d, tiny, randomParams(tiny, 2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Release()
+	for _, x := range []*tensor.Tensor{nil, tensor.New(1, 8, 8), tensor.New(3, 0, 8), {Shape: []int{3, 4, 4}, Data: make([]float32, 5)}} {
+		if _, err := e.Forward(x); err == nil {
+			t.Errorf("Forward accepted %v", x)
+		}
+	}
+}

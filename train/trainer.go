@@ -1,0 +1,404 @@
+package train
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+
+	"github.com/busam/busam/model/heads"
+	"github.com/busam/busam/model/tensor"
+)
+
+// Options is a training recipe. Its JSON form goes into the run manifest.
+type Options struct {
+	Model       heads.Config `json:"model"`
+	Epochs      int          `json:"epochs"`
+	Batch       int          `json:"batch"`
+	LR          float64      `json:"lr"`
+	WeightDecay float64      `json:"weight_decay"`
+	WarmupFrac  float64      `json:"warmup_frac"` // share of all steps spent warming up
+	MinLRFrac   float64      `json:"min_lr_frac"` // cosine floor as a share of LR
+	BCEWeight   float64      `json:"bce_weight"`
+	DiceWeight  float64      `json:"dice_weight"`
+	ClassWeight float64      `json:"class_weight"` // weight of the classification loss
+	ClipNorm    float64      `json:"clip_norm"`    // global gradient-norm clip; 0 = off
+	FlipProb    float64      `json:"flip_prob"`
+	Patience    int          `json:"patience"` // epochs without a better val score before stopping; 0 = never stop early
+	Seed        uint64       `json:"seed"`
+
+	Workers  int              `json:"-"` // goroutines per batch; <= 0 = GOMAXPROCS. Does not change results.
+	Progress io.Writer        `json:"-"` // progress bar destination; nil = none
+	OnEpoch  func(EpochStats) `json:"-"`
+}
+
+// DefaultOptions is the recipe used unless flags say otherwise.
+func DefaultOptions(kind string) Options {
+	return Options{Model: heads.DefaultConfig(kind), Epochs: 30, Batch: 8, LR: 2e-3, WeightDecay: 1e-4,
+		WarmupFrac: 0.05, MinLRFrac: 0.02, BCEWeight: 1, DiceWeight: 1, ClassWeight: 0.5, ClipNorm: 5,
+		FlipProb: 0.5, Patience: 8, Seed: 1}
+}
+
+// EpochStats is one line of train_log.json.
+type EpochStats struct {
+	Epoch     int     `json:"epoch"`
+	TrainLoss float64 `json:"train_loss"`
+	ValLoss   float64 `json:"val_loss"`
+	ValDice   float64 `json:"val_dice"`
+	ValAcc    float64 `json:"val_acc"`
+	ValBalAcc float64 `json:"val_bal_acc"`
+	LR        float64 `json:"lr"`
+	Seconds   float64 `json:"seconds"`
+}
+
+// Score is what early stopping maximises: val Dice + val balanced accuracy.
+func (s EpochStats) Score() float64 { return s.ValDice + s.ValBalAcc }
+
+// Result is a finished run.
+type Result struct {
+	Model     *heads.Model // holding the best epoch's weights
+	Log       []EpochStats
+	BestEpoch int
+	Best      EpochStats
+}
+
+func (o Options) validate(train, val []*Example) error {
+	switch {
+	case o.Epochs < 1 || o.Batch < 1:
+		return fmt.Errorf("train: epochs (%d) and batch (%d) must be positive", o.Epochs, o.Batch)
+	case !(o.LR > 0) || o.WeightDecay < 0 || o.WarmupFrac < 0 || o.WarmupFrac > 1 || o.MinLRFrac < 0 || o.MinLRFrac > 1:
+		return fmt.Errorf("train: bad learning-rate settings (lr %v, weight decay %v, warm-up %v, floor %v)", o.LR, o.WeightDecay, o.WarmupFrac, o.MinLRFrac)
+	case o.BCEWeight < 0 || o.DiceWeight < 0 || o.ClassWeight < 0 || o.ClipNorm < 0 || o.FlipProb < 0 || o.FlipProb > 1:
+		return errors.New("train: loss weights, clip norm and flip probability must be non-negative (flip <= 1)")
+	case len(train) == 0 || len(val) == 0:
+		return fmt.Errorf("train: need training and validation samples (have %d and %d)", len(train), len(val))
+	}
+	for _, set := range [][]*Example{train, val} {
+		for _, e := range set {
+			if err := o.checkExample(e); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (o Options) checkExample(e *Example) error {
+	m := o.Model
+	if e.Class < 0 || e.Class >= m.Classes {
+		return fmt.Errorf("train: sample %s: class %d outside [0,%d)", e.ID, e.Class, m.Classes)
+	}
+	if e.Emb[0] == nil || len(e.Emb[0].Shape) != 3 || e.Emb[0].Shape[0] != m.EmbedDim || e.Emb[0].Shape[1] != e.Emb[0].Shape[2] {
+		return fmt.Errorf("train: sample %s: embedding must be [%d,h,h]", e.ID, m.EmbedDim)
+	}
+	g := 4 * e.Emb[0].Shape[1]
+	for f := range 2 {
+		if f == 1 && e.Emb[1] == nil {
+			break
+		}
+		if len(e.Target[f]) != g*g || e.ValidW < 1 || e.ValidH < 1 || e.ValidW > g || e.ValidH > g {
+			return fmt.Errorf("train: sample %s: target must be %dx%d with a valid region inside", e.ID, g, g)
+		}
+		if m.Kind == "unet" && (e.Image[f] == nil || e.Image[f].Len() != 3*g*g) {
+			return fmt.Errorf("train: sample %s: unet needs the pooled image [3,%d,%d]", e.ID, g, g)
+		}
+		if e.Emb[f].Len() != e.Emb[0].Len() {
+			return fmt.Errorf("train: sample %s: flipped embedding has another shape", e.ID)
+		}
+	}
+	return nil
+}
+
+// trainer holds one run's state.
+type trainer struct {
+	opt      Options
+	model    *heads.Model
+	loss     MaskLoss
+	weights  []float64 // class weights
+	workers  int
+	slots    []heads.Grads
+	slotLoss []float64
+}
+
+// Run trains a model on train, selecting the epoch by val, and returns it
+// with the best epoch's weights.
+func Run(opt Options, train, val []*Example) (*Result, error) {
+	if err := opt.validate(train, val); err != nil {
+		return nil, err
+	}
+	model, err := heads.New(opt.Model)
+	if err != nil {
+		return nil, err
+	}
+	labels := make([]int, len(train))
+	for i, e := range train {
+		labels[i] = e.Class
+	}
+	t := &trainer{opt: opt, model: model, loss: MaskLoss{opt.BCEWeight, opt.DiceWeight},
+		weights: ClassWeights(labels, opt.Model.Classes), workers: opt.Workers}
+	if t.workers <= 0 {
+		t.workers = runtime.GOMAXPROCS(0)
+	}
+	for range opt.Batch {
+		t.slots = append(t.slots, heads.NewGrads(model.Params()))
+	}
+	t.slotLoss = make([]float64, opt.Batch)
+
+	perEpoch := (len(train) + opt.Batch - 1) / opt.Batch
+	sched := Schedule{Peak: opt.LR, Total: opt.Epochs * perEpoch, MinFrac: opt.MinLRFrac,
+		Warmup: max(1, int(math.Round(opt.WarmupFrac*float64(opt.Epochs*perEpoch))))}
+	adam := NewAdamW(model.Params(), opt.WeightDecay)
+	sum := heads.NewGrads(model.Params())
+
+	res := &Result{}
+	best := math.Inf(-1)
+	var bestParams [][]float32
+	step := 0
+	for epoch := 1; epoch <= opt.Epochs; epoch++ {
+		start := time.Now()
+		order := rand.New(rand.NewPCG(opt.Seed, uint64(epoch))).Perm(len(train))
+		bar := newBar(opt.Progress, perEpoch, epoch, opt.Epochs)
+		var epochLoss float64
+		var lr float64
+		for b := 0; b < len(order); b += opt.Batch {
+			batch := order[b:min(b+opt.Batch, len(order))]
+			batchLoss := t.step(train, batch, epoch, sum)
+			epochLoss += batchLoss * float64(len(batch))
+			lr = sched.LR(step)
+			adam.Step(sum, lr)
+			step++
+			if bar != nil {
+				bar.Describe(fmt.Sprintf("epoch %d/%d loss %.4f", epoch, opt.Epochs, batchLoss))
+				bar.Add(1)
+			}
+		}
+		if bar != nil {
+			bar.Finish()
+			fmt.Fprintln(opt.Progress)
+		}
+		st := t.evaluate(val)
+		st.Epoch, st.TrainLoss, st.LR = epoch, epochLoss/float64(len(train)), lr
+		st.Seconds = time.Since(start).Seconds()
+		res.Log = append(res.Log, st)
+		if opt.OnEpoch != nil {
+			opt.OnEpoch(st)
+		}
+		if st.Score() > best {
+			best, res.BestEpoch, res.Best = st.Score(), epoch, st
+			bestParams = snapshot(model)
+		} else if opt.Patience > 0 && epoch-res.BestEpoch >= opt.Patience {
+			break
+		}
+	}
+	for i, p := range model.Params() {
+		copy(p.Value.Data, bestParams[i])
+	}
+	res.Model = model
+	return res, nil
+}
+
+func newBar(w io.Writer, steps, epoch, epochs int) *progressbar.ProgressBar {
+	if w == nil {
+		return nil
+	}
+	return progressbar.NewOptions(steps, progressbar.OptionSetWriter(w),
+		progressbar.OptionSetDescription(fmt.Sprintf("epoch %d/%d", epoch, epochs)),
+		progressbar.OptionShowCount(), progressbar.OptionSetWidth(30),
+		progressbar.OptionThrottle(200*time.Millisecond))
+}
+
+func snapshot(m *heads.Model) [][]float32 {
+	out := make([][]float32, len(m.Params()))
+	for i, p := range m.Params() {
+		out[i] = append([]float32(nil), p.Value.Data...)
+	}
+	return out
+}
+
+// sampleRNG is the random stream of one sample in one epoch (flip choice
+// and dropout), independent of which goroutine runs it.
+func (t *trainer) sampleRNG(epoch, sample int) *rand.Rand {
+	return rand.New(rand.NewPCG(t.opt.Seed^0x5eed, uint64(epoch)<<32|uint64(sample)))
+}
+
+// step computes the mean loss of a batch and its gradient into sum: one
+// goroutine per sample slot, then a reduction in slot order, so the sum is
+// the same for any number of workers.
+func (t *trainer) step(data []*Example, batch []int, epoch int, sum heads.Grads) float64 {
+	var classNorm float64
+	for _, i := range batch {
+		classNorm += t.weights[data[i].Class]
+	}
+	inv := 1 / float64(len(batch))
+	parallel(len(batch), t.workers, func(slot int) {
+		i := batch[slot]
+		e := data[i]
+		g := t.slots[slot]
+		g.Zero()
+		rng := t.sampleRNG(epoch, i)
+		flip := 0
+		if e.Emb[1] != nil && rng.Float64() < t.opt.FlipProb {
+			flip = 1
+		}
+		out, tape := t.model.ForwardTrain(e.input(flip), rng)
+		ml, dmask := t.loss.Eval(out.MaskLogits, e.Target[flip], e.ValidW, e.ValidH, e.Lesion)
+		scale(dmask.Data, inv)
+		cw := t.opt.ClassWeight * t.weights[e.Class] / classNorm
+		cl, dcls := CrossEntropy(out.ClassLogits, e.Class, cw)
+		t.model.Backward(tape, dmask, dcls, g)
+		t.slotLoss[slot] = ml + cl*float64(len(batch))
+	})
+	sum.Zero()
+	var loss float64
+	for slot := range batch {
+		sum.Add(t.slots[slot])
+		loss += t.slotLoss[slot] * inv
+	}
+	clipNorm(sum, t.opt.ClipNorm)
+	return loss
+}
+
+func scale(s []float32, f float64) {
+	for i := range s {
+		s[i] *= float32(f)
+	}
+}
+
+// clipNorm rescales g so its global L2 norm is at most limit (0 = off).
+func clipNorm(g heads.Grads, limit float64) {
+	if limit <= 0 {
+		return
+	}
+	var sq float64
+	for _, s := range g {
+		for _, v := range s {
+			sq += float64(v) * float64(v)
+		}
+	}
+	if n := math.Sqrt(sq); n > limit {
+		for _, s := range g {
+			scale(s, limit/n)
+		}
+	}
+}
+
+// parallel runs f(0..n-1) on up to workers goroutines.
+func parallel(n, workers int, f func(i int)) {
+	next := make(chan int, n)
+	for i := range n {
+		next <- i
+	}
+	close(next)
+	var wg sync.WaitGroup
+	for range min(workers, n) {
+		wg.Go(func() {
+			for i := range next {
+				f(i)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// evalOne is the validation outcome of one sample.
+type evalOne struct {
+	loss  float64
+	dice  float64
+	pred  int
+	class int
+}
+
+// evaluate scores the model on val (no flip, no dropout).
+func (t *trainer) evaluate(val []*Example) EpochStats {
+	outs := make([]evalOne, len(val))
+	parallel(len(val), t.workers, func(i int) {
+		outs[i] = t.evalSample(val[i])
+	})
+	return summarize(outs, t.opt.Model.Classes)
+}
+
+func (t *trainer) evalSample(e *Example) evalOne {
+	out := t.model.Forward(e.input(0))
+	ml, _ := t.loss.Eval(out.MaskLogits, e.Target[0], e.ValidW, e.ValidH, e.Lesion)
+	cl, _ := CrossEntropy(out.ClassLogits, e.Class, t.opt.ClassWeight*t.weights[e.Class])
+	r := evalOne{loss: ml + cl, pred: argmax(out.ClassLogits), class: e.Class, dice: -1}
+	if e.Lesion {
+		r.dice = FrameDice(out.MaskLogits, e.Target[0], e.ValidW, e.ValidH)
+	}
+	return r
+}
+
+func summarize(outs []evalOne, classes int) EpochStats {
+	var st EpochStats
+	var nDice, correct int
+	hit := make([]int, classes)
+	count := make([]int, classes)
+	for _, o := range outs {
+		st.ValLoss += o.loss / float64(len(outs))
+		if o.dice >= 0 {
+			st.ValDice += o.dice
+			nDice++
+		}
+		count[o.class]++
+		if o.pred == o.class {
+			hit[o.class]++
+			correct++
+		}
+	}
+	if nDice > 0 {
+		st.ValDice /= float64(nDice)
+	}
+	st.ValAcc = float64(correct) / float64(len(outs))
+	present := 0
+	for k := range classes {
+		if count[k] > 0 {
+			st.ValBalAcc += float64(hit[k]) / float64(count[k])
+			present++
+		}
+	}
+	st.ValBalAcc /= float64(present)
+	return st
+}
+
+func argmax(v []float32) int {
+	best := 0
+	for i, x := range v {
+		if x > v[best] {
+			best = i
+		}
+	}
+	return best
+}
+
+// FrameDice is the Dice score of the thresholded logits (> 0) against the
+// target (> 0.5) over the image part of the mask grid; two empty masks
+// score 1.
+func FrameDice(logits *tensor.Tensor, target []float32, validW, validH int) float64 {
+	s := logits.Shape[len(logits.Shape)-1]
+	var inter, np, nt int
+	for y := range validH {
+		for x := range validW {
+			i := y*s + x
+			p, q := logits.Data[i] > 0, target[i] > 0.5
+			if p {
+				np++
+			}
+			if q {
+				nt++
+			}
+			if p && q {
+				inter++
+			}
+		}
+	}
+	if np+nt == 0 {
+		return 1
+	}
+	return 2 * float64(inter) / float64(np+nt)
+}

@@ -1,0 +1,98 @@
+// busam.js: the page-side API of busam, an ES module.
+//
+//   import { Busam } from './busam.js';
+//   const b = await Busam.load(baseURL, (p) => console.log(p.phase, p.overallLoaded, p.overallTotal));
+//   const r = await b.analyze(fileOrBlobOrBytes);
+//   // r = {mask: Uint8Array(w*h, 0|1), width, height,
+//   //      probs: {normal, benign, malignant}, label,
+//   //      timings: {decode, encoder, heads, total} (ms),
+//   //      backend: 'cpu'|'webgpu', attention: {width, height, data: Float32Array} | null}
+//
+// Everything runs in a Web Worker on this machine: the image never leaves
+// the browser. Failures reject the promise with an Error whose message says
+// what went wrong; the instance stays usable afterwards.
+
+const WORKER_URL = new URL('./worker.js', import.meta.url);
+
+export class Busam {
+  #worker;
+  #pending = new Map();
+  #nextId = 1;
+
+  /** Information about the loaded model: {backend, backendReason, files, sources, cache}. */
+  info = null;
+
+  constructor(worker) {
+    this.#worker = worker;
+    worker.onmessage = (ev) => this.#receive(ev.data);
+    // A script error inside the worker (not one of our replies): fail
+    // every pending call rather than leave it hanging.
+    worker.onerror = (ev) => {
+      ev.preventDefault();
+      this.#failAll(new Error(`busam worker: ${ev.message || 'failed to start'}`));
+    };
+    worker.onmessageerror = () => this.#failAll(new Error('busam worker: a reply could not be decoded'));
+  }
+
+  /**
+   * Starts the worker and loads the model from `${baseURL}model/`.
+   * baseURL defaults to the folder of this module. onProgress receives
+   * {phase: 'manifest'|'download'|'verify'|'init', file, path, loaded, total,
+   * overallLoaded, overallTotal, fromCache}.
+   */
+  static async load(baseURL, onProgress) {
+    const base = new URL(baseURL ?? './', baseURL ? globalThis.location?.href : import.meta.url);
+    const b = new Busam(new Worker(WORKER_URL));
+    try {
+      b.info = await b.#request({ op: 'load', baseURL: base.href }, onProgress);
+    } catch (err) {
+      b.terminate();
+      throw err;
+    }
+    return b;
+  }
+
+  /** Analyses one image: a File, Blob, ArrayBuffer or typed array of its bytes. */
+  analyze(input, name) {
+    if (!(input instanceof Blob || input instanceof ArrayBuffer || ArrayBuffer.isView(input))) {
+      return Promise.reject(new Error('busam: analyze takes a File, Blob, ArrayBuffer or Uint8Array'));
+    }
+    const fileName = name ?? (typeof File !== 'undefined' && input instanceof File ? input.name : 'image');
+    return this.#request({ op: 'analyze', name: fileName, data: input });
+  }
+
+  /** Stops the worker; pending calls are rejected. */
+  terminate() {
+    this.#worker.terminate();
+    this.#failAll(new Error('busam: terminated'));
+  }
+
+  #request(msg, onProgress) {
+    const id = this.#nextId++;
+    return new Promise((resolve, reject) => {
+      this.#pending.set(id, { resolve, reject, onProgress });
+      this.#worker.postMessage({ ...msg, id });
+    });
+  }
+
+  #receive(msg) {
+    const p = this.#pending.get(msg && msg.id);
+    if (!p) return;
+    if (msg.type === 'progress') {
+      if (p.onProgress) {
+        try { p.onProgress(msg.progress); } catch (err) { console.error('busam onProgress:', err); }
+      }
+      return;
+    }
+    this.#pending.delete(msg.id);
+    if (msg.type === 'done') p.resolve(msg.result);
+    else p.reject(new Error(msg.error || 'busam: unknown worker error'));
+  }
+
+  #failAll(err) {
+    for (const p of this.#pending.values()) p.reject(err);
+    this.#pending.clear();
+  }
+}
+
+export default Busam;

@@ -1,0 +1,185 @@
+//go:build js && wasm
+
+// Command busamwasm is busam's WebAssembly module. worker.js runs it in a
+// Web Worker and drives it through globalThis.busamGo:
+//
+//	setManifest(text)        -> Promise<[{role, path, size, sha256}]>
+//	addFile(role, Uint8Array) -> Promise<void>  (rejects a file whose SHA-256 differs)
+//	load()                   -> Promise<{backend, backendReason, files}>
+//	analyze(name, Uint8Array) -> Promise<{mask, width, height, probs, label, timings, backend, attention}>
+//
+// Every call returns a promise and runs its work in a goroutine: blocking
+// inside a js.FuncOf callback would deadlock the Go scheduler, and the
+// WebGPU backend waits on promises. A panic becomes a rejected promise, so
+// a bad input never kills the module.
+package main
+
+import (
+	"fmt"
+	"runtime/debug"
+	"syscall/js"
+	"unsafe"
+
+	"github.com/busam/busam/wasm/engine"
+	"github.com/busam/busam/wasm/manifest"
+)
+
+func main() {
+	eng := engine.New(engine.BuildPipelineModel, engine.Backend{
+		Name:   "cpu",
+		Reason: "the WebGPU backend is not wired into this module yet",
+	})
+	api := js.Global().Get("Object").New()
+	api.Set("version", "1")
+	api.Set("setManifest", js.FuncOf(func(_ js.Value, args []js.Value) any {
+		text, err := stringArg(args, 0, "manifest text")
+		return promise(func() (any, error) {
+			if err != nil {
+				return nil, err
+			}
+			files, err := eng.SetManifest("model/"+manifest.FileName, []byte(text))
+			if err != nil {
+				return nil, err
+			}
+			return filesToJS(files), nil
+		})
+	}))
+	api.Set("addFile", js.FuncOf(func(_ js.Value, args []js.Value) any {
+		role, err1 := stringArg(args, 0, "role")
+		data, err2 := bytesArg(args, 1, "file bytes")
+		return promise(func() (any, error) {
+			if err := firstErr(err1, err2); err != nil {
+				return nil, err
+			}
+			return nil, eng.AddFile(role, data)
+		})
+	}))
+	api.Set("load", js.FuncOf(func(_ js.Value, _ []js.Value) any {
+		return promise(func() (any, error) {
+			info, err := eng.Load()
+			if err != nil {
+				return nil, err
+			}
+			debug.FreeOSMemory() // the raw file bytes are garbage now
+			return map[string]any{
+				"backend":       info.Backend.Name,
+				"backendReason": info.Backend.Reason,
+				"files":         filesToJS(info.Files),
+			}, nil
+		})
+	}))
+	api.Set("analyze", js.FuncOf(func(_ js.Value, args []js.Value) any {
+		name, err1 := stringArg(args, 0, "file name")
+		data, err2 := bytesArg(args, 1, "image bytes")
+		return promise(func() (any, error) {
+			if err := firstErr(err1, err2); err != nil {
+				return nil, err
+			}
+			r, err := eng.Analyze(name, data)
+			if err != nil {
+				return nil, err
+			}
+			return resultToJS(r), nil
+		})
+	}))
+	js.Global().Set("busamGo", api)
+	if ready := js.Global().Get("busamGoReady"); ready.Type() == js.TypeFunction {
+		ready.Invoke()
+	}
+	select {} // keep serving calls
+}
+
+// promise runs work in a goroutine and settles a JS promise with its
+// result; errors and panics reject it with an Error carrying the message.
+func promise(work func() (any, error)) js.Value {
+	executor := js.FuncOf(func(_ js.Value, args []js.Value) any {
+		resolve, reject := args[0], args[1]
+		go func() {
+			defer func() {
+				if p := recover(); p != nil {
+					reject.Invoke(jsError(fmt.Sprintf("busam: internal error: %v", p)))
+				}
+			}()
+			v, err := work()
+			if err != nil {
+				reject.Invoke(jsError(err.Error()))
+				return
+			}
+			resolve.Invoke(v)
+		}()
+		return nil
+	})
+	defer executor.Release() // the executor runs inside the constructor
+	return js.Global().Get("Promise").New(executor)
+}
+
+func jsError(msg string) js.Value { return js.Global().Get("Error").New(msg) }
+
+func firstErr(errs ...error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func stringArg(args []js.Value, i int, what string) (string, error) {
+	if i >= len(args) || args[i].Type() != js.TypeString {
+		return "", fmt.Errorf("busam: argument %d (%s) must be a string", i+1, what)
+	}
+	return args[i].String(), nil
+}
+
+// bytesArg copies a Uint8Array argument into Go memory; it runs in the
+// callback itself, before the caller can reuse the array.
+func bytesArg(args []js.Value, i int, what string) ([]byte, error) {
+	if i >= len(args) || !args[i].InstanceOf(js.Global().Get("Uint8Array")) {
+		return nil, fmt.Errorf("busam: argument %d (%s) must be a Uint8Array", i+1, what)
+	}
+	b := make([]byte, args[i].Get("length").Int())
+	js.CopyBytesToGo(b, args[i])
+	return b, nil
+}
+
+func filesToJS(files []manifest.File) []any {
+	out := make([]any, len(files))
+	for i, f := range files {
+		out[i] = map[string]any{"role": f.Role, "path": f.Path, "size": f.Size, "sha256": f.SHA256}
+	}
+	return out
+}
+
+func resultToJS(r *engine.Result) map[string]any {
+	mask := js.Global().Get("Uint8Array").New(len(r.Mask))
+	js.CopyBytesToJS(mask, r.Mask)
+	out := map[string]any{
+		"mask":   mask,
+		"width":  r.Width,
+		"height": r.Height,
+		"probs": map[string]any{
+			"normal": float64(r.Normal), "benign": float64(r.Benign), "malignant": float64(r.Malign),
+		},
+		"label": r.Label,
+		"timings": map[string]any{
+			"decode": r.Timings.Decode, "encoder": r.Timings.Encoder,
+			"heads": r.Timings.Heads, "total": r.Timings.Total,
+		},
+		"backend":   r.Backend,
+		"attention": nil,
+	}
+	if len(r.Attention) > 0 {
+		out["attention"] = map[string]any{
+			"width": r.AttentionW, "height": r.AttentionH, "data": float32sToJS(r.Attention),
+		}
+	}
+	return out
+}
+
+// float32sToJS copies floats into a new Float32Array through its bytes.
+func float32sToJS(v []float32) js.Value {
+	arr := js.Global().Get("Float32Array").New(len(v))
+	raw := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(v))), 4*len(v))
+	js.CopyBytesToJS(js.Global().Get("Uint8Array").New(arr.Get("buffer")), raw)
+	return arr
+}

@@ -1,0 +1,195 @@
+// worker.js: runs busam's Go WebAssembly module in a Web Worker, so the page
+// stays responsive while the model loads and analyses. busam.js talks to it
+// with messages:
+//   page -> worker  {id, op: 'load', baseURL} | {id, op: 'analyze', name, data: Blob|ArrayBuffer|Uint8Array}
+//   worker -> page  {id, type: 'progress', progress} | {id, type: 'done', result} | {id, type: 'error', error}
+// Every failure becomes an 'error' reply; the worker itself stays usable,
+// and if the Go runtime ever stops it is started again on the next call.
+//
+// Model files: model/manifest.json lists them with size and SHA-256. Each
+// file is read from Cache Storage or downloaded (with progress), checked by
+// the Go module (crypto/sha256, which also works where crypto.subtle does
+// not, e.g. plain http on a LAN address), and only then cached. A cached
+// file that fails the check is dropped and downloaded again; a downloaded
+// file that fails is refused with the reason. Nothing is ever uploaded.
+'use strict';
+
+importScripts('./wasm_exec.js');
+
+const WASM_URL = new URL('./busam.wasm', self.location.href);
+const CACHE_NAME = 'busam-model-v1';
+
+let runtime = null; // Promise<{api, exited}> while the Go program runs
+let lastBaseURL = null; // to reload the model after a runtime restart
+let modelLoaded = false;
+
+function startRuntime() {
+  if (runtime) return runtime;
+  runtime = (async () => {
+    const go = new Go();
+    const ready = new Promise((resolve) => { self.busamGoReady = resolve; });
+    const resp = await fetch(WASM_URL, { credentials: 'same-origin' });
+    if (!resp.ok) throw new Error(`busam: ${WASM_URL.pathname}: HTTP ${resp.status}`);
+    const { instance } = await WebAssembly.instantiateStreaming(resp, go.importObject);
+    // main never returns, so the end of go.run is a crash (a Go panic
+    // outside our recover, or out of memory). Forget the runtime: the next
+    // call starts a fresh one and reloads the model from the cache.
+    const exited = go.run(instance).then(() => {
+      runtime = null;
+      modelLoaded = false;
+      throw new Error('busam: the WebAssembly module stopped unexpectedly (out of memory?); it restarts on the next call');
+    });
+    exited.catch(() => {});
+    await ready;
+    return { api: self.busamGo, exited };
+  })();
+  runtime.catch(() => { runtime = null; });
+  return runtime;
+}
+
+// call runs a busamGo function; it fails, rather than hangs, if the Go
+// program dies before answering.
+async function call(fn, ...args) {
+  const { api, exited } = await startRuntime();
+  return Promise.race([api[fn](...args), exited]);
+}
+
+// cacheStorage returns the model cache, or null where Cache Storage is not
+// available (insecure contexts, some private modes).
+async function cacheStorage() {
+  try {
+    return self.caches ? await self.caches.open(CACHE_NAME) : null;
+  } catch {
+    return null;
+  }
+}
+
+async function fetchManifest(url, cache) {
+  try {
+    const resp = await fetch(url, { cache: 'no-cache', credentials: 'same-origin' });
+    if (!resp.ok) throw new Error(`busam: ${url.pathname}: HTTP ${resp.status}`);
+    return { text: await resp.text(), fromCache: false };
+  } catch (err) {
+    // Offline: fall back to the manifest of the last successful load.
+    const hit = cache && (await cache.match(url));
+    if (hit) return { text: await hit.text(), fromCache: true };
+    throw err instanceof TypeError ? new Error(`busam: cannot fetch ${url.pathname} (offline?): ${err.message}`) : err;
+  }
+}
+
+// download streams a file into a buffer of the size the manifest states,
+// reporting progress; a response larger than that is cut off and refused.
+async function download(url, size, onChunk) {
+  const resp = await fetch(url, { credentials: 'same-origin' });
+  if (!resp.ok) throw new Error(`busam: ${url.pathname}: HTTP ${resp.status}`);
+  const buf = new Uint8Array(size);
+  let got = 0;
+  const reader = resp.body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    if (got + value.length > size) {
+      reader.cancel();
+      throw new Error(`busam: model file ${url.pathname} is larger than the ${size} bytes its manifest states (refused)`);
+    }
+    buf.set(value, got);
+    got += value.length;
+    onChunk(got);
+  }
+  if (got !== size) throw new Error(`busam: model file ${url.pathname}: ${got} bytes, manifest states ${size} (refused)`);
+  return buf;
+}
+
+async function loadModel(id, baseURL) {
+  const progress = (p) => self.postMessage({ id, type: 'progress', progress: p });
+  const modelBase = new URL('model/', baseURL);
+  const manifestURL = new URL('manifest.json', modelBase);
+  const cache = await cacheStorage();
+
+  progress({ phase: 'manifest', loaded: 0, total: 0 });
+  const man = await fetchManifest(manifestURL, cache);
+  const files = await call('setManifest', man.text);
+  const total = files.reduce((s, f) => s + f.size, 0);
+  let done = 0;
+  const sources = {};
+  for (const f of files) {
+    const url = new URL(f.path, modelBase);
+    const report = (loaded, fromCache) => progress({
+      phase: 'download', file: f.role, path: f.path, loaded, total: f.size,
+      overallLoaded: done + loaded, overallTotal: total, fromCache,
+    });
+    let ok = false;
+    const hit = cache && (await cache.match(url));
+    if (hit) {
+      try {
+        await call('addFile', f.role, new Uint8Array(await hit.arrayBuffer()));
+        ok = true;
+        sources[f.role] = 'cache';
+        report(f.size, true);
+      } catch {
+        await cache.delete(url); // corrupt or tampered cache entry: fetch it again
+      }
+    }
+    if (!ok) {
+      const bytes = await download(url, f.size, (n) => report(n, false));
+      progress({ phase: 'verify', file: f.role, path: f.path, loaded: f.size, total: f.size, overallLoaded: done + f.size, overallTotal: total });
+      await call('addFile', f.role, bytes); // rejects a file whose SHA-256 differs
+      sources[f.role] = 'network';
+      if (cache) {
+        await cache.put(url, new Response(bytes, { headers: { 'Content-Type': 'application/octet-stream' } }));
+      }
+    }
+    done += f.size;
+  }
+  progress({ phase: 'init', loaded: total, total });
+  const info = await call('load');
+  if (cache) {
+    await cache.put(manifestURL, new Response(man.text, { headers: { 'Content-Type': 'application/json' } }));
+    // Drop the files of older model versions.
+    const keep = new Set([manifestURL.href, ...files.map((f) => new URL(f.path, modelBase).href)]);
+    for (const req of await cache.keys()) {
+      if (!keep.has(req.url)) await cache.delete(req);
+    }
+  }
+  lastBaseURL = baseURL;
+  modelLoaded = true;
+  return { ...info, sources, cache: cache ? 'cache-storage' : 'unavailable' };
+}
+
+async function toBytes(data) {
+  if (data instanceof Blob) return new Uint8Array(await data.arrayBuffer());
+  if (data instanceof ArrayBuffer) return new Uint8Array(data);
+  if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  throw new Error('busam: analyze takes a File, Blob, ArrayBuffer or Uint8Array');
+}
+
+async function analyze(id, name, data) {
+  if (!modelLoaded) {
+    if (!lastBaseURL) throw new Error('busam: no model loaded (call Busam.load first)');
+    await loadModel(id, lastBaseURL); // the runtime restarted: reload from the cache
+  }
+  return call('analyze', String(name || 'image'), await toBytes(data));
+}
+
+// Calls run one at a time, in order: the Go module is single-threaded, and
+// timings of overlapping analyses would mean nothing.
+let queue = Promise.resolve();
+
+self.onmessage = (ev) => {
+  const msg = ev.data || {};
+  const { id } = msg;
+  queue = queue.then(async () => {
+    try {
+      let result;
+      if (msg.op === 'load') result = await loadModel(id, new URL(msg.baseURL));
+      else if (msg.op === 'analyze') result = await analyze(id, msg.name, msg.data);
+      else throw new Error(`busam: unknown operation ${JSON.stringify(msg.op)}`);
+      const transfer = [];
+      if (result && result.mask) transfer.push(result.mask.buffer);
+      if (result && result.attention) transfer.push(result.attention.data.buffer);
+      self.postMessage({ id, type: 'done', result }, transfer);
+    } catch (err) {
+      self.postMessage({ id, type: 'error', error: (err && err.message) || String(err) });
+    }
+  });
+};
