@@ -392,3 +392,43 @@ func (m *Manifest) Names() []string {
 	sort.Strings(names)
 	return names
 }
+
+// LoadAny loads any weights file as float32 tensors: a quantized file
+// (one with a manifest beside it) through Load, with all its checks, and a
+// plain float safetensors file (F32/F16, e.g. encoder.safetensors) directly.
+// Callers that accept either kind of model use this.
+func LoadAny(path string) (map[string]*tensor.Tensor, error) {
+	if _, err := os.Stat(ManifestPath(path)); err == nil {
+		return Load(path)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("quant: %w", err)
+	}
+	return ParseAny(path, data, nil)
+}
+
+// ParseAny is LoadAny for in-memory files: with a manifest it verifies and
+// dequantizes (Parse), without one it reads a plain float file.
+func ParseAny(name string, data, manifestJSON []byte) (map[string]*tensor.Tensor, error) {
+	if manifestJSON != nil {
+		m, err := Parse(name, data, manifestJSON)
+		if err != nil {
+			return nil, err
+		}
+		return m.Float32()
+	}
+	f, err := safetensors.Read(name, data)
+	if err != nil {
+		return nil, fmt.Errorf("quant: %w", err)
+	}
+	out := make(map[string]*tensor.Tensor, len(f.Names()))
+	for _, n := range f.Names() {
+		t, err := f.Tensor(n)
+		if err != nil {
+			return nil, fmt.Errorf("quant: %w (an int8 file needs its manifest)", err)
+		}
+		out[n] = t
+	}
+	return out, nil
+}

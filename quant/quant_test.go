@@ -354,3 +354,31 @@ func TestParseInMemory(t *testing.T) {
 		t.Errorf("truncated in-memory file: err = %v", err)
 	}
 }
+
+func TestLoadAny(t *testing.T) {
+	dir := t.TempDir()
+	in, orig := writeModel(t, dir)
+	plain, err := LoadAny(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(plain["conv.weight"].Data, orig["conv.weight"].Data) || len(plain) != len(orig) {
+		t.Error("plain float file not read as is")
+	}
+	out := filepath.Join(dir, "q.safetensors")
+	if _, err := QuantizeFile(in, out, Options{Mode: Int8}); err != nil {
+		t.Fatal(err)
+	}
+	q, err := LoadAny(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(q) != len(orig) || q["conv.weight"] == nil {
+		t.Errorf("quantized file: got %d tensors", len(q))
+	}
+	// An int8 file without its manifest is refused, not misread.
+	os.Remove(ManifestPath(out))
+	if _, err := LoadAny(out); err == nil || !strings.Contains(err.Error(), "manifest") {
+		t.Errorf("int8 file without manifest: err = %v", err)
+	}
+}

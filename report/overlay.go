@@ -149,6 +149,9 @@ func caption(r metrics.Record, classes []string) []string {
 // black) and draws the masks over it at tile resolution, so contours stay
 // two pixels wide whatever the image size.
 func drawOverlay(dst *image.RGBA, tile image.Rectangle, ex Example) error {
+	if ex.Image == nil {
+		return fmt.Errorf("report: example %s has no image", ex.Record.ID)
+	}
 	b := ex.Image.Bounds()
 	iw, ih := b.Dx(), b.Dy()
 	if iw <= 0 || ih <= 0 || len(ex.Truth) != iw*ih || len(ex.Pred) != iw*ih {

@@ -99,10 +99,29 @@ func replaceDir(tmp, dir string) error {
 	return nil
 }
 
+// checkSummary rejects a summary whose per-class slices do not match its
+// classes (one not made by metrics.Summarize), which would index out of range.
+func checkSummary(s metrics.Summary) error {
+	k := len(s.Classes)
+	if k == 0 {
+		return fmt.Errorf("report: summary has no classes")
+	}
+	if len(s.Sensitivity) != k || len(s.Specificity) != k || len(s.Support) != k || len(s.ROC) != k ||
+		len(s.DiceByClass) != k || len(s.Confusion.Counts) != k {
+		return fmt.Errorf("report: summary per-class values do not match its %d classes (use metrics.Summarize)", k)
+	}
+	for _, row := range s.Confusion.Counts {
+		if len(row) != k {
+			return fmt.Errorf("report: confusion matrix row of %d values for %d classes", len(row), k)
+		}
+	}
+	return nil
+}
+
 func writeAll(dir string, in Input) error {
 	s := in.Summary
-	if len(s.Classes) == 0 {
-		return fmt.Errorf("report: summary has no classes")
+	if err := checkSummary(s); err != nil {
+		return err
 	}
 	if err := writeCSV(filepath.Join(dir, PerImageFile), s.Classes, in.Records); err != nil {
 		return err
@@ -184,6 +203,9 @@ func pct(x float64) string {
 
 // SummaryText is the summary as aligned plain text, for a terminal.
 func SummaryText(s metrics.Summary) string {
+	if err := checkSummary(s); err != nil {
+		return err.Error() + "\n"
+	}
 	var b strings.Builder
 	row := func(k, v string) { fmt.Fprintf(&b, "%-34s %s\n", k, v) }
 	row("images", strconv.Itoa(s.Images))

@@ -319,3 +319,23 @@ func TestReadTrainLog(t *testing.T) {
 		t.Error("missing log: no error")
 	}
 }
+
+func TestWriteRejectsInconsistentSummary(t *testing.T) {
+	tests := map[string]metrics.Summary{
+		"no classes":          {},
+		"missing per-class":   {Classes: classes},
+		"short confusion row": func() metrics.Summary { s := fakeInput(t, 6).Summary; s.Confusion.Counts[1] = []int{1}; return s }(),
+	}
+	for name, s := range tests {
+		dir := filepath.Join(t.TempDir(), "rep")
+		if err := Write(dir, Input{Summary: s}, false); err == nil {
+			t.Errorf("%s: no error", name)
+		}
+		if _, err := os.Stat(dir); err == nil {
+			t.Errorf("%s: report folder created", name)
+		}
+		if txt := SummaryText(s); !strings.Contains(txt, "report:") {
+			t.Errorf("%s: SummaryText = %q, want the error", name, txt)
+		}
+	}
+}

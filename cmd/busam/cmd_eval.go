@@ -139,12 +139,12 @@ func runEval(o evalOptions, an analyzer, stdout, progress io.Writer) error {
 	var recs []metrics.Record
 	var kept []evaluated
 	for i, s := range samples {
-		rec, res, err := evalOne(an, s, &classes)
+		rec, mask, err := evalOne(an, s, &classes)
 		if err != nil {
 			return err
 		}
 		recs = append(recs, rec)
-		kept = append(kept, evaluated{sample: s, pred: pack(res)})
+		kept = append(kept, evaluated{sample: s, pred: pack(mask)})
 		if (i+1)%25 == 0 || i+1 == len(samples) {
 			fmt.Fprintf(progress, "eval: %d/%d images\n", i+1, len(samples))
 		}
@@ -193,34 +193,35 @@ func splitNote(o evalOptions) string {
 	return fmt.Sprintf("split: `%s`, part %s", o.split, o.part)
 }
 
-// evalOne predicts one sample and measures it. classes is the model's class
+// evalOne predicts one sample and measures it; it also returns the
+// predicted mask. classes is the model's class
 // list, set by the first result and checked against every later one.
-func evalOne(an analyzer, s dataset.Sample, classes *[]dataset.Label) (metrics.Record, packedMaskSource, error) {
+func evalOne(an analyzer, s dataset.Sample, classes *[]dataset.Label) (metrics.Record, []uint8, error) {
 	img, meta, err := imageio.LoadWithMeta(s.Image)
 	if err != nil {
-		return metrics.Record{}, packedMaskSource{}, err
+		return metrics.Record{}, nil, err
 	}
 	w, h := img.Bounds().Dx(), img.Bounds().Dy()
 	res, err := an.Analyze(s.Image, img)
 	if err != nil {
-		return metrics.Record{}, packedMaskSource{}, fmt.Errorf("%s: %w", s.Image, err)
+		return metrics.Record{}, nil, fmt.Errorf("%s: %w", s.Image, err)
 	}
 	if err := checkResult(res, w, h); err != nil {
-		return metrics.Record{}, packedMaskSource{}, fmt.Errorf("%s: %w", s.Image, err)
+		return metrics.Record{}, nil, fmt.Errorf("%s: %w", s.Image, err)
 	}
 	if *classes == nil {
 		*classes = append([]dataset.Label(nil), res.Classes...)
 	} else if !sameLabels(*classes, res.Classes) {
-		return metrics.Record{}, packedMaskSource{}, fmt.Errorf("%s: model classes changed from %v to %v", s.Image, *classes, res.Classes)
+		return metrics.Record{}, nil, fmt.Errorf("%s: model classes changed from %v to %v", s.Image, *classes, res.Classes)
 	}
 	trueIdx, predIdx := indexOf(*classes, s.Label), indexOf(*classes, res.Label)
 	if trueIdx < 0 {
-		return metrics.Record{}, packedMaskSource{}, fmt.Errorf("%s is %s, a class this model does not predict (it has %v)",
+		return metrics.Record{}, nil, fmt.Errorf("%s is %s, a class this model does not predict (it has %v)",
 			s.ID, s.Label, *classes)
 	}
 	truth, err := dataset.LoadMask(s, w, h)
 	if err != nil {
-		return metrics.Record{}, packedMaskSource{}, err
+		return metrics.Record{}, nil, err
 	}
 	probs := make([]float64, len(res.Probs))
 	for i, p := range res.Probs {
@@ -228,9 +229,9 @@ func evalOne(an analyzer, s dataset.Sample, classes *[]dataset.Label) (metrics.R
 	}
 	rec, err := metrics.NewRecord(s.ID, trueIdx, predIdx, probs, res.Mask, truth, w, h, meta.PixelSpacingMM)
 	if err != nil {
-		return metrics.Record{}, packedMaskSource{}, err
+		return metrics.Record{}, nil, err
 	}
-	return rec, packedMaskSource{res.Mask, w, h}, nil
+	return rec, res.Mask, nil
 }
 
 func sameLabels(a, b []dataset.Label) bool {
@@ -291,21 +292,15 @@ func examples(idx []int, recs []metrics.Record, kept []evaluated) ([]report.Exam
 	return out, nil
 }
 
-// packedMaskSource is a mask with its size, before packing.
-type packedMaskSource struct {
-	mask []uint8
-	w, h int
-}
-
 // packedMask holds a 0|1 mask at one bit per pixel.
 type packedMask struct {
 	bits []uint64
 	n    int
 }
 
-func pack(m packedMaskSource) packedMask {
-	p := packedMask{bits: make([]uint64, (len(m.mask)+63)/64), n: len(m.mask)}
-	for i, v := range m.mask {
+func pack(mask []uint8) packedMask {
+	p := packedMask{bits: make([]uint64, (len(mask)+63)/64), n: len(mask)}
+	for i, v := range mask {
 		if v != 0 {
 			p.bits[i/64] |= 1 << (i % 64)
 		}

@@ -252,7 +252,7 @@ func TestPackedMask(t *testing.T) {
 				m[i] = 1
 			}
 		}
-		got := pack(packedMaskSource{mask: m}).unpack()
+		got := pack(m).unpack()
 		if !bytes.Equal(got, m) {
 			t.Errorf("n=%d: unpack(pack(m)) = %v, want %v", n, got, m)
 		}

@@ -8,12 +8,14 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/busam/busam/dataset"
 	"github.com/busam/busam/embed"
 	"github.com/busam/busam/internal/testutil"
 	"github.com/busam/busam/model/encoder"
 	"github.com/busam/busam/model/heads"
 	"github.com/busam/busam/model/pipeline"
 	"github.com/busam/busam/model/tensor"
+	"github.com/busam/busam/report"
 )
 
 // The real analyzer end to end: freshly initialised heads (their numbers
@@ -122,5 +124,58 @@ func TestAnalyzerUsesEmbeddingCache(t *testing.T) {
 	}
 	if got.W != 64 || got.H != 48 || !bytes.Equal(got.Mask, want.Mask) || fmt.Sprint(got.Probs) != fmt.Sprint(want.Probs) {
 		t.Errorf("cached result %v %v differs from pipeline.Predict on the cached embedding %v", got.Probs, got.Label, want.Probs)
+	}
+}
+
+// eval end to end through the real analyzer: freshly initialised heads on
+// the fake dataset, every embedding served from the cache.
+func TestEvalRealAnalyzerFromCache(t *testing.T) {
+	enc := testutil.Need(t, filepath.Join(testutil.CacheDir(t), "weights", "encoder.safetensors"), "converted encoder")
+	root := fakeBUSI(t)
+	m, err := heads.New(heads.DefaultConfig("unet")) // unet also reads the encoder input
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	headsPath := filepath.Join(dir, "heads.safetensors")
+	if err := m.Save(headsPath); err != nil {
+		t.Fatal(err)
+	}
+	an, err := modelFlags{heads: headsPath, encoder: enc, cache: filepath.Join(dir, "cache")}.open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds, err := dataset.Load(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(9, 9))
+	for _, s := range ds.Samples {
+		key, err := embed.KeyFor(s.Image, an.enc.SHA256(), false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		emb := tensor.New(256, 64, 64)
+		for i := range emb.Data {
+			emb.Data[i] = float32(rng.NormFloat64())
+		}
+		if err := an.cache.Put(key, emb); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := filepath.Join(dir, "report")
+	o := evalOptions{model: modelFlags{heads: headsPath}, data: root, part: "test", out: out, examples: 2}
+	var stdout bytes.Buffer
+	if err := runEval(o, an, &stdout, &bytes.Buffer{}); err != nil {
+		t.Fatal(err)
+	}
+	if an.hits != 8 || an.misses != 0 {
+		t.Errorf("cache hits %d, misses %d; want 8, 0", an.hits, an.misses)
+	}
+	if rows := readCSV(t, filepath.Join(out, report.PerImageFile)); len(rows) != 9 {
+		t.Errorf("per_image.csv has %d rows, want 9", len(rows))
+	}
+	if !bytes.Contains(stdout.Bytes(), []byte("balanced accuracy")) {
+		t.Errorf("no summary printed:\n%s", stdout.String())
 	}
 }

@@ -7,11 +7,13 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/busam/busam/dataset"
 	"github.com/busam/busam/dataset/split"
@@ -174,6 +176,60 @@ func parseInts(s string, dst []int) error {
 			return fmt.Errorf("bad width %q", p)
 		}
 		dst[i] = v
+	}
+	return nil
+}
+
+func init() {
+	registerBench("heads", "heads forward and training step on a [256,64,64] embedding, both kinds (-n steps)", benchHeads)
+}
+
+// benchHeads times inference and one training step (forward + backward)
+// of the default heads on random SAM-sized inputs.
+func benchHeads(args []string) error {
+	fs := flag.NewFlagSet("bench heads", flag.ContinueOnError)
+	n := fs.Int("n", 5, "timed repetitions after one warm-up")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *n < 1 {
+		return errors.New("-n must be positive")
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	random := func(shape ...int) *tensor.Tensor {
+		t := tensor.New(shape...)
+		for i := range t.Data {
+			t.Data[i] = float32(rng.NormFloat64())
+		}
+		return t
+	}
+	in := heads.Input{Embedding: random(256, 64, 64), Image: random(3, 1024, 1024)}
+	for _, kind := range []string{"conv", "unet"} {
+		m, err := heads.New(heads.DefaultConfig(kind))
+		if err != nil {
+			return err
+		}
+		g := heads.NewGrads(m.Params())
+		dMask := random(1, 256, 256)
+		infer := func() { m.Forward(in) }
+		step := func() {
+			_, tape := m.ForwardTrain(in, rng)
+			m.Backward(tape, dMask, []float32{0.1, -0.2, 0.1}, g)
+		}
+		for _, c := range []struct {
+			name  string
+			f     func()
+			flops int64
+		}{{"inference", infer, m.FLOPs(64, 64)}, {"train step", step, m.TrainFLOPs(64, 64)}} {
+			c.f()
+			start := time.Now()
+			for range *n {
+				c.f()
+			}
+			per := time.Since(start) / time.Duration(*n)
+			fmt.Printf("%-5s %-10s %8.1f ms  %.3f GFLOP  %.2f GFLOP/s  (%d params)\n", kind, c.name,
+				float64(per.Microseconds())/1000, float64(c.flops)/1e9, float64(c.flops)/per.Seconds()/1e9, m.NumParams())
+		}
 	}
 	return nil
 }

@@ -331,3 +331,33 @@ dwtail:
 dwdone:
 	VZEROUPPER
 	RET
+
+// func packB32AVX512(dst, src *float32, ldb, kc int, mask uint32)
+// Copies kc rows of 32 floats (row stride ldb floats, columns set in mask;
+// the others become 0) from src into the contiguous panel dst.
+TEXT ·packB32AVX512(SB), NOSPLIT, $0-36
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ ldb+16(FP), R8
+	SHLQ $2, R8
+	MOVQ kc+24(FP), CX
+	MOVL mask+32(FP), DX
+	KMOVW DX, K1
+	SHRL $16, DX
+	KMOVW DX, K2
+	TESTQ CX, CX
+	JZ    packdone
+
+packloop:
+	VMOVUPS.Z (SI), K1, Z0
+	VMOVUPS.Z 64(SI), K2, Z1
+	VMOVUPS Z0, (DI)
+	VMOVUPS Z1, 64(DI)
+	ADDQ R8, SI
+	ADDQ $128, DI
+	DECQ CX
+	JNZ  packloop
+
+packdone:
+	VZEROUPPER
+	RET

@@ -160,10 +160,19 @@ func packB(dst []float32, transB bool, b []float32, ldb, p0, j0, kc, nc, nr int)
 	for jr := 0; jr < nc; jr += nr {
 		cols := min(nr, nc-jr)
 		d := dst[jr*kc : (jr+nr)*kc]
+		if !transB && nr == 32 && packRowsB32 != nil {
+			packRowsB32(d, b[p0*ldb+j0+jr:], ldb, kc, cols)
+			continue
+		}
 		if !transB {
 			for p := 0; p < kc; p++ {
 				dp := d[p*nr : p*nr+nr]
-				copy(dp, b[(p0+p)*ldb+j0+jr:][:cols])
+				src := b[(p0+p)*ldb+j0+jr:]
+				src = src[:cols]
+				// An element loop: copy's call costs more than a few values.
+				for j, v := range src {
+					dp[j] = v
+				}
 				clear(dp[cols:])
 			}
 			continue

@@ -86,3 +86,25 @@ var dw3x3Row = func() func(out, r0, r1, r2, w []float32, bias float32) {
 		dw3x3AVX512(&out[0], &r0[0], &r1[0], &r2[0], &w[0], bias, n)
 	}
 }()
+
+//go:noescape
+func packB32AVX512(dst, src *float32, ldb, kc int, mask uint32)
+
+// packRowsB32 copies kc rows of cols (<= 32) floats at stride ldb from src
+// into dst as rows of 32, zero padded; nil where there is no vector copy.
+var packRowsB32 = func() func(dst, src []float32, ldb, kc, cols int) {
+	if !hasAVX512 {
+		return nil
+	}
+	return func(dst, src []float32, ldb, kc, cols int) {
+		if kc == 0 {
+			return
+		}
+		_, _ = dst[32*kc-1], src[(kc-1)*ldb+cols-1]
+		kernelMask := uint32(0xffffffff)
+		if cols < 32 {
+			kernelMask = 1<<uint(cols) - 1
+		}
+		packB32AVX512(&dst[0], &src[0], ldb, kc, kernelMask)
+	}
+}()

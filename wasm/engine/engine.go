@@ -12,8 +12,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/busam/busam/imageio"
 	"github.com/busam/busam/dataset"
+	"github.com/busam/busam/imageio"
 	"github.com/busam/busam/model/pipeline"
 	"github.com/busam/busam/wasm/manifest"
 )

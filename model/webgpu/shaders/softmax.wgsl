@@ -29,8 +29,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     if (row >= p.rows) {
         return;
     }
-    var mx = -3.4028235e38;
-    for (var j = 0u; j < p.cols; j = j + 1u) {
+    // (A literal -FLT_MAX start fails in Chrome's compiler: the rounded
+    // decimal is out of f32 range. Start from the first logit instead.)
+    var mx = logit(row, 0u);
+    for (var j = 1u; j < p.cols; j = j + 1u) {
         mx = max(mx, logit(row, j));
     }
     var sum = 0.0;

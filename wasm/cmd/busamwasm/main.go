@@ -162,8 +162,9 @@ func resultToJS(r *engine.Result) map[string]any {
 		},
 		"label": r.Label,
 		"timings": map[string]any{
-			"decode": r.Timings.Decode, "encoder": r.Timings.Encoder,
-			"heads": r.Timings.Heads, "total": r.Timings.Total,
+			"decode": r.Timings.Decode, "preprocess": r.Timings.Preprocess,
+			"encoder": r.Timings.Encoder, "heads": r.Timings.Heads,
+			"postprocess": r.Timings.Postprocess, "total": r.Timings.Total,
 		},
 		"backend":   r.Backend,
 		"attention": nil,
