@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"image"
+	"image/draw"
 	"image/gif"
 	"image/jpeg"
 	"image/png"
@@ -95,6 +96,9 @@ func Decode(name string, data []byte) (img image.Image, meta Meta, err error) {
 	img, err = safeDecode(func() (image.Image, error) { return dec(bytes.NewReader(data)) })
 	if err != nil {
 		return nil, meta, fmt.Errorf("%s: %w (%s): %v", name, ErrCorrupt, format, err)
+	}
+	if p, ok := img.(*image.Paletted); ok && format == FormatGIF {
+		img = onGIFScreen(p, cfg)
 	}
 	if b := img.Bounds(); b.Dx() != cfg.Width || b.Dy() != cfg.Height {
 		return nil, meta, fmt.Errorf("%s: %w (%s): header says %dx%d, pixels are %dx%d",
@@ -274,6 +278,18 @@ func checkPNGHeader(name string, head []byte) error {
 		return fmt.Errorf("%s: %w: 16-bit PNG (convert it to 8 bits per channel first)", name, ErrUnsupported)
 	}
 	return nil
+}
+
+// onGIFScreen places a GIF's first frame on its logical screen: a frame may
+// cover only part of it, and callers expect the size the header declares.
+func onGIFScreen(frame *image.Paletted, cfg image.Config) image.Image {
+	screen := image.Rect(0, 0, cfg.Width, cfg.Height)
+	if frame.Bounds() == screen {
+		return frame
+	}
+	out := image.NewPaletted(screen, frame.Palette)
+	draw.Draw(out, frame.Bounds(), frame, frame.Bounds().Min, draw.Src)
+	return out
 }
 
 // safeDecode runs a third-party decoder, turning a panic on hostile input

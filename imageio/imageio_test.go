@@ -229,6 +229,7 @@ func FuzzDecode(f *testing.F) {
 	f.Add(b.Bytes())
 	f.Add(pngHeaderOnly(12000, 12000, 8, 0))
 	f.Add([]byte("RIFF\x10\x00\x00\x00WEBPVP8L"))
+	f.Add(solidWebP(3, 2, color.NRGBA{1, 2, 3, 255}))
 	f.Add([]byte("GIF89a"))
 	f.Add(dicomSeed())
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -244,4 +245,98 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("accepted %v (format %q)", b, meta.Format)
 		}
 	})
+}
+
+// bitWriter packs values LSB-first, the bit order of WebP lossless.
+type bitWriter struct {
+	buf  []byte
+	nbit uint
+}
+
+func (w *bitWriter) put(v uint32, n uint) {
+	for i := uint(0); i < n; i++ {
+		if w.nbit%8 == 0 {
+			w.buf = append(w.buf, 0)
+		}
+		w.buf[len(w.buf)-1] |= byte(v>>i&1) << (w.nbit % 8)
+		w.nbit++
+	}
+}
+
+// solidWebP builds a lossless (VP8L) WebP of one colour by hand, since Go
+// has no WebP encoder: every prefix code is a one-symbol "simple" code, so
+// the pixels themselves take no bits.
+func solidWebP(w, h int, c color.NRGBA) []byte {
+	var bw bitWriter
+	bw.put(uint32(w-1), 14)
+	bw.put(uint32(h-1), 14)
+	bw.put(0, 1) // alpha hint
+	bw.put(0, 3) // version
+	bw.put(0, 1) // no transform
+	bw.put(0, 1) // no colour cache
+	bw.put(0, 1) // no meta prefix codes
+	for _, v := range []uint8{c.G, c.R, c.B, c.A} {
+		bw.put(1, 1) // simple code
+		bw.put(0, 1) // one symbol
+		bw.put(1, 1) // 8-bit symbol
+		bw.put(uint32(v), 8)
+	}
+	bw.put(1, 1) // distance code: simple, one 1-bit symbol 0
+	bw.put(0, 1)
+	bw.put(0, 1)
+	bw.put(0, 1)
+	payload := append([]byte{0x2f}, bw.buf...)
+	if len(payload)%2 == 1 {
+		payload = append(payload, 0)
+	}
+	var b bytes.Buffer
+	b.WriteString("RIFF")
+	b.Write(binary.LittleEndian.AppendUint32(nil, uint32(4+8+len(payload))))
+	b.WriteString("WEBPVP8L")
+	b.Write(binary.LittleEndian.AppendUint32(nil, uint32(len(payload))))
+	b.Write(payload)
+	return b.Bytes()
+}
+
+func TestDecodeWebP(t *testing.T) {
+	want := color.NRGBA{10, 20, 30, 255}
+	img, meta, err := Decode("solid.webp", solidWebP(5, 3, want))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if meta.Format != FormatWebP || img.Bounds().Dx() != 5 || img.Bounds().Dy() != 3 {
+		t.Fatalf("got %s %v", meta.Format, img.Bounds())
+	}
+	if got := color.NRGBAModel.Convert(img.At(4, 2)).(color.NRGBA); got != want {
+		t.Errorf("pixel %v, want %v", got, want)
+	}
+	huge := solidWebP(16384, 16384, want) // 268 MP header, a few bytes of data
+	if _, _, err := Decode("huge.webp", huge); !errors.Is(err, ErrTooLarge) {
+		t.Errorf("huge WebP: %v, want ErrTooLarge", err)
+	}
+}
+
+// TestGIFFirstFrameOnScreen: an animated GIF whose first frame covers part
+// of the logical screen decodes to the screen's size, frame in place.
+func TestGIFFirstFrameOnScreen(t *testing.T) {
+	pal := color.Palette{color.Black, color.White}
+	f1 := image.NewPaletted(image.Rect(2, 1, 4, 3), pal)
+	for i := range f1.Pix {
+		f1.Pix[i] = 1
+	}
+	f2 := image.NewPaletted(image.Rect(0, 0, 6, 5), pal)
+	anim := &gif.GIF{Image: []*image.Paletted{f1, f2}, Delay: []int{0, 0},
+		Config: image.Config{Width: 6, Height: 5, ColorModel: pal}}
+	data := encode(t, func(b *bytes.Buffer) error { return gif.EncodeAll(b, anim) })
+	img, _, err := Decode("anim.gif", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if img.Bounds() != image.Rect(0, 0, 6, 5) {
+		t.Fatalf("bounds %v, want the 6x5 screen", img.Bounds())
+	}
+	white := func(x, y int) bool { return color.GrayModel.Convert(img.At(x, y)).(color.Gray).Y == 255 }
+	if !white(2, 1) || !white(3, 2) || white(0, 0) || white(4, 2) {
+		t.Error("first frame not placed at its offset on the screen")
+	}
 }

@@ -8,6 +8,7 @@ package report
 
 import (
 	"encoding/csv"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -24,6 +25,7 @@ import (
 const (
 	MarkdownFile  = "report.md"
 	PerImageFile  = "per_image.csv"
+	SummaryFile   = "summary.json"
 	ROCFile       = "roc.png"
 	ConfusionFile = "confusion.png"
 	DiceHistFile  = "dice_hist.png"
@@ -36,6 +38,7 @@ type Input struct {
 	Title    string   // heading of report.md; "busam evaluation" when empty
 	Notes    []string // lines under the heading: weights, data, split, command ...
 	Summary  metrics.Summary
+	CI       *metrics.Intervals // bootstrap intervals shown next to the headline numbers; nil: none
 	Records  []metrics.Record
 	TrainLog []Epoch // nil: no training-curve section
 	// Best and Worst are drawn as two rows of overlays (see PickExamples).
@@ -124,6 +127,9 @@ func writeAll(dir string, in Input) error {
 		return err
 	}
 	if err := writeCSV(filepath.Join(dir, PerImageFile), s.Classes, in.Records); err != nil {
+		return err
+	}
+	if err := writeSummaryJSON(filepath.Join(dir, SummaryFile), s); err != nil {
 		return err
 	}
 	var plots plotFiles
@@ -247,11 +253,23 @@ func markdown(in Input, plots plotFiles) string {
 
 	b.WriteString("## Summary\n\n| metric | value |\n|---|---|\n")
 	row := func(k, v string) { fmt.Fprintf(&b, "| %s | %s |\n", k, v) }
+	ci := func(pick func(*metrics.Intervals) metrics.Interval) string {
+		if in.CI == nil {
+			return ""
+		}
+		iv := pick(in.CI)
+		if math.IsNaN(iv.Lo) || math.IsNaN(iv.Hi) {
+			return ""
+		}
+		return fmt.Sprintf(" [%s, %s]", num(iv.Lo, 4), num(iv.Hi, 4))
+	}
 	row("images", strconv.Itoa(s.Images))
-	row("accuracy", num(s.Accuracy, 4))
-	row("balanced accuracy (mean sensitivity)", num(s.BalancedAccuracy, 4))
-	row("macro AUC (one vs rest)", num(s.MacroAUC, 4))
-	row(fmt.Sprintf("Dice, lesion images (n=%d), mean ± sd (median)", s.Dice.N), stat(s.Dice, 4))
+	row("accuracy", num(s.Accuracy, 4)+ci(func(c *metrics.Intervals) metrics.Interval { return c.Accuracy }))
+	row("balanced accuracy (mean sensitivity)",
+		num(s.BalancedAccuracy, 4)+ci(func(c *metrics.Intervals) metrics.Interval { return c.BalancedAccuracy }))
+	row("macro AUC (one vs rest)", num(s.MacroAUC, 4)+ci(func(c *metrics.Intervals) metrics.Interval { return c.MacroAUC }))
+	row(fmt.Sprintf("Dice, lesion images (n=%d), mean ± sd (median)", s.Dice.N),
+		stat(s.Dice, 4)+ci(func(c *metrics.Intervals) metrics.Interval { return c.MeanDice }))
 	row("IoU, lesion images", stat(s.IoU, 4))
 	row("HD95 in pixels, lesion images", stat(s.HD95Px, 2))
 	if s.HD95MM.N > 0 {
@@ -265,6 +283,10 @@ func markdown(in Input, plots plotFiles) string {
 	row("normal images with any false-positive pixel", fmt.Sprintf("%d of %d", s.NormalWithFalsePixels, s.NormalImages))
 	b.WriteString("\nDice, IoU and HD95 are over images with a non-empty ground-truth mask. HD95 is the symmetric " +
 		"95th-percentile boundary distance; an empty prediction on a lesion image scores the image diagonal.\n")
+	if in.CI != nil {
+		fmt.Fprintf(&b, "Brackets: 95%% percentile-bootstrap confidence interval over images (%d resamples; for Dice, of the mean).\n",
+			in.CI.Resamples)
+	}
 
 	b.WriteString("\n## Per class\n\n| class | support | sensitivity | specificity | AUC (one vs rest) | Dice, mean ± sd (median) |\n|---|---|---|---|---|---|\n")
 	for k, name := range s.Classes {
@@ -299,7 +321,8 @@ func markdown(in Input, plots plotFiles) string {
 	if !plots.training {
 		b.WriteString("No training log (train_log.json) was found next to the weights.\n\n")
 	}
-	fmt.Fprintf(&b, "## Per image\n\n[%s](%s): one row per image.\n", PerImageFile, PerImageFile)
+	fmt.Fprintf(&b, "## Per image\n\n[%s](%s): one row per image. The numbers above are also in [%s](%s).\n",
+		PerImageFile, PerImageFile, SummaryFile, SummaryFile)
 	return b.String()
 }
 
@@ -347,4 +370,41 @@ func writeCSV(path string, classes []string, recs []metrics.Record) error {
 		return fmt.Errorf("report: writing %s: %w", path, err)
 	}
 	return f.Close()
+}
+
+// writeSummaryJSON writes the headline numbers for scripts (undefined
+// values are null; JSON has no NaN).
+func writeSummaryJSON(path string, s metrics.Summary) error {
+	v := func(x float64) any {
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return nil
+		}
+		return x
+	}
+	st := func(x metrics.Stat) map[string]any {
+		return map[string]any{"n": x.N, "mean": v(x.Mean), "std": v(x.Std), "median": v(x.Median), "min": v(x.Min), "max": v(x.Max)}
+	}
+	perClass := []map[string]any{}
+	for k, name := range s.Classes {
+		perClass = append(perClass, map[string]any{
+			"class": name, "support": s.Support[k], "sensitivity": v(s.Sensitivity[k]),
+			"specificity": v(s.Specificity[k]), "auc": v(s.ROC[k].AUC), "dice": st(s.DiceByClass[k]),
+		})
+	}
+	out := map[string]any{
+		"images": s.Images, "accuracy": v(s.Accuracy), "balanced_accuracy": v(s.BalancedAccuracy),
+		"macro_auc": v(s.MacroAUC), "confusion": s.Confusion.Counts, "per_class": perClass,
+		"lesion_images": s.LesionImages, "dice": st(s.Dice), "iou": st(s.IoU),
+		"hd95_px": st(s.HD95Px), "hd95_mm": st(s.HD95MM), "missed_lesions": s.MissedLesions,
+		"normal_images": s.NormalImages, "normal_fp_area": st(s.NormalFPArea),
+		"normal_with_false_pixels": s.NormalWithFalsePixels,
+	}
+	data, err := json.MarshalIndent(out, "", "  ")
+	if err != nil {
+		return fmt.Errorf("report: %s: %w", path, err)
+	}
+	if err := os.WriteFile(path, append(data, '\n'), 0o644); err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	return nil
 }

@@ -2,6 +2,7 @@ package report
 
 import (
 	"encoding/csv"
+	"encoding/json"
 	"image"
 	"image/color"
 	"image/png"
@@ -82,7 +83,11 @@ func fakeInput(t *testing.T, n int) Input {
 	if err != nil {
 		t.Fatal(err)
 	}
-	in := Input{Title: "test report", Notes: []string{"heads: fake"}, Summary: s, Records: recs}
+	ci, err := metrics.Bootstrap(classes, recs, 200, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := Input{Title: "test report", Notes: []string{"heads: fake"}, Summary: s, CI: &ci, Records: recs}
 	bi, wi := PickExamples(recs, 4)
 	for _, i := range bi {
 		in.Best = append(in.Best, examples[i])
@@ -139,8 +144,9 @@ func TestWrite(t *testing.T) {
 	s := in.Summary
 	for _, want := range []string{
 		"# test report", "- heads: fake",
-		"| accuracy | " + num(s.Accuracy, 4) + " |",
-		"| macro AUC (one vs rest) | " + num(s.MacroAUC, 4) + " |",
+		"| accuracy | " + num(s.Accuracy, 4) + " [" + num(in.CI.Accuracy.Lo, 4) + ", " + num(in.CI.Accuracy.Hi, 4) + "] |",
+		"95% percentile-bootstrap confidence interval over images (200 resamples",
+		"| macro AUC (one vs rest) | " + num(s.MacroAUC, 4) + " [",
 		"![ROC curves](roc.png)", "![Confusion matrix](confusion.png)", "![Dice histogram](dice_hist.png)",
 		"![Training curves](training.png)", "![Best and worst Dice examples](examples.png)",
 		"[per_image.csv](per_image.csv)",
@@ -149,6 +155,24 @@ func TestWrite(t *testing.T) {
 		if !strings.Contains(string(md), want) {
 			t.Errorf("report.md lacks %q", want)
 		}
+	}
+
+	var js struct {
+		Accuracy float64
+		PerClass []struct {
+			Class   string
+			Support int
+		} `json:"per_class"`
+	}
+	data, err := os.ReadFile(filepath.Join(dir, SummaryFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(data, &js); err != nil {
+		t.Fatal(err)
+	}
+	if js.Accuracy != s.Accuracy || len(js.PerClass) != 3 || js.PerClass[2].Support != s.Support[2] {
+		t.Errorf("summary.json = %+v, want accuracy %v and supports %v", js, s.Accuracy, s.Support)
 	}
 
 	f, err := os.Open(filepath.Join(dir, PerImageFile))
@@ -260,6 +284,17 @@ func TestWriteDegenerate(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(dir, f)); err == nil {
 			t.Errorf("%s written for a report without lesions or log", f)
 		}
+	}
+	js, err := os.ReadFile(filepath.Join(dir, SummaryFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var parsed map[string]any
+	if err := json.Unmarshal(js, &parsed); err != nil {
+		t.Fatalf("summary.json: %v", err)
+	}
+	if parsed["macro_auc"] != nil || parsed["images"] != 3.0 {
+		t.Errorf("summary.json macro_auc %v (want null), images %v (want 3)", parsed["macro_auc"], parsed["images"])
 	}
 	md, _ := os.ReadFile(filepath.Join(dir, MarkdownFile))
 	if !strings.Contains(string(md), "| macro AUC (one vs rest) | n/a |") {

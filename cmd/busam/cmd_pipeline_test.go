@@ -93,7 +93,7 @@ func TestAnalyzerUsesEmbeddingCache(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	key, err := embed.KeyFor(imgPath, an.enc.SHA256(), false)
+	key, err := embed.KeyFor(imgPath, an.modelSHA, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,6 +121,17 @@ func TestAnalyzerUsesEmbeddingCache(t *testing.T) {
 	}
 	if an.hits != 1 || an.misses != 0 {
 		t.Errorf("cache hits %d, misses %d; want 1, 0", an.hits, an.misses)
+	}
+	if an.enc != nil {
+		t.Error("the encoder was loaded although the embedding was cached")
+	}
+	// The cache key must use the hash `busam embed` uses: Encoder.SHA256.
+	e, err := encoder.Load(enc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.SHA256() != an.modelSHA {
+		t.Errorf("cache keyed by %s, encoder hash is %s", an.modelSHA, e.SHA256())
 	}
 	if got.W != 64 || got.H != 48 || !bytes.Equal(got.Mask, want.Mask) || fmt.Sprint(got.Probs) != fmt.Sprint(want.Probs) {
 		t.Errorf("cached result %v %v differs from pipeline.Predict on the cached embedding %v", got.Probs, got.Label, want.Probs)
@@ -151,7 +162,7 @@ func TestEvalRealAnalyzerFromCache(t *testing.T) {
 	}
 	rng := rand.New(rand.NewPCG(9, 9))
 	for _, s := range ds.Samples {
-		key, err := embed.KeyFor(s.Image, an.enc.SHA256(), false)
+		key, err := embed.KeyFor(s.Image, an.modelSHA, false)
 		if err != nil {
 			t.Fatal(err)
 		}

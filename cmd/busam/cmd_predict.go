@@ -35,6 +35,7 @@ import (
 	"github.com/busam/busam/model/encoder"
 	"github.com/busam/busam/model/heads"
 	"github.com/busam/busam/model/pipeline"
+	"github.com/busam/busam/weights"
 )
 
 // maskStem matches BUSI mask names (<image>_mask, <image>_mask_K).
@@ -53,16 +54,19 @@ type analyzer interface {
 
 // modelFlags are the flags that choose the model, shared by predict and eval.
 type modelFlags struct {
-	heads   string // trained heads, safetensors
-	encoder string // encoder weights, safetensors (only read when an embedding is not cached)
-	cache   string // embedding cache folder; empty: always run the encoder
+	heads    string // trained heads, safetensors
+	encoder  string // encoder weights, safetensors
+	cache    string // embedding cache folder; empty: always run the encoder
+	modelSHA string // encoder hash keying the cache; empty: hash of the encoder file
 }
 
 func (m *modelFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&m.heads, "heads", "", "trained heads (safetensors from `busam train`), required")
+	fs.StringVar(&m.heads, "heads", "", "trained heads (safetensors from busam train), required")
 	fs.StringVar(&m.encoder, "encoder", filepath.Join(".cache", "weights", "encoder.safetensors"),
-		"encoder weights (read only when an embedding is missing from --cache)")
-	fs.StringVar(&m.cache, "cache", "", "embedding cache folder (from `busam embed`); missing entries are computed, not stored")
+		"encoder weights (run for images missing from --cache; their sha256 keys the cache)")
+	fs.StringVar(&m.cache, "cache", filepath.Join(".cache", "embed"),
+		"embedding cache folder (from busam embed); missing entries are computed, not stored; \"\" for none")
+	fs.StringVar(&m.modelSHA, "model-sha", "", "encoder sha256 to key the cache with (default: hash of --encoder)")
 }
 
 // classProbs returns a result's probabilities of (normal, benign,
@@ -120,7 +124,7 @@ func listInputs(data, skip string) ([]inputImage, error) {
 			for _, s := range ds.Samples {
 				out = append(out, inputImage{Path: s.Image, Rel: s.ID, Name: s.ID + filepath.Ext(s.Image)})
 			}
-			return out, nil
+			return relativeToCommonFolder(out), nil
 		}
 		base := filepath.Base(data)
 		return []inputImage{{Path: data, Rel: strings.TrimSuffix(base, filepath.Ext(base)), Name: base}}, nil
@@ -165,6 +169,59 @@ func listInputs(data, skip string) ([]inputImage, error) {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Rel < out[j].Rel })
 	return out, nil
+}
+
+// relativeToCommonFolder keeps the sample IDs of a manifest as output names
+// unless one leaves the manifest's folder ("../x" for an image elsewhere):
+// written under --out, that would land outside it. Then every name becomes
+// the image's path relative to the deepest folder holding all images.
+func relativeToCommonFolder(in []inputImage) []inputImage {
+	escapes := false
+	for _, im := range in {
+		if !filepath.IsLocal(filepath.FromSlash(im.Rel)) {
+			escapes = true
+		}
+	}
+	if !escapes || len(in) == 0 {
+		return in
+	}
+	common := filepath.Dir(in[0].Path)
+	for _, im := range in[1:] {
+		for {
+			rel, err := filepath.Rel(common, im.Path)
+			if err == nil && filepath.IsLocal(rel) {
+				break
+			}
+			if parent := filepath.Dir(common); parent != common {
+				common = parent
+			} else {
+				break
+			}
+		}
+	}
+	out := make([]inputImage, len(in))
+	for i, im := range in {
+		rel, _ := filepath.Rel(common, im.Path)
+		rel = filepath.ToSlash(rel)
+		out[i] = inputImage{Path: im.Path, Rel: strings.TrimSuffix(rel, filepath.Ext(rel)), Name: rel}
+	}
+	return out
+}
+
+// checkOutputNames refuses inputs whose outputs would collide (x.png and
+// x.jpg both give x_pred.png) or leave the output folder.
+func checkOutputNames(in []inputImage) error {
+	seen := map[string]string{}
+	for _, im := range in {
+		if !filepath.IsLocal(filepath.FromSlash(im.Rel)) {
+			return fmt.Errorf("%s: output name %q would leave the output folder", im.Path, im.Rel)
+		}
+		if prev, dup := seen[im.Rel]; dup {
+			return fmt.Errorf("%s and %s would both write %s_pred.png", prev, im.Path, im.Rel)
+		}
+		seen[im.Rel] = im.Path
+	}
+	return nil
 }
 
 // sameDir reports whether a and b name the same existing folder.
@@ -251,6 +308,9 @@ func parsePredictFlags(args []string) (predictOptions, error) {
 func init() {
 	register("predict", "predict lesion masks and classes for images: <rel>_pred.png + predictions.csv", func(args []string) error {
 		o, err := parsePredictFlags(args)
+		if errors.Is(err, flag.ErrHelp) {
+			return nil // usage was printed
+		}
 		if err != nil {
 			return err
 		}
@@ -274,6 +334,9 @@ func runPredict(o predictOptions, an analyzer, stdout, progress io.Writer) error
 	}
 	inputs, err := listInputs(o.data, o.out)
 	if err != nil {
+		return fmt.Errorf("--data: %w", err)
+	}
+	if err := checkOutputNames(inputs); err != nil {
 		return fmt.Errorf("--data: %w", err)
 	}
 	maskPath := func(in inputImage) string { return filepath.Join(o.out, filepath.FromSlash(in.Rel)+"_pred.png") }
@@ -357,38 +420,54 @@ func predictOne(an analyzer, in inputImage, maskPath string) ([]string, error) {
 // pipelineAnalyzer runs model/pipeline on each image: pipeline.Predict on
 // the cached embedding when the cache has it, else pipeline.Analyze (the
 // encoder, then the same Predict). Missing entries are not added: filling
-// the cache is `busam embed`'s job.
+// the cache is `busam embed`'s job. The encoder is loaded on the first miss.
 type pipelineAnalyzer struct {
-	heads *heads.Model
-	enc   *encoder.Encoder
-	cache *embed.Cache // nil: no cache
-	// Hits and Misses count cache look-ups, for the closing message.
+	heads    *heads.Model
+	encPath  string
+	enc      *encoder.Encoder
+	encErr   error        // a failed encoder load is reported for every image, not retried
+	cache    *embed.Cache // nil: no cache
+	modelSHA string       // sha256 of the encoder weights: part of every cache key
+	// hits and misses count cache look-ups, for the closing message.
 	hits, misses int
 }
 
-// open loads the model the flags name. The encoder is loaded even with a
-// cache: its weights' hash is part of every cache key.
+// open loads the model the flags name.
 func (m modelFlags) open() (*pipelineAnalyzer, error) {
 	h, err := heads.Load(m.heads)
 	if err != nil {
 		return nil, fmt.Errorf("--heads: %w", err)
 	}
-	enc, err := encoder.Load(m.encoder)
-	if err != nil {
-		return nil, fmt.Errorf("--encoder: %w", err)
+	a := &pipelineAnalyzer{heads: h, encPath: m.encoder, modelSHA: m.modelSHA}
+	if m.cache == "" {
+		return a, nil
 	}
-	a := &pipelineAnalyzer{heads: h, enc: enc}
-	if m.cache != "" {
-		if a.cache, err = embed.Open(m.cache); err != nil {
-			return nil, fmt.Errorf("--cache: %w", err)
+	if a.modelSHA == "" {
+		// Encoder.SHA256 is the hash of its weights file; hashing the file
+		// finds the cache entries without loading the encoder.
+		if a.modelSHA, err = weights.FileSHA256(m.encoder); err != nil {
+			return nil, fmt.Errorf("hashing the encoder to find its cached embeddings (or pass --model-sha): %w", err)
 		}
+	}
+	if a.cache, err = embed.Open(m.cache); err != nil {
+		return nil, fmt.Errorf("--cache: %w", err)
 	}
 	return a, nil
 }
 
+func (a *pipelineAnalyzer) loadEncoder() (*encoder.Encoder, error) {
+	if a.enc == nil && a.encErr == nil {
+		a.enc, a.encErr = encoder.Load(a.encPath)
+		if a.encErr != nil {
+			a.encErr = fmt.Errorf("--encoder: %w", a.encErr)
+		}
+	}
+	return a.enc, a.encErr
+}
+
 func (a *pipelineAnalyzer) Analyze(imagePath string, img image.Image) (pipeline.Result, error) {
 	if a.cache != nil {
-		key, err := embed.KeyFor(imagePath, a.enc.SHA256(), false)
+		key, err := embed.KeyFor(imagePath, a.modelSHA, false)
 		if err != nil {
 			return pipeline.Result{}, err
 		}
@@ -404,7 +483,11 @@ func (a *pipelineAnalyzer) Analyze(imagePath string, img image.Image) (pipeline.
 			return pipeline.Result{}, err
 		}
 	}
-	return pipeline.Analyze(a.enc, a.heads, img)
+	enc, err := a.loadEncoder()
+	if err != nil {
+		return pipeline.Result{}, err
+	}
+	return pipeline.Analyze(enc, a.heads, img)
 }
 
 // cacheNote says how the cache served a run ("" without a cache).

@@ -213,3 +213,45 @@ func TestParsePredictFlags(t *testing.T) {
 		t.Errorf("parsePredictFlags = %+v, %v", o, err)
 	}
 }
+
+// A manifest may list images outside its folder; their outputs must still
+// land inside --out (named relative to the images' common folder).
+func TestPredictManifestOutsideImages(t *testing.T) {
+	root := fakeBUSI(t)
+	manifest := filepath.Join(t.TempDir(), "elsewhere", "list.csv")
+	os.MkdirAll(filepath.Dir(manifest), 0o755)
+	os.WriteFile(manifest, []byte("image,mask,label\n"+
+		filepath.Join(root, "benign", "benign (1).png")+","+filepath.Join(root, "benign", "benign (1)_mask.png")+",benign\n"+
+		filepath.Join(root, "normal", "normal (1).png")+",,normal\n"), 0o644)
+	out := filepath.Join(t.TempDir(), "pred")
+	if err := runPredict(predictOptions{data: manifest, out: out}, &fakeModel{}, &bytes.Buffer{}, &bytes.Buffer{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"benign/benign (1)_pred.png", "normal/normal (1)_pred.png"} {
+		if _, err := os.Stat(filepath.Join(out, filepath.FromSlash(p))); err != nil {
+			t.Error(err)
+		}
+	}
+	rows := readCSV(t, filepath.Join(out, PredictionsFile))
+	if len(rows) != 3 || rows[1][0] != "benign/benign (1).png" {
+		t.Errorf("rows %v", rows)
+	}
+}
+
+func TestCheckOutputNames(t *testing.T) {
+	tests := []struct {
+		name string
+		in   []inputImage
+		ok   bool
+	}{
+		{"distinct", []inputImage{{Path: "a.png", Rel: "a"}, {Path: "d/a.png", Rel: "d/a"}}, true},
+		{"same stem", []inputImage{{Path: "a.png", Rel: "a"}, {Path: "a.jpg", Rel: "a"}}, false},
+		{"escapes", []inputImage{{Path: "/x/a.png", Rel: "../x/a"}}, false},
+		{"absolute", []inputImage{{Path: "/x/a.png", Rel: "/x/a"}}, false},
+	}
+	for _, tc := range tests {
+		if err := checkOutputNames(tc.in); (err == nil) != tc.ok {
+			t.Errorf("%s: error %v, want ok=%v", tc.name, err, tc.ok)
+		}
+	}
+}

@@ -189,6 +189,7 @@ func init() {
 func benchHeads(args []string) error {
 	fs := flag.NewFlagSet("bench heads", flag.ContinueOnError)
 	n := fs.Int("n", 5, "timed repetitions after one warm-up")
+	width := fs.String("width", "", "decoder widths at 1x,2x,4x (default per kind)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -205,7 +206,11 @@ func benchHeads(args []string) error {
 	}
 	in := heads.Input{Embedding: random(256, 64, 64), Image: random(3, 1024, 1024)}
 	for _, kind := range []string{"conv", "unet"} {
-		m, err := heads.New(heads.DefaultConfig(kind))
+		cfg := heads.DefaultConfig(kind)
+		if err := parseInts(*width, cfg.Width[:]); err != nil {
+			return fmt.Errorf("-width: %w", err)
+		}
+		m, err := heads.New(cfg)
 		if err != nil {
 			return err
 		}

@@ -309,3 +309,24 @@ func (sp *Split) consistent() error {
 	}
 	return nil
 }
+
+// LoadOrMake returns the split saved at path when it was made for ds with
+// the same options, else makes a new one and saves it there (replacing a
+// stale file). Grouping decodes every image, so keeping the file saves
+// that work on every later run.
+func LoadOrMake(path string, ds *dataset.Dataset, opts Options) (*Split, error) {
+	if opts.Dup == (DupRule{}) {
+		opts.Dup = DefaultDupRule
+	}
+	if sp, err := LoadFor(path, ds); err == nil && sp.Options == opts {
+		return sp, nil
+	}
+	sp, err := Make(ds, opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := Save(path, sp); err != nil {
+		return nil, err
+	}
+	return sp, nil
+}

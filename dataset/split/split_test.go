@@ -346,5 +346,52 @@ func TestRealBUSISplit(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkNoStraddle(t, sp, g.Of)
-	t.Logf("split: train %d, val %d, test %d", len(sp.Train), len(sp.Val), len(sp.Test))
+	labels := labelsOf(ds)
+	for _, part := range []struct {
+		name string
+		ids  []string
+	}{{"train", sp.Train}, {"val", sp.Val}, {"test", sp.Test}} {
+		c := map[dataset.Label]int{}
+		for _, id := range part.ids {
+			c[labels[id]]++
+		}
+		t.Logf("  %-5s %3d: normal %d, benign %d, malignant %d", part.name, len(part.ids), c[dataset.Normal], c[dataset.Benign], c[dataset.Malignant])
+	}
+}
+
+func TestLoadOrMake(t *testing.T) {
+	dir := t.TempDir()
+	var rows []string
+	for i := uint64(0); i < 6; i++ {
+		savePNG(t, filepath.Join(dir, fmt.Sprintf("i%d.png", i)), texture(i+100, 40, 30))
+		rows = append(rows, fmt.Sprintf("i%d.png,,normal,", i))
+	}
+	csv := filepath.Join(dir, "m.csv")
+	os.WriteFile(csv, []byte("image,mask,label,group\n"+strings.Join(rows, "\n")+"\n"), 0o644)
+	ds, err := dataset.Load(csv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "split.json")
+	a, err := LoadOrMake(path, ds, DefaultOptions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st1, _ := os.Stat(path)
+	b, err := LoadOrMake(path, ds, DefaultOptions)
+	if err != nil || !reflect.DeepEqual(a, b) {
+		t.Fatalf("second call: %v, equal %v", err, reflect.DeepEqual(a, b))
+	}
+	if st2, _ := os.Stat(path); !st2.ModTime().Equal(st1.ModTime()) {
+		t.Error("an up-to-date split file was rewritten")
+	}
+	o := DefaultOptions
+	o.Seed = 99
+	c, err := LoadOrMake(path, ds, o)
+	if err != nil || c.Options.Seed != 99 {
+		t.Fatalf("new options: %v %+v", err, c.Options)
+	}
+	if back, _ := Load(path); back.Options.Seed != 99 {
+		t.Error("the split made for new options was not saved")
+	}
 }

@@ -175,12 +175,16 @@ func convDepthwise(dst, src, w, bias []float32, p ConvParams) {
 	oh, ow := p.OutSize()
 	mult := p.OutC / p.InC
 	taps := p.KH * p.KW
-	vec3x3 := dw3x3Row != nil && p.KH == 3 && p.KW == 3 && p.Stride == 1
+	vec := dwTaps != nil && p.KH == 3 && p.KW == 3 && (p.Stride == 1 || p.Stride == 2)
 	var zeros []float32 // stands in for padding rows in the vector path
-	if vec3x3 {
+	if vec {
 		zeros = make([]float32, p.InW+2)
 	}
 	ParallelForGrain(p.OutC, max(1, (1<<13)/(oh*ow*taps)), func(lo, hi int) {
+		var split []float32 // even/odd columns of a plane, for stride 2
+		if vec && p.Stride == 2 {
+			split = make([]float32, p.InH*(p.InW+1))
+		}
 		for oc := lo; oc < hi; oc++ {
 			plane := src[oc/mult*p.InH*p.InW : (oc/mult+1)*p.InH*p.InW]
 			out := dst[oc*oh*ow : (oc+1)*oh*ow]
@@ -189,8 +193,8 @@ func convDepthwise(dst, src, w, bias []float32, p ConvParams) {
 			if bias != nil {
 				b = bias[oc]
 			}
-			if vec3x3 {
-				depthwise3x3Plane(out, plane, wk, b, p, oh, ow, zeros)
+			if vec {
+				depthwise3x3Plane(out, plane, wk, b, p, oh, ow, zeros, split)
 			} else {
 				depthwisePlane(out, plane, wk, b, p, oh, ow)
 			}
@@ -198,41 +202,76 @@ func convDepthwise(dst, src, w, bias []float32, p ConvParams) {
 	})
 }
 
-// depthwise3x3Plane is depthwisePlane for 3x3 stride 1 with the interior
-// columns (all three taps inside the image) done by the vector row kernel.
-func depthwise3x3Plane(out, plane, wk []float32, b float32, p ConvParams, oh, ow int, zeros []float32) {
-	// Interior columns: x-Pad >= 0 and x-Pad+2 <= InW-1.
-	xlo := min(p.Pad, ow)
-	xhi := max(xlo, min(ow, p.InW-2+p.Pad))
-	var rows [3][]float32
-	for y := 0; y < oh; y++ {
-		for ky := range rows {
-			iy := y - p.Pad + ky
-			if iy < 0 || iy >= p.InH {
-				rows[ky] = zeros
-			} else {
-				rows[ky] = plane[iy*p.InW : (iy+1)*p.InW]
+// depthwise3x3Plane is depthwisePlane for 3x3 kernels with stride 1 or 2:
+// the interior columns (all three taps inside the image) of each output row
+// go to the vector kernel dwTaps as nine shifted input rows; for stride 2
+// those are rows of the plane split into even and odd columns (split holds
+// InH*(InW+1) values), so every tap is again a contiguous row.
+func depthwise3x3Plane(out, plane, wk []float32, b float32, p ConvParams, oh, ow int, zeros, split []float32) {
+	s := p.Stride
+	half := (p.InW + 1) / 2 // even columns; odd ones follow them
+	if s == 2 {
+		for iy := 0; iy < p.InH; iy++ {
+			row := plane[iy*p.InW : (iy+1)*p.InW]
+			even := split[iy*(p.InW+1) : iy*(p.InW+1)+half]
+			odd := split[iy*(p.InW+1)+half : (iy+1)*(p.InW+1)]
+			for i := range even {
+				even[i] = row[2*i]
+			}
+			for i := range p.InW / 2 {
+				odd[i] = row[2*i+1]
 			}
 		}
+	}
+	// Interior columns x: x*s-Pad >= 0 and x*s-Pad+2 <= InW-1.
+	xlo := min((p.Pad+s-1)/s, ow)
+	xhi := max(xlo, min(ow, (p.InW-3+p.Pad)/s+1))
+	var taps [9][]float32
+	for y := 0; y < oh; y++ {
 		orow := out[y*ow : (y+1)*ow]
 		if xhi > xlo {
-			off := xlo - p.Pad
-			dw3x3Row(orow[xlo:xhi], rows[0][off:], rows[1][off:], rows[2][off:], wk, b)
+			for ky := 0; ky < 3; ky++ {
+				iy := y*s - p.Pad + ky
+				for kx := 0; kx < 3; kx++ {
+					t := &taps[3*ky+kx]
+					switch {
+					case iy < 0 || iy >= p.InH:
+						*t = zeros
+					case s == 1:
+						*t = plane[iy*p.InW+xlo-p.Pad+kx : (iy+1)*p.InW]
+					default:
+						// Input column 2x+d, d = kx-Pad: even column x+d/2
+						// or odd column x+(d-1)/2.
+						d := kx - p.Pad
+						base := iy * (p.InW + 1)
+						if d%2 == 0 {
+							*t = split[base+xlo+d/2 : base+half]
+						} else {
+							*t = split[base+half+xlo+(d-1)/2 : base+p.InW+1]
+						}
+					}
+				}
+			}
+			dwTaps(orow[xlo:xhi], &taps, wk, b)
 		}
 		for x := 0; x < ow; x++ {
 			if x == xlo && xhi > xlo {
 				x = xhi - 1 // the vector kernel did [xlo, xhi)
 				continue
 			}
-			s := b
-			for ky, r := range rows {
+			sum := b
+			for ky := 0; ky < 3; ky++ {
+				iy := y*s - p.Pad + ky
+				if iy < 0 || iy >= p.InH {
+					continue
+				}
 				for kx := 0; kx < 3; kx++ {
-					if ix := x - p.Pad + kx; ix >= 0 && ix < p.InW {
-						s += wk[3*ky+kx] * r[ix]
+					if ix := x*s - p.Pad + kx; ix >= 0 && ix < p.InW {
+						sum += wk[3*ky+kx] * plane[iy*p.InW+ix]
 					}
 				}
 			}
-			orow[x] = s
+			orow[x] = sum
 		}
 	}
 }

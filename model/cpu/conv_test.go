@@ -31,6 +31,11 @@ var convCases = []ConvParams{
 	{InC: 2, InH: 7, InW: 37, OutC: 2, KH: 3, KW: 3, Stride: 1, Pad: 2, Groups: 2},
 	{InC: 2, InH: 4, InW: 50, OutC: 2, KH: 3, KW: 3, Stride: 1, Pad: 0, Groups: 2},
 	{InC: 2, InH: 3, InW: 2, OutC: 2, KH: 3, KW: 3, Stride: 1, Pad: 1, Groups: 2},
+	{InC: 3, InH: 9, InW: 70, OutC: 3, KH: 3, KW: 3, Stride: 2, Pad: 1, Groups: 3},
+	{InC: 3, InH: 8, InW: 69, OutC: 6, KH: 3, KW: 3, Stride: 2, Pad: 1, Groups: 3},
+	{InC: 2, InH: 7, InW: 67, OutC: 2, KH: 3, KW: 3, Stride: 2, Pad: 0, Groups: 2},
+	{InC: 2, InH: 6, InW: 40, OutC: 2, KH: 3, KW: 3, Stride: 2, Pad: 2, Groups: 2},
+	{InC: 2, InH: 3, InW: 3, OutC: 2, KH: 3, KW: 3, Stride: 2, Pad: 1, Groups: 2},
 	{InC: 4, InH: 7, InW: 7, OutC: 12, KH: 3, KW: 3, Stride: 1, Pad: 1, Groups: 4},
 	{InC: 6, InH: 11, InW: 9, OutC: 6, KH: 5, KW: 5, Stride: 2, Pad: 2, Groups: 6},
 	{InC: 1, InH: 5, InW: 5, OutC: 3, KH: 3, KW: 3, Stride: 1, Pad: 1},
@@ -73,19 +78,19 @@ func checkConvAgainstRef(t *testing.T, p ConvParams, withBias bool, seed uint64)
 // TestConv2DGeneric runs the cases on the plain-Go kernels only (what wasm
 // runs), whatever this CPU has.
 func TestConv2DGeneric(t *testing.T) {
-	oldK, oldDW := bestKernel, dw3x3Row
-	defer func() { bestKernel, dw3x3Row = oldK, oldDW }()
-	bestKernel, dw3x3Row = genericKernel, nil
+	oldK, oldDW := bestKernel, dwTaps
+	defer func() { bestKernel, dwTaps = oldK, oldDW }()
+	bestKernel, dwTaps = genericKernel, nil
 	for i, p := range convCases {
 		checkConvAgainstRef(t, p, true, uint64(i))
 	}
 }
 
 func TestConv2D(t *testing.T) {
-	for _, lim := range [][2]int{{directMaxM, directMaxN}, {0, 0}, {1 << 30, 1 << 30}} {
-		withDirectLimits(lim[0], lim[1], func() {
+	for _, mode := range directModes {
+		withDirectMaxN(mode.maxN, func() {
 			for i, p := range convCases {
-				t.Run(fmt.Sprintf("%d/direct<=%d", i, lim[0]), func(t *testing.T) {
+				t.Run(fmt.Sprintf("%s/%d", mode.name, i), func(t *testing.T) {
 					checkConvAgainstRef(t, p, true, uint64(i))
 					checkConvAgainstRef(t, p, false, uint64(i)+100)
 				})

@@ -53,6 +53,10 @@ func GemmBatched(transA, transB bool, m, n, k int, alpha float32, a []float32, l
 		panic(fmt.Sprintf("cpu.GemmBatched: negative stride (%d, %d, %d)", strideA, strideB, strideC))
 	}
 	checkGemm("GemmBatched", transA, transB, m, n, k, tailFrom(a, last*strideA), lda, tailFrom(b, last*strideB), ldb, tailFrom(c, last*strideC), ldc)
+	if batch == 1 {
+		gemm(bestKernel, false, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, nil)
+		return
+	}
 	grain := 1
 	if work := m * n * max(k, 1); work < parallelMinWork {
 		grain = (parallelMinWork + work - 1) / work

@@ -251,82 +251,85 @@ peak256:
 	VZEROUPPER
 	RET
 
-// func dw3x3AVX512(out, r0, r1, r2, w *float32, bias float32, n int)
-// One output row of a 3x3 stride-1 depthwise conv, interior columns only:
-// out[x] = bias + sum over ky, kx of w[3*ky+kx] * r_ky[x+kx], x in [0, n).
-// 16 outputs per iteration; the last partial vector uses masked loads and
-// stores, so nothing past r_ky[n+1] or out[n-1] is touched.
-TEXT ·dw3x3AVX512(SB), NOSPLIT, $0-56
+// func dwTapsAVX512(out *float32, taps *[9]*float32, w *float32, bias float32, n int)
+// One output row of a 3x3 depthwise conv, interior columns only:
+// out[x] = bias + sum over t of w[t] * taps[t][x], x in [0, n). 16 outputs
+// per iteration in two partial sums; the last partial vector uses masked
+// loads and stores, so nothing past taps[t][n-1] or out[n-1] is touched.
+TEXT ·dwTapsAVX512(SB), NOSPLIT, $0-40
 	MOVQ out+0(FP), DI
-	MOVQ r0+8(FP), AX
-	MOVQ r1+16(FP), BX
-	MOVQ r2+24(FP), R10
-	MOVQ w+32(FP), DX
-	MOVQ n+48(FP), SI
-	VBROADCASTSS bias+40(FP), Z31
-	VBROADCASTSS 0(DX), Z1
-	VBROADCASTSS 4(DX), Z2
-	VBROADCASTSS 8(DX), Z3
-	VBROADCASTSS 12(DX), Z4
-	VBROADCASTSS 16(DX), Z5
-	VBROADCASTSS 20(DX), Z6
-	VBROADCASTSS 24(DX), Z7
-	VBROADCASTSS 28(DX), Z8
-	VBROADCASTSS 32(DX), Z9
+	MOVQ taps+8(FP), CX
+	MOVQ 0(CX), AX
+	MOVQ 8(CX), BX
+	MOVQ 16(CX), DX
+	MOVQ 24(CX), SI
+	MOVQ 32(CX), R9
+	MOVQ 40(CX), R10
+	MOVQ 48(CX), R11
+	MOVQ 56(CX), R12
+	MOVQ 64(CX), R13
+	MOVQ w+16(FP), CX
+	VBROADCASTSS 0(CX), Z1
+	VBROADCASTSS 4(CX), Z2
+	VBROADCASTSS 8(CX), Z3
+	VBROADCASTSS 12(CX), Z4
+	VBROADCASTSS 16(CX), Z5
+	VBROADCASTSS 20(CX), Z6
+	VBROADCASTSS 24(CX), Z7
+	VBROADCASTSS 28(CX), Z8
+	VBROADCASTSS 32(CX), Z9
+	VBROADCASTSS bias+24(FP), Z31
+	MOVQ n+32(FP), R14
 	XORQ R8, R8
 
 dwloop:
-	CMPQ SI, $16
+	CMPQ R14, $16
 	JLT  dwtail
 	VMOVAPS Z31, Z0
 	VXORPS Z10, Z10, Z10
 	VFMADD231PS (AX)(R8*1), Z1, Z0
-	VFMADD231PS 4(AX)(R8*1), Z2, Z10
-	VFMADD231PS 8(AX)(R8*1), Z3, Z0
-	VFMADD231PS (BX)(R8*1), Z4, Z10
-	VFMADD231PS 4(BX)(R8*1), Z5, Z0
-	VFMADD231PS 8(BX)(R8*1), Z6, Z10
-	VFMADD231PS (R10)(R8*1), Z7, Z0
-	VFMADD231PS 4(R10)(R8*1), Z8, Z10
-	VFMADD231PS 8(R10)(R8*1), Z9, Z0
+	VFMADD231PS (BX)(R8*1), Z2, Z10
+	VFMADD231PS (DX)(R8*1), Z3, Z0
+	VFMADD231PS (SI)(R8*1), Z4, Z10
+	VFMADD231PS (R9)(R8*1), Z5, Z0
+	VFMADD231PS (R10)(R8*1), Z6, Z10
+	VFMADD231PS (R11)(R8*1), Z7, Z0
+	VFMADD231PS (R12)(R8*1), Z8, Z10
+	VFMADD231PS (R13)(R8*1), Z9, Z0
 	VADDPS Z10, Z0, Z0
 	VMOVUPS Z0, (DI)(R8*1)
 	ADDQ $64, R8
-	SUBQ $16, SI
+	SUBQ $16, R14
 	JMP  dwloop
 
 dwtail:
-	TESTQ SI, SI
+	TESTQ R14, R14
 	JZ    dwdone
-	MOVQ  SI, CX
-	MOVL  $1, R9
-	SHLL  CX, R9
-	DECL  R9
-	KMOVW R9, K1
-	ADDQ  R8, AX
-	ADDQ  R8, BX
-	ADDQ  R8, R10
-	ADDQ  R8, DI
+	MOVQ  R14, CX
+	MOVL  $1, R14
+	SHLL  CX, R14
+	DECL  R14
+	KMOVW R14, K1
 	VMOVAPS Z31, Z0
-	VMOVUPS.Z (AX), K1, Z11
-	VMOVUPS.Z 4(AX), K1, Z12
-	VMOVUPS.Z 8(AX), K1, Z13
+	VMOVUPS.Z (AX)(R8*1), K1, Z11
+	VMOVUPS.Z (BX)(R8*1), K1, Z12
+	VMOVUPS.Z (DX)(R8*1), K1, Z13
 	VFMADD231PS Z11, Z1, Z0
 	VFMADD231PS Z12, Z2, Z0
 	VFMADD231PS Z13, Z3, Z0
-	VMOVUPS.Z (BX), K1, Z11
-	VMOVUPS.Z 4(BX), K1, Z12
-	VMOVUPS.Z 8(BX), K1, Z13
+	VMOVUPS.Z (SI)(R8*1), K1, Z11
+	VMOVUPS.Z (R9)(R8*1), K1, Z12
+	VMOVUPS.Z (R10)(R8*1), K1, Z13
 	VFMADD231PS Z11, Z4, Z0
 	VFMADD231PS Z12, Z5, Z0
 	VFMADD231PS Z13, Z6, Z0
-	VMOVUPS.Z (R10), K1, Z11
-	VMOVUPS.Z 4(R10), K1, Z12
-	VMOVUPS.Z 8(R10), K1, Z13
+	VMOVUPS.Z (R11)(R8*1), K1, Z11
+	VMOVUPS.Z (R12)(R8*1), K1, Z12
+	VMOVUPS.Z (R13)(R8*1), K1, Z13
 	VFMADD231PS Z11, Z7, Z0
 	VFMADD231PS Z12, Z8, Z0
 	VFMADD231PS Z13, Z9, Z0
-	VMOVUPS Z0, K1, (DI)
+	VMOVUPS Z0, K1, (DI)(R8*1)
 
 dwdone:
 	VZEROUPPER

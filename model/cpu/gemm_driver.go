@@ -18,8 +18,8 @@ type microKernel func(k int, a []float32, rsA, csA int, b []float32, rsB int, c 
 // panel of B is packed once and reused for all of M; an mc x kc block of A
 // (meant to stay in L2) is reused across the whole panel; each nr-wide
 // sliver of B (kc x nr, meant to stay in L1) meets every mr-high sliver of A.
-// A direct kernel can also read A and B in place, which saves the packing
-// copy where an operand is reused too little to pay for it.
+// A direct kernel can also read A in place, which saves the packing copy
+// where A is reused too little to pay for it.
 type kernel struct {
 	name       string
 	mr, nr     int
@@ -32,19 +32,16 @@ type kernel struct {
 // "avx512-8x32" or "generic-4x4".
 func KernelName() string { return bestKernel.name }
 
-// Operands are read in place (direct kernels only) when the other dimension
-// is at most this: each B value then serves at most directMaxM rows, and
-// copying it would cost more than the cache-friendlier layout saves.
-var (
-	directMaxM = 128
-	directMaxN = 128
-)
+// directMaxN is the largest n for which a direct kernel reads A in place
+// instead of packing it: each A value then serves at most n/16 vector FMAs,
+// too few to pay for the copy. (B is always packed: read in place, its
+// rows ldb apart alias in L1 and it measured slower.)
+var directMaxN = 512
 
 // gemmSerial is the blocked product on the calling goroutine (GotoBLAS loop
 // order: jc over N panels, pc over K blocks, ic over M blocks, then tiles).
 func gemmSerial(kn *kernel, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, bias []float32) {
 	mr, nr := kn.mr, kn.nr
-	directB := kn.direct && !transB && m <= directMaxM
 	directA := kn.direct && n <= directMaxN
 	kcMax := min(kn.kc, k)
 	var bufA, bufB *packed
@@ -55,17 +52,13 @@ func gemmSerial(kn *kernel, transA, transB bool, m, n, k int, alpha float32, a [
 		bufA = getPacked(min(kn.mc, roundUp(m, mr)) * kcMax)
 	}
 	pa = bufA.data
-	if !directB {
-		bufB = getPacked(min(kn.nc, roundUp(n, nr)) * kcMax)
-		pb = bufB.data
-	}
+	bufB = getPacked(min(kn.nc, roundUp(n, nr)) * kcMax)
+	pb = bufB.data
 	for jc := 0; jc < n; jc += kn.nc {
 		nc := min(kn.nc, n-jc)
 		for pc := 0; pc < k; pc += kn.kc {
 			kc := min(kn.kc, k-pc)
-			if !directB {
-				packB(pb, transB, b, ldb, pc, jc, kc, nc, nr)
-			}
+			packB(pb, transB, b, ldb, pc, jc, kc, nc, nr)
 			// Later K blocks accumulate onto what the first one wrote.
 			bet, bs := beta, bias
 			if pc > 0 {
@@ -84,12 +77,7 @@ func gemmSerial(kn *kernel, transA, transB bool, m, n, k int, alpha float32, a [
 				}
 				for jr := 0; jr < nc; jr += nr {
 					cols := min(nr, nc-jr)
-					bp, rsB := b, ldb
-					if directB {
-						bp = b[pc*ldb+jc+jr:]
-					} else {
-						bp, rsB = pb[jr*kc:(jr+nr)*kc], nr
-					}
+					bp := pb[jr*kc : (jr+nr)*kc]
 					for ir := 0; ir < mc; ir += mr {
 						rows := min(mr, mc-ir)
 						var ap []float32
@@ -108,16 +96,14 @@ func gemmSerial(kn *kernel, transA, transB bool, m, n, k int, alpha float32, a [
 						if bs != nil {
 							bb = bs[ic+ir:]
 						}
-						kn.micro(kc, ap, rsA, csA, bp, rsB, c[(ic+ir)*ldc+jc+jr:], ldc, alpha, bet, bb, rows, cols)
+						kn.micro(kc, ap, rsA, csA, bp, nr, c[(ic+ir)*ldc+jc+jr:], ldc, alpha, bet, bb, rows, cols)
 					}
 				}
 			}
 		}
 	}
 	putPacked(bufA)
-	if bufB != nil {
-		putPacked(bufB)
-	}
+	putPacked(bufB)
 }
 
 // packA copies the mc x kc block of op(A) at (i0, p0) into dst as slivers of
@@ -205,11 +191,16 @@ type packed struct {
 
 var packedPool sync.Pool
 
+// minPacked is the smallest buffer getPacked makes (256 KiB), so that the
+// pool's buffers fit most requests instead of being dropped and remade.
+const minPacked = 1 << 16
+
 func getPacked(n int) *packed {
 	if p, ok := packedPool.Get().(*packed); ok && len(p.data) >= n {
 		p.data = p.data[:cap(p.data)]
 		return p
 	}
+	n = max(n, minPacked)
 	raw := make([]float32, n+16)
 	off := int(uintptr(unsafe.Pointer(&raw[0]))%64) / 4
 	if off != 0 {

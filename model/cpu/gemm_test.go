@@ -129,7 +129,7 @@ func gemmCases() []gemmCase {
 	for _, s := range [][3]int{
 		{1, 1, 1}, {1, 1, 1000}, {1, 700, 3}, {700, 1, 3},
 		{8, 32, 257}, {193, 65, 300}, {400, 47, 520}, {17, 2100, 40},
-		{128, 128, 128}, {130, 250, 70}, {64, 4096, 64}, {2048, 64, 96},
+		{128, 128, 128}, {130, 250, 70}, {40, 1100, 24}, {1100, 40, 30}, {96, 600, 50},
 		{49, 49, 32}, {196, 32, 196}, {320, 160, 160},
 	} {
 		add(s[0], s[1], s[2], 1, 0, 0)
@@ -152,25 +152,28 @@ func testGemm(t *testing.T, f gemmFunc) {
 	}
 }
 
-// withDirectLimits runs f with the thresholds that choose between packing
-// and reading operands in place set to maxM, maxN.
-func withDirectLimits(maxM, maxN int, f func()) {
-	oldM, oldN := directMaxM, directMaxN
-	defer func() { directMaxM, directMaxN = oldM, oldN }()
-	directMaxM, directMaxN = maxM, maxN
+// withDirectMaxN runs f with the threshold that chooses between packing A
+// and reading it in place set to maxN.
+func withDirectMaxN(maxN int, f func()) {
+	old := directMaxN
+	defer func() { directMaxN = old }()
+	directMaxN = maxN
 	f()
 }
 
-// TestGemm runs the cases with the default choice of packing, then with
-// everything packed and with A and B read in place wherever the kernel can.
+// directModes are the settings of directMaxN the tests run under: the
+// default, A always packed, A read in place wherever the kernel can.
+var directModes = []struct {
+	name string
+	maxN int
+}{{"default", directMaxN}, {"packed", 0}, {"in-place", 1 << 30}}
+
+// TestGemm runs the cases in each packing mode.
 func TestGemm(t *testing.T) {
 	t.Logf("kernel %s", KernelName())
-	for _, lim := range []struct {
-		name       string
-		maxM, maxN int
-	}{{"default", directMaxM, directMaxN}, {"packed", 0, 0}, {"in-place", 1 << 30, 1 << 30}} {
-		t.Run(lim.name, func(t *testing.T) {
-			withDirectLimits(lim.maxM, lim.maxN, func() { testGemm(t, Gemm) })
+	for _, mode := range directModes {
+		t.Run(mode.name, func(t *testing.T) {
+			withDirectMaxN(mode.maxN, func() { testGemm(t, Gemm) })
 		})
 	}
 }

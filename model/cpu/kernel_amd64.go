@@ -18,9 +18,11 @@ var hasAVX512 = xcpu.X86.HasAVX512F && xcpu.X86.HasAVX512VL && xcpu.X86.HasAVX51
 var avx512Kernel = &kernel{
 	name: "avx512-8x32",
 	mr:   8, nr: 32,
-	// Zen 4: a 128 x 32 sliver of B (16 KiB) stays in L1 (32 KiB), a
-	// 192 x 128... block of A in L2 (1 MiB); see BenchmarkGemmBlocking.
-	kc: 256, mc: 192, nc: 2048,
+	// Zen 4 (32 KiB L1d, 1 MiB L2): a 192 x 384 block of A (288 KiB) stays
+	// in L2; the 384 x 32 sliver of B (48 KiB) streams from L2 well within
+	// its bandwidth. kc = 384 also measured best of 256/384/512 on a quiet
+	// Xeon (BenchmarkGemmTune).
+	kc: 384, mc: 192, nc: 2048,
 	direct: true,
 	micro:  kernel8x32,
 }
@@ -69,21 +71,25 @@ func fmaPeakLoop(iters int) float64 {
 }
 
 //go:noescape
-func dw3x3AVX512(out, r0, r1, r2, w *float32, bias float32, n int)
+func dwTapsAVX512(out *float32, taps *[9]*float32, w *float32, bias float32, n int)
 
-// dw3x3Row computes out[x] = bias + sum_{ky,kx} w[3*ky+kx]*r_ky[x+kx] for
-// x < len(out); nil where there is no vector kernel (the Go loop runs).
-var dw3x3Row = func() func(out, r0, r1, r2, w []float32, bias float32) {
+// dwTaps computes out[x] = bias + sum_t w[t]*taps[t][x] for x < len(out)
+// (9 taps); nil where there is no vector kernel (the Go loop runs).
+var dwTaps = func() func(out []float32, taps *[9][]float32, w []float32, bias float32) {
 	if !hasAVX512 {
 		return nil
 	}
-	return func(out, r0, r1, r2, w []float32, bias float32) {
+	return func(out []float32, taps *[9][]float32, w []float32, bias float32) {
 		n := len(out)
 		if n == 0 {
 			return
 		}
-		_, _, _, _ = r0[n+1], r1[n+1], r2[n+1], w[8]
-		dw3x3AVX512(&out[0], &r0[0], &r1[0], &r2[0], &w[0], bias, n)
+		var ptrs [9]*float32
+		for t, r := range taps {
+			ptrs[t] = &r[:n][0]
+		}
+		_ = w[8]
+		dwTapsAVX512(&out[0], &ptrs, &w[0], bias, n)
 	}
 }()
 

@@ -12,6 +12,35 @@ func geluRowAVX512(x, bias *float32, n int)
 //go:noescape
 func softmaxRowAVX512(x *float32, n int, tail uint16)
 
+//go:noescape
+func dwRow3x3AVX512(dst, src0, src1, src2, w, bias *float32, c, n, pixStride, gelu int)
+
+// depthwiseRowFast computes output pixels [ox0, ox1) of row oy of a 3x3
+// depthwise convolution whose taps all lie inside the image columns, and
+// reports whether it could (AVX-512, k = 3, C a multiple of 16).
+func depthwiseRowFast(dst, src []float32, h, wd, c, k, stride, oy, ox0, ox1 int, w, bias []float32, act activation) bool {
+	if !haveAVX512 || k != 3 || c%16 != 0 || ox1 <= ox0 {
+		return false
+	}
+	// Bounds: the last pixel's last tap and the last output value.
+	_ = src[((min(oy*stride+1, h-1))*wd+(ox1-1)*stride+1)*c+c-1]
+	_ = dst[(ox1-1)*c+c-1]
+	_ = w[9*c-1]
+	_ = bias[c-1]
+	var rows [3]*float32
+	for r := 0; r < 3; r++ {
+		if iy := oy*stride - 1 + r; iy >= 0 && iy < h {
+			rows[r] = &src[(iy*wd+ox0*stride-1)*c]
+		}
+	}
+	g := 0
+	if act == actGELU {
+		g = 1
+	}
+	dwRow3x3AVX512(&dst[ox0*c], rows[0], rows[1], rows[2], &w[0], &bias[0], c, ox1-ox0, stride*c, g)
+	return true
+}
+
 // geluRow sets x[i] = gelu(x[i] + bias[i]); bias may be nil.
 func geluRow(x, bias []float32) {
 	n := len(x)

@@ -235,3 +235,88 @@ scaletail:
 done:
 	VZEROUPPER
 	RET
+
+// TAPROW adds one kernel row (3 taps) for one 16-channel chunk to Z0:
+// R14 = input pixel (row r, first tap), BX = its weights, CX = C bytes.
+#define TAPROW \
+	VMOVUPS (R14), Z11; \
+	VFMADD231PS (BX), Z11, Z0; \
+	VMOVUPS (R14)(CX*1), Z11; \
+	VFMADD231PS (BX)(CX*1), Z11, Z0; \
+	VMOVUPS (R14)(CX*2), Z12; \
+	VFMADD231PS (BX)(CX*2), Z12, Z0
+
+// func dwRow3x3AVX512(dst, src0, src1, src2, w, bias *float32, c, n, pixStride, gelu int)
+// One output row of a 3x3 depthwise convolution on HWC maps, for n output
+// pixels whose 3x3 taps all lie inside the image columns. srcR points at
+// the first tap (column) of kernel row R for the first pixel, or is nil
+// when that input row is padding. w is [9, c], bias [c]; c > 0 is a
+// multiple of 16; pixStride is the input step between output pixels
+// (stride*c floats). gelu != 0 applies GELU.
+TEXT ·dwRow3x3AVX512(SB), NOSPLIT, $0-80
+	MOVQ dst+0(FP), DI
+	MOVQ c+48(FP), CX
+	SHLQ $2, CX
+	MOVQ n+56(FP), R8
+	MOVQ pixStride+64(FP), R10
+	SHLQ $2, R10
+	MOVQ gelu+72(FP), R12
+	LEAQ (CX)(CX*2), AX
+	XORQ R9, R9
+	TESTQ R12, R12
+	JZ   dwpixel
+	LOADCONSTS
+
+dwpixel:
+	XORQ R13, R13
+
+dwchunk:
+	MOVQ bias+40(FP), BX
+	VMOVUPS (BX)(R13*1), Z0
+	MOVQ w+32(FP), BX
+	ADDQ R13, BX
+	MOVQ src0+8(FP), R14
+	TESTQ R14, R14
+	JZ   dwrow1
+	ADDQ R9, R14
+	ADDQ R13, R14
+	TAPROW
+
+dwrow1:
+	ADDQ AX, BX
+	MOVQ src1+16(FP), R14
+	TESTQ R14, R14
+	JZ   dwrow2
+	ADDQ R9, R14
+	ADDQ R13, R14
+	TAPROW
+
+dwrow2:
+	ADDQ AX, BX
+	MOVQ src2+24(FP), R14
+	TESTQ R14, R14
+	JZ   dwstore
+	ADDQ R9, R14
+	ADDQ R13, R14
+	TAPROW
+
+dwstore:
+	TESTQ R12, R12
+	JZ   dwplain
+	GELU
+	VMOVUPS Z4, (DI)(R13*1)
+	JMP  dwnext
+
+dwplain:
+	VMOVUPS Z0, (DI)(R13*1)
+
+dwnext:
+	ADDQ $64, R13
+	CMPQ R13, CX
+	JLT  dwchunk
+	ADDQ CX, DI
+	ADDQ R10, R9
+	DECQ R8
+	JNZ  dwpixel
+	VZEROUPPER
+	RET

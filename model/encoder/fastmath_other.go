@@ -10,3 +10,8 @@ func geluRow(x, bias []float32) { geluRowGo(x, bias) }
 
 // softmaxRow replaces row by its softmax, shifted by the row maximum.
 func softmaxRow(row []float32) { softmaxRowGo(row) }
+
+// depthwiseRowFast has no portable fast path: see fastmath_amd64.go.
+func depthwiseRowFast(dst, src []float32, h, wd, c, k, stride, oy, ox0, ox1 int, w, bias []float32, act activation) bool {
+	return false
+}

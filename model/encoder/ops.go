@@ -105,40 +105,58 @@ func softmaxRowGo(row []float32) {
 
 // depthwiseConv applies a KxK depthwise convolution (zero padding K/2) with
 // bias and activation to an HWC map. w is laid out [K*K, C] so the inner
-// loop runs over contiguous channels.
+// loop runs over contiguous channels. Pixels whose taps are all inside the
+// image columns go to depthwiseRowFast when it applies; the rest (and
+// every pixel elsewhere) take the generic loop.
 func depthwiseConv(dst, src []float32, h, wd, c, k, stride int, w, bias []float32, act activation) (oh, ow int) {
 	pad := k / 2
 	oh = (h+2*pad-k)/stride + 1
 	ow = (wd+2*pad-k)/stride + 1
+	// Interior columns: ox*stride-pad >= 0 and ox*stride-pad+k-1 < wd.
+	ox0 := min((pad+stride-1)/stride, ow)
+	ox1 := max(ox0, min(ow, (wd-k+pad)/stride+1))
 	parallelFor(oh, max(1, rowGrain(ow*c*k*k)), func(lo, hi int) {
 		for oy := lo; oy < hi; oy++ {
-			for ox := 0; ox < ow; ox++ {
-				out := dst[(oy*ow+ox)*c : (oy*ow+ox+1)*c]
-				copy(out, bias[:c])
-				for ky := 0; ky < k; ky++ {
-					iy := oy*stride - pad + ky
-					if iy < 0 || iy >= h {
-						continue
-					}
-					for kx := 0; kx < k; kx++ {
-						ix := ox*stride - pad + kx
-						if ix < 0 || ix >= wd {
-							continue
-						}
-						in := src[(iy*wd+ix)*c : (iy*wd+ix+1)*c]
-						wk := w[(ky*k+kx)*c : (ky*k+kx+1)*c]
-						for i := range out {
-							out[i] += in[i] * wk[i]
-						}
-					}
-				}
-				if act == actGELU {
-					geluRow(out, nil)
-				}
+			row := dst[oy*ow*c : (oy+1)*ow*c]
+			if depthwiseRowFast(row, src, h, wd, c, k, stride, oy, ox0, ox1, w, bias, act) {
+				depthwisePixels(row, src, h, wd, c, k, stride, oy, 0, ox0, w, bias, act)
+				depthwisePixels(row, src, h, wd, c, k, stride, oy, ox1, ow, w, bias, act)
+				continue
 			}
+			depthwisePixels(row, src, h, wd, c, k, stride, oy, 0, ow, w, bias, act)
 		}
 	})
 	return oh, ow
+}
+
+// depthwisePixels is the generic depthwiseConv loop for output pixels
+// [ox0, ox1) of row oy; row is that output row.
+func depthwisePixels(row, src []float32, h, wd, c, k, stride, oy, ox0, ox1 int, w, bias []float32, act activation) {
+	pad := k / 2
+	for ox := ox0; ox < ox1; ox++ {
+		out := row[ox*c : (ox+1)*c]
+		copy(out, bias[:c])
+		for ky := 0; ky < k; ky++ {
+			iy := oy*stride - pad + ky
+			if iy < 0 || iy >= h {
+				continue
+			}
+			for kx := 0; kx < k; kx++ {
+				ix := ox*stride - pad + kx
+				if ix < 0 || ix >= wd {
+					continue
+				}
+				in := src[(iy*wd+ix)*c : (iy*wd+ix+1)*c]
+				wk := w[(ky*k+kx)*c : (ky*k+kx+1)*c]
+				for i := range out {
+					out[i] += in[i] * wk[i]
+				}
+			}
+		}
+		if act == actGELU {
+			geluRow(out, nil)
+		}
+	}
 }
 
 // im2colRows writes, for output rows [oy0, oy1) of a KxK convolution over

@@ -160,6 +160,14 @@ func TestConv2dBN(t *testing.T) {
 		{"depthwise s1", 6, 6, 3, 1, 5, 7, true, true, true, false},
 		{"depthwise s2 odd", 5, 5, 3, 2, 7, 9, true, true, false, false},
 		{"depthwise 1x1 map", 4, 4, 3, 1, 1, 1, true, true, false, false},
+		// Channel counts that are multiples of 16 take the AVX-512 row
+		// kernel for interior pixels (where available).
+		{"depthwise 32ch s1", 32, 32, 3, 1, 6, 9, true, true, false, false},
+		{"depthwise 16ch s1 gelu", 16, 16, 3, 1, 5, 4, true, true, true, false},
+		{"depthwise 48ch s2 odd", 48, 48, 3, 2, 7, 9, true, true, true, false},
+		{"depthwise 16ch s2 even", 16, 16, 3, 2, 8, 6, true, true, false, false},
+		{"depthwise 16ch 2x2 map", 16, 16, 3, 1, 2, 2, true, true, false, false},
+		{"depthwise 16ch 1 column", 16, 16, 3, 2, 5, 1, true, true, true, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(3, uint64(tc.inC*100+tc.h)))

@@ -37,17 +37,7 @@ func (n *GroupNorm) Forward(x *tensor.Tensor) (*tensor.Tensor, normStats) {
 	xhat := tensor.New(x.Shape...)
 	rstd := make([]float32, n.Groups)
 	for g := range n.Groups {
-		seg := x.Data[g*cg*p : (g+1)*cg*p]
-		var sum, sq float64
-		for _, v := range seg {
-			sum += float64(v)
-		}
-		mean := sum / float64(len(seg))
-		for _, v := range seg {
-			d := float64(v) - mean
-			sq += d * d
-		}
-		r := 1 / math.Sqrt(sq/float64(len(seg))+normEps)
+		mean, r := moments(x.Data[g*cg*p : (g+1)*cg*p])
 		rstd[g] = float32(r)
 		for ci := range cg {
 			c := g*cg + ci
@@ -100,6 +90,20 @@ func (n *GroupNorm) Backward(st normStats, dy *tensor.Tensor, g Grads) *tensor.T
 	return dx
 }
 
+// moments returns the mean and 1/sqrt(variance + eps) of seg, in float64.
+func moments(seg []float32) (mean, rstd float64) {
+	var sum, sq float64
+	for _, v := range seg {
+		sum += float64(v)
+	}
+	mean = sum / float64(len(seg))
+	for _, v := range seg {
+		d := float64(v) - mean
+		sq += d * d
+	}
+	return mean, 1 / math.Sqrt(sq/float64(len(seg))+normEps)
+}
+
 // LayerNorm normalises a feature vector and applies a per-feature affine
 // map; the classifier uses it to put pooled features of very different
 // scales (embedding, decoder, mask area) on one footing.
@@ -114,13 +118,14 @@ func newLayerNorm(s *paramSet, name string, n int) *LayerNorm {
 
 // Forward normalises x [N].
 func (n *LayerNorm) Forward(x *tensor.Tensor) (*tensor.Tensor, normStats) {
-	g := &GroupNorm{C: 1, Groups: 1, Gamma: &Param{Value: tensor.From([]float32{1}, 1)}, Beta: &Param{Value: tensor.New(1)}}
-	_, st := g.Forward(x.Reshape(1, 1, n.N))
+	mean, r := moments(x.Data)
+	st := normStats{xhat: tensor.New(n.N), rstd: []float32{float32(r)}}
 	y := tensor.New(n.N)
-	for i, xh := range st.xhat.Data {
+	for i, v := range x.Data {
+		xh := float32((float64(v) - mean) * r)
+		st.xhat.Data[i] = xh
 		y.Data[i] = xh*n.Gamma.Value.Data[i] + n.Beta.Value.Data[i]
 	}
-	st.xhat = st.xhat.Reshape(n.N)
 	return y, st
 }
 

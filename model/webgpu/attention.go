@@ -105,7 +105,7 @@ func (d *Device) WindowAttention(out, qkv, bias, scores *Buffer, a Attention) er
 	pv := MatMul{
 		M: n, N: a.ValDim, K: n,
 		LdA: n, LdB: row, LdC: a.Heads * a.ValDim,
-		OffB: 2 * a.KeyDim,
+		OffB:  2 * a.KeyDim,
 		Batch: a.Windows * a.Heads, Inner: a.Heads,
 		StrideA: [2]int{a.Heads * n * n, n * n},
 		StrideB: [2]int{n * row, head},

@@ -102,9 +102,9 @@ func TestWindowAttention(t *testing.T) {
 	r := rand.New(rand.NewPCG(23, 24))
 	for _, a := range []Attention{
 		{Windows: 1, Tokens: 1, Heads: 1, KeyDim: 1, ValDim: 1},
-		{Windows: 3, Tokens: 49, Heads: 2, KeyDim: 32, ValDim: 32},   // TinyViT stage 1
-		{Windows: 2, Tokens: 196, Heads: 5, KeyDim: 32, ValDim: 32},  // stage 3, window 14
-		{Windows: 4, Tokens: 10, Heads: 3, KeyDim: 8, ValDim: 12},    // key and value widths differ
+		{Windows: 3, Tokens: 49, Heads: 2, KeyDim: 32, ValDim: 32},  // TinyViT stage 1
+		{Windows: 2, Tokens: 196, Heads: 5, KeyDim: 32, ValDim: 32}, // stage 3, window 14
+		{Windows: 4, Tokens: 10, Heads: 3, KeyDim: 8, ValDim: 12},   // key and value widths differ
 	} {
 		a.Scale = float32(1 / math.Sqrt(float64(a.KeyDim)))
 		for _, withBias := range []bool{false, true} {

@@ -13,14 +13,14 @@ func TestConv2DMatchesCPU(t *testing.T) {
 	r := rand.New(rand.NewPCG(11, 12))
 	for _, p := range []cpu.ConvParams{
 		{InC: 1, InH: 1, InW: 1, OutC: 1, KH: 1, KW: 1, Stride: 1},
-		{InC: 3, InH: 17, InW: 13, OutC: 8, KH: 3, KW: 3, Stride: 2, Pad: 1},              // patch embed
-		{InC: 16, InH: 9, InW: 11, OutC: 70, KH: 1, KW: 1, Stride: 1},                     // 1x1 expand
-		{InC: 8, InH: 10, InW: 10, OutC: 12, KH: 3, KW: 3, Stride: 1, Pad: 1, Groups: 2},  // grouped
-		{InC: 5, InH: 12, InW: 7, OutC: 5, KH: 3, KW: 3, Stride: 1, Pad: 1, Groups: 5},    // depthwise
-		{InC: 6, InH: 15, InW: 15, OutC: 6, KH: 3, KW: 3, Stride: 2, Pad: 1, Groups: 6},   // depthwise, stride 2
-		{InC: 4, InH: 8, InW: 9, OutC: 8, KH: 3, KW: 3, Stride: 1, Pad: 1, Groups: 4},     // channel multiplier 2
-		{InC: 70, InH: 6, InW: 5, OutC: 33, KH: 3, KW: 3, Stride: 1, Pad: 1},              // neck 3x3
-		{InC: 2, InH: 7, InW: 7, OutC: 3, KH: 5, KW: 4, Stride: 3, Pad: 2},                // odd kernel
+		{InC: 3, InH: 17, InW: 13, OutC: 8, KH: 3, KW: 3, Stride: 2, Pad: 1},             // patch embed
+		{InC: 16, InH: 9, InW: 11, OutC: 70, KH: 1, KW: 1, Stride: 1},                    // 1x1 expand
+		{InC: 8, InH: 10, InW: 10, OutC: 12, KH: 3, KW: 3, Stride: 1, Pad: 1, Groups: 2}, // grouped
+		{InC: 5, InH: 12, InW: 7, OutC: 5, KH: 3, KW: 3, Stride: 1, Pad: 1, Groups: 5},   // depthwise
+		{InC: 6, InH: 15, InW: 15, OutC: 6, KH: 3, KW: 3, Stride: 2, Pad: 1, Groups: 6},  // depthwise, stride 2
+		{InC: 4, InH: 8, InW: 9, OutC: 8, KH: 3, KW: 3, Stride: 1, Pad: 1, Groups: 4},    // channel multiplier 2
+		{InC: 70, InH: 6, InW: 5, OutC: 33, KH: 3, KW: 3, Stride: 1, Pad: 1},             // neck 3x3
+		{InC: 2, InH: 7, InW: 7, OutC: 3, KH: 5, KW: 4, Stride: 3, Pad: 2},               // odd kernel
 	} {
 		for _, withBias := range []bool{false, true} {
 			t.Run(fmt.Sprintf("%+v/bias=%v", p, withBias), func(t *testing.T) {

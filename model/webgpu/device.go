@@ -88,6 +88,10 @@ func (d *Device) Description() string {
 	return fmt.Sprintf("%s %s (%s, %s)", d.info.VendorName, d.info.DriverDescription, d.info.AdapterType, d.info.BackendType)
 }
 
+// Software reports a CPU adapter (lavapipe, SwiftShader): correct but
+// slow, and liable to fail a submission that runs for seconds.
+func (d *Device) Software() bool { return d.info.AdapterType == wgpu.AdapterTypeCPU }
+
 // Limits are the device's limits (maximum buffer binding size, workgroup
 // storage, ...).
 func (d *Device) Limits() wgpu.Limits { return d.limits }

@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-func TestAdapterIsVulkan(t *testing.T) {
+func TestAdapterLimits(t *testing.T) {
 	d := testDevice(t)
 	t.Logf("adapter: %s", d.Description())
 	if d.Limits().MaxComputeInvocationsPerWorkgroup < 256 {

@@ -15,7 +15,7 @@ func (d *Device) Activate(dst, src *Buffer, n int, act Activation) error {
 	if err := positive(op, n); err != nil {
 		return err
 	}
-	if act > ActReLU {
+	if act > ActGELUTanh {
 		return fmt.Errorf("webgpu: %s: unknown activation %d", op, act)
 	}
 	if err := fits32(op, n); err != nil {
@@ -86,10 +86,14 @@ func (d *Device) Binary(dst, a, b *Buffer, n int, op BinaryOp, bc Broadcast) err
 }
 
 // Add writes a + b to dst (n values each).
-func (d *Device) Add(dst, a, b *Buffer, n int) error { return d.Binary(dst, a, b, n, OpAdd, Broadcast{}) }
+func (d *Device) Add(dst, a, b *Buffer, n int) error {
+	return d.Binary(dst, a, b, n, OpAdd, Broadcast{})
+}
 
 // Mul writes a * b to dst (n values each).
-func (d *Device) Mul(dst, a, b *Buffer, n int) error { return d.Binary(dst, a, b, n, OpMul, Broadcast{}) }
+func (d *Device) Mul(dst, a, b *Buffer, n int) error {
+	return d.Binary(dst, a, b, n, OpMul, Broadcast{})
+}
 
 // Transpose writes src [rows, cols] transposed into dst [cols, rows], plus
 // beta*dst (beta = 1 adds into dst). It turns CHW maps into token rows and
@@ -134,4 +138,55 @@ func (d *Device) ResizeBilinear(dst, src *Buffer, c, inH, inW, outH, outW int) e
 		uint32(outW), f32bits(float32(inH) / float32(outH)), f32bits(float32(inW) / float32(outW)), 0,
 	}
 	return d.run(upsampleSpec, params, groups1D(c*outH*outW, 256), src, dst)
+}
+
+var (
+	avgPoolSpec = &kernelSpec{name: "avgpool", files: []string{"common.wgsl", "avgpool.wgsl"}, writes: []bool{false, true}}
+	copySpec    = &kernelSpec{name: "copy", files: []string{"common.wgsl", "copy.wgsl"}, writes: []bool{false, true}}
+)
+
+// AvgPool averages non-overlapping k x k blocks of a CHW map src [c,h,w]
+// into dst [c, h/k, w/k] (PyTorch AvgPool2d(k)).
+func (d *Device) AvgPool(dst, src *Buffer, c, h, w, k int) error {
+	const op = "avgpool"
+	if err := positive(op, c, h, w, k); err != nil {
+		return err
+	}
+	oh, ow := h/k, w/k
+	if oh == 0 || ow == 0 {
+		return fmt.Errorf("webgpu: %s: %dx%d map smaller than the %dx%d block", op, h, w, k, k)
+	}
+	if err := fits32(op, c*h*w); err != nil {
+		return err
+	}
+	if err := need(op, "src", src, c*h*w); err != nil {
+		return err
+	}
+	if err := need(op, "dst", dst, c*oh*ow); err != nil {
+		return err
+	}
+	params := []uint32{uint32(c), uint32(h), uint32(w), uint32(k), uint32(oh), uint32(ow), 0, 0}
+	return d.run(avgPoolSpec, params, groups1D(c*oh*ow, 256), src, dst)
+}
+
+// Copy copies n values from src[srcOff:] to dst[dstOff:]. Concatenating
+// CHW maps along channels is one Copy per map.
+func (d *Device) Copy(dst *Buffer, dstOff int, src *Buffer, srcOff, n int) error {
+	const op = "copy"
+	if err := positive(op, n); err != nil {
+		return err
+	}
+	if srcOff < 0 || dstOff < 0 {
+		return fmt.Errorf("webgpu: %s: negative offset %d or %d", op, srcOff, dstOff)
+	}
+	if err := fits32(op, max(srcOff, dstOff)+n); err != nil {
+		return err
+	}
+	if err := need(op, "src", src, srcOff+n); err != nil {
+		return err
+	}
+	if err := need(op, "dst", dst, dstOff+n); err != nil {
+		return err
+	}
+	return d.run(copySpec, []uint32{uint32(n), uint32(srcOff), uint32(dstOff), 0}, groups1D(n, 256), src, dst)
 }

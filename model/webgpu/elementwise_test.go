@@ -28,6 +28,8 @@ func TestActivations(t *testing.T) {
 		{ActGELU, 2e-6, 1e-30, 0.25},
 		{ActSigmoid, 2e-6, 1e-30, 0},
 		{ActReLU, 0, 1, 0},
+		// exp's argument grows like x^3 here.
+		{ActGELUTanh, 2e-6, 1e-30, 0.25},
 	} {
 		t.Run(fmt.Sprint(tc.act), func(t *testing.T) {
 			gy := zeros(t, d, len(x))
@@ -176,5 +178,58 @@ func TestResizeBilinear(t *testing.T) {
 			}
 			check(t, "resize", read(t, d, gdst), want, 1e-6)
 		})
+	}
+}
+
+func TestAvgPool(t *testing.T) {
+	d := testDevice(t)
+	r := rand.New(rand.NewPCG(37, 38))
+	for _, s := range []struct{ c, h, w, k int }{{1, 1, 1, 1}, {3, 8, 12, 4}, {2, 9, 7, 2}, {1, 256, 256, 4}} {
+		t.Run(fmt.Sprintf("%+v", s), func(t *testing.T) {
+			x := randSlice(r, s.c*s.h*s.w, 1)
+			oh, ow := s.h/s.k, s.w/s.k
+			want := make([]float32, s.c*oh*ow)
+			for c := 0; c < s.c; c++ {
+				for y := 0; y < oh; y++ {
+					for xx := 0; xx < ow; xx++ {
+						var sum float64
+						for dy := 0; dy < s.k; dy++ {
+							for dx := 0; dx < s.k; dx++ {
+								sum += float64(x[(c*s.h+y*s.k+dy)*s.w+xx*s.k+dx])
+							}
+						}
+						want[(c*oh+y)*ow+xx] = float32(sum / float64(s.k*s.k))
+					}
+				}
+			}
+			gdst := zeros(t, d, len(want))
+			if err := d.AvgPool(gdst, upload(t, d, x), s.c, s.h, s.w, s.k); err != nil {
+				t.Fatal(err)
+			}
+			check(t, "avgpool", read(t, d, gdst), want, 1e-6)
+		})
+	}
+}
+
+func TestCopyConcat(t *testing.T) {
+	d := testDevice(t)
+	a := []float32{1, 2, 3, 4, 5, 6}    // [1,2,3]
+	b := []float32{7, 8, 9, 10, 11, 12} // [1,2,3]
+	cat := zeros(t, d, 12)              // [2,2,3]
+	if err := d.Copy(cat, 0, upload(t, d, a), 0, 6); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Copy(cat, 6, upload(t, d, b), 0, 6); err != nil {
+		t.Fatal(err)
+	}
+	check(t, "concat", read(t, d, cat), append(append([]float32(nil), a...), b...), 0)
+	// An offset source: the middle of b into the start of a fresh buffer.
+	part := zeros(t, d, 3)
+	if err := d.Copy(part, 0, upload(t, d, b), 2, 3); err != nil {
+		t.Fatal(err)
+	}
+	check(t, "offset copy", read(t, d, part), []float32{9, 10, 11}, 0)
+	if err := d.Copy(part, 1, cat, 0, 3); err == nil {
+		t.Error("Copy past the end of dst accepted")
 	}
 }

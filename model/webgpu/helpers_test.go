@@ -128,6 +128,9 @@ func actRef(x float32, act Activation) float32 {
 		return sigmoidRef(x)
 	case ActReLU:
 		return max(x, 0)
+	case ActGELUTanh:
+		v := float64(x)
+		return float32(v / (1 + math.Exp(-2*math.Sqrt(2/math.Pi)*(v+0.044715*v*v*v))))
 	}
 	return x
 }

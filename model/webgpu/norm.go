@@ -85,3 +85,32 @@ func (d *Device) SoftmaxBias(x *Buffer, rows, cols int, scale float32, bias *Buf
 	params := []uint32{uint32(rows), uint32(cols), f32bits(scale), uint32(biasRows), flags, 0, 0, 0}
 	return d.run(softmaxSpec, params, groups1D(rows, 64), bias, x)
 }
+
+var groupNormSpec = &kernelSpec{name: "groupnorm", files: []string{"common.wgsl", "groupnorm.wgsl"}, writes: []bool{false, false, false, true}}
+
+// GroupNorm is nn.GroupNorm on a CHW map [c,h,w]: each of groups groups of
+// c/groups channels is normalized over its channels and pixels, then
+// scaled and shifted per channel by gamma and beta [c].
+func (d *Device) GroupNorm(dst, src, gamma, beta *Buffer, c, h, w, groups int, eps float32) error {
+	const op = "groupnorm"
+	if err := positive(op, c, h, w, groups); err != nil {
+		return err
+	}
+	if c%groups != 0 {
+		return fmt.Errorf("webgpu: %s: %d channels not divisible into %d groups", op, c, groups)
+	}
+	if err := fits32(op, c*h*w); err != nil {
+		return err
+	}
+	for _, b := range []struct {
+		name string
+		buf  *Buffer
+		n    int
+	}{{"src", src, c * h * w}, {"dst", dst, c * h * w}, {"weight", gamma, c}, {"bias", beta, c}} {
+		if err := need(op, b.name, b.buf, b.n); err != nil {
+			return err
+		}
+	}
+	params := []uint32{uint32(groups), uint32(c / groups), uint32(h * w), f32bits(eps)}
+	return d.run(groupNormSpec, params, [3]uint32{uint32(groups), 1, 1}, src, gamma, beta, dst)
+}

@@ -135,3 +135,31 @@ func TestSoftmax(t *testing.T) {
 		})
 	}
 }
+
+func TestGroupNorm(t *testing.T) {
+	d := testDevice(t)
+	r := rand.New(rand.NewPCG(35, 36))
+	for _, s := range []struct{ c, h, w, groups int }{{1, 1, 1, 1}, {8, 5, 7, 4}, {32, 64, 64, 8}, {6, 3, 3, 6}} {
+		t.Run(fmt.Sprintf("%+v", s), func(t *testing.T) {
+			hw := s.h * s.w
+			x := randSlice(r, s.c*hw, 2)
+			for i := range x {
+				x[i] += 1
+			}
+			gamma, beta := randSlice(r, s.c, 1), randSlice(r, s.c, 1)
+			// A group is a contiguous run: a layer norm of rows of cg*hw
+			// values, with the affine part per channel applied after.
+			cg := s.c / s.groups
+			want := layerNormRef(x, nil, nil, s.groups, cg*hw, cg*hw, 1, 1e-5)
+			for i := range want {
+				c := i / hw
+				want[i] = want[i]*gamma[c] + beta[c]
+			}
+			gy := zeros(t, d, len(x))
+			if err := d.GroupNorm(gy, upload(t, d, x), upload(t, d, gamma), upload(t, d, beta), s.c, s.h, s.w, s.groups, 1e-5); err != nil {
+				t.Fatal(err)
+			}
+			check(t, "groupnorm", read(t, d, gy), want, 2e-6)
+		})
+	}
+}

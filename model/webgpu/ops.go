@@ -12,6 +12,9 @@ const (
 	ActGELU    Activation = 1 // erf form, as PyTorch's nn.GELU()
 	ActSigmoid Activation = 2
 	ActReLU    Activation = 3
+	// ActGELUTanh is PyTorch's nn.GELU(approximate="tanh"), which the
+	// heads use: x * sigmoid(2*sqrt(2/pi)*(x + 0.044715x^3)).
+	ActGELUTanh Activation = 4
 )
 
 // Epilogue is what a producing kernel does to each output value after the

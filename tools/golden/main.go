@@ -38,20 +38,26 @@ type Entry struct {
 }
 
 // goldenImages covers the three classes (8-bit grey PNGs) and one of the
-// RGB PNGs with colour annotation marks.
-var goldenImages = []string{
-	"benign/benign (1).png",
-	"malignant/malignant (1).png",
-	"normal/normal (1).png",
-	"benign/benign (102).png",
+// RGB PNGs with colour annotation marks, at SAM's 1024 and at the small
+// size the browser tests use (ORT runs those on a resized graph, see
+// tools/ort/resize_onnx.mjs).
+var goldenImages = []struct {
+	path string
+	size int
+}{
+	{"benign/benign (1).png", 1024},
+	{"malignant/malignant (1).png", 1024},
+	{"normal/normal (1).png", 1024},
+	{"benign/benign (102).png", 1024},
+	{"malignant/malignant (1).png", 256},
+	{"benign/benign (102).png", 256},
 }
 
 func main() {
 	out := flag.String("out", ".cache/golden", "output folder")
 	data := flag.String("data", defaultDataDir(), "BUSI folder (Dataset_BUSI_with_GT)")
-	size := flag.Int("size", encoder.DefaultSize, "encoder input side (the MobileSAM ONNX accepts only 1024)")
 	flag.Parse()
-	if err := run(*out, *data, *size); err != nil {
+	if err := run(*out, *data); err != nil {
 		fmt.Fprintln(os.Stderr, "golden:", err)
 		os.Exit(1)
 	}
@@ -64,18 +70,22 @@ func defaultDataDir() string {
 	return filepath.Join("..", "shared", "data", "Dataset_BUSI_with_GT")
 }
 
-func run(out, data string, size int) error {
+func run(out, data string) error {
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return err
 	}
 	var idx Index
-	for _, rel := range goldenImages {
+	for _, gi := range goldenImages {
+		rel := gi.path
 		img, err := imageio.Load(filepath.Join(data, rel))
 		if err != nil {
 			return err
 		}
-		x, g := encoder.Preprocess(img, size)
+		x, g := encoder.Preprocess(img, gi.size)
 		name := slug(rel)
+		if gi.size != encoder.DefaultSize {
+			name = fmt.Sprintf("%s-%d", name, gi.size)
+		}
 		e := Entry{
 			Name: name, Image: rel, Shape: x.Shape,
 			Input: name + ".input.f32", Output: name + ".ort.f32", Geometry: g,

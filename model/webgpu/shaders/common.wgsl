@@ -4,6 +4,7 @@ const ACT_NONE: u32 = 0u;
 const ACT_GELU: u32 = 1u;
 const ACT_SIGMOID: u32 = 2u;
 const ACT_RELU: u32 = 3u;
+const ACT_GELU_TANH: u32 = 4u;
 
 // erfc with a fractional error below 1.2e-7 over the whole real line
 // (Chebyshev fit of erfc(z) = t*exp(-z^2 + P(t)), t = 1/(1+z/2)). WGSL has
@@ -23,6 +24,12 @@ fn gelu(x: f32) -> f32 {
     return 0.5 * x * erfc_approx(-0.70710678118654752 * x);
 }
 
+// GELU, tanh form (PyTorch approximate="tanh"):
+// x * sigmoid(2*sqrt(2/pi)*(x + 0.044715x^3)).
+fn gelu_tanh(x: f32) -> f32 {
+    return x / (1.0 + exp(-1.5957691216057308 * (x + 0.044715 * x * x * x)));
+}
+
 fn sigmoid(x: f32) -> f32 {
     return 1.0 / (1.0 + exp(-x));
 }
@@ -32,6 +39,7 @@ fn activate(x: f32, act: u32) -> f32 {
         case 1u: { return gelu(x); }
         case 2u: { return sigmoid(x); }
         case 3u: { return max(x, 0.0); }
+        case 4u: { return gelu_tanh(x); }
         default: { return x; }
     }
 }

@@ -1,0 +1,497 @@
+// Package app is busam's browser UI, a vugu component tree compiled to
+// WebAssembly (see ../cmd/uiwasm). It runs on the page's main thread and
+// only draws and reacts: decoding for display and all model compute happen
+// elsewhere (the model in busam.js's Web Worker), so the page never
+// freezes while a model downloads or an image is analysed.
+//
+// root.vugu holds the markup; vugugen turns it into root_gen.go:
+//
+//go:generate go run github.com/vugu/vugu/cmd/vugugen -skip-go-mod -skip-main .
+package app
+
+import (
+	"errors"
+	"fmt"
+	"image"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/vugu/vugu"
+	"github.com/vugu/vugu/js"
+
+	"github.com/busam/busam/imageio"
+	"github.com/busam/busam/ui/view"
+)
+
+// CanvasID is the id of the canvas the image and overlays are drawn on.
+const CanvasID = "view"
+
+// Phase of the model's life in this page.
+type Phase int
+
+const (
+	PhaseLoading Phase = iota // downloading / preparing the model
+	PhaseReady                // model loaded, waiting for an image
+	PhaseFailed               // the model could not be loaded
+)
+
+// Root is the whole app's state. Fields are read by root.vugu; handlers
+// mutate them with the render lock held (vugu holds it during events;
+// goroutines take it through vugu.EventEnv).
+type Root struct {
+	env vugu.EventEnv
+
+	Phase        Phase
+	LoadFraction float64 // 0..1 of the model bytes
+	LoadText     string
+	LoadError    string
+	client       *modelClient
+	Backend      string
+	BackendNote  string // why the backend is what it is, when that matters
+	NoWebGPU     bool
+
+	// The open image.
+	FileName  string
+	Meta      imageio.Meta
+	base      view.Frame
+	Analyzing bool
+	started   time.Time
+	Elapsed   time.Duration
+	FileError string
+	Result    *analysis
+	seq       int // analysis number, so a stale reply is ignored
+
+	// Display options.
+	ShowFill      bool
+	ShowContour   bool
+	Opacity       int // percent
+	ShowAttention bool
+	ShowOverlap   bool
+	DragOver      bool
+
+	// Teaching mode: a ground-truth mask for the open image.
+	TruthName  string
+	truth      []uint8
+	Counts     view.Counts
+	TruthError string
+
+	pixels []byte // composed RGBA, reused between draws
+}
+
+// New returns the app in its initial state; Start begins loading the model.
+func New(env vugu.EventEnv) *Root {
+	return &Root{env: env, ShowFill: true, ShowContour: true, Opacity: 35, LoadText: "Starting…"}
+}
+
+// Start loads the model in the background, reporting progress.
+func (c *Root) Start() {
+	c.NoWebGPU = !hasWebGPU()
+	go c.load()
+}
+
+func (c *Root) load() {
+	client, info, err := loadModel(func(p loadProgress) {
+		// Called from a JS callback: hand over to a goroutine rather than
+		// block the event loop on the render lock.
+		go func() {
+			c.env.Lock()
+			defer c.env.UnlockRender()
+			c.LoadFraction, c.LoadText = describeProgress(p)
+		}()
+	})
+	c.env.Lock()
+	defer c.env.UnlockRender()
+	if err != nil {
+		c.Phase = PhaseFailed
+		c.LoadError = describeLoadError(err)
+		return
+	}
+	c.client, c.Phase, c.LoadFraction = client, PhaseReady, 1
+	c.Backend, c.BackendNote = describeBackend(info.Backend, info.BackendReason, c.NoWebGPU)
+}
+
+// Retry reloads the model after a failed download.
+func (c *Root) Retry(vugu.DOMEvent) {
+	c.Phase, c.LoadError, c.LoadFraction, c.LoadText = PhaseLoading, "", 0, "Starting…"
+	go c.load()
+}
+
+// describeProgress turns a busam.js progress event into a fraction and a line.
+func describeProgress(p loadProgress) (float64, string) {
+	frac := 0.0
+	if p.HasOverallSize && p.Total > 0 {
+		frac = math.Min(1, p.Loaded/p.Total)
+	}
+	switch p.Phase {
+	case "manifest":
+		return 0, "Checking the model version…"
+	case "download":
+		verb := "Downloading"
+		if p.FromCache {
+			verb = "Loading from this device's cache:"
+		}
+		return frac, fmt.Sprintf("%s %s model (%s of %s)", verb, p.File, megabytes(p.Loaded), megabytes(p.Total))
+	case "verify":
+		return frac, fmt.Sprintf("Verifying the %s model…", p.File)
+	case "init":
+		return 1, "Preparing the model…"
+	}
+	return frac, "Loading the model…"
+}
+
+func megabytes(n float64) string { return fmt.Sprintf("%.1f MB", n/1e6) }
+
+func describeLoadError(err error) string {
+	msg := err.Error()
+	if strings.Contains(msg, "offline") || strings.Contains(msg, "Failed to fetch") || strings.Contains(msg, "NetworkError") {
+		return "The model could not be downloaded: the network is unreachable. Connect once to download it; afterwards busam works offline. (" + msg + ")"
+	}
+	return "The model could not be loaded: " + msg
+}
+
+// describeBackend names the compute path and, when it is the CPU, why.
+func describeBackend(backend, reason string, noWebGPU bool) (name, note string) {
+	switch backend {
+	case "webgpu":
+		return "WebGPU", ""
+	case "cpu":
+		if noWebGPU {
+			return "CPU", "This browser does not offer WebGPU, so the model runs on the CPU (slower, same results)."
+		}
+		if reason != "" {
+			return "CPU", "Running on the CPU: " + reason + "."
+		}
+		return "CPU", ""
+	}
+	return backend, reason
+}
+
+// Ready reports whether an image can be analysed now.
+func (c *Root) Ready() bool { return c.Phase == PhaseReady && !c.Analyzing }
+
+// openFile is called with the chosen or dropped file.
+func (c *Root) openFile(file js.Value, name string) {
+	c.seq++
+	seq := c.seq
+	c.FileError, c.Result, c.truth, c.TruthName, c.TruthError, c.ShowOverlap = "", nil, nil, "", "", false
+	c.FileName, c.base = name, view.Frame{}
+	if c.Phase != PhaseReady {
+		c.FileError = "The model is not loaded yet; wait for it, then open the image again."
+		return
+	}
+	c.Analyzing, c.started, c.Elapsed = true, time.Now(), 0
+	go c.analyze(seq, file, name)
+	go c.tick(seq)
+}
+
+// analyze reads and decodes the file for display, then has the worker
+// analyse the same bytes.
+func (c *Root) analyze(seq int, file js.Value, name string) {
+	data, err := readFile(file)
+	var img image.Image
+	var meta imageio.Meta
+	if err == nil {
+		img, meta, err = imageio.Decode(name, data)
+	}
+	c.env.Lock()
+	if seq != c.seq {
+		c.env.UnlockOnly()
+		return
+	}
+	if err != nil {
+		c.Analyzing, c.FileError = false, describeFileError(name, err)
+		c.env.UnlockRender()
+		return
+	}
+	c.Meta, c.base = meta, view.ToRGBA(img)
+	c.redraw()
+	c.env.UnlockRender()
+
+	res, err := c.client.analyze(name, data)
+
+	c.env.Lock()
+	defer c.env.UnlockRender()
+	if seq != c.seq {
+		return
+	}
+	c.Analyzing = false
+	if err != nil {
+		c.FileError = describeFileError(name, err)
+		return
+	}
+	if res.Width != c.base.W || res.Height != c.base.H {
+		c.FileError = fmt.Sprintf("%s: the model analysed a %dx%d image but the page decoded %dx%d", name, res.Width, res.Height, c.base.W, c.base.H)
+		return
+	}
+	c.Result = res
+	c.redraw()
+}
+
+// tick updates the elapsed time shown while an analysis runs.
+func (c *Root) tick(seq int) {
+	for {
+		time.Sleep(250 * time.Millisecond)
+		c.env.Lock()
+		if seq != c.seq || !c.Analyzing {
+			c.env.UnlockOnly()
+			return
+		}
+		c.Elapsed = time.Since(c.started).Round(100 * time.Millisecond)
+		c.env.UnlockRender()
+	}
+}
+
+// describeFileError says what is wrong with a file in words for the user.
+func describeFileError(name string, err error) string {
+	switch {
+	case errors.Is(err, imageio.ErrUnknownFormat), errors.Is(err, imageio.ErrNotImage):
+		return fmt.Sprintf("%s is not a supported image. Open a PNG, JPEG, BMP or DICOM ultrasound image. (%v)", name, err)
+	case errors.Is(err, imageio.ErrEmpty):
+		return fmt.Sprintf("%s is empty.", name)
+	case errors.Is(err, imageio.ErrTooLarge):
+		return fmt.Sprintf("%s is too large to analyse here. (%v)", name, err)
+	}
+	return fmt.Sprintf("%s could not be analysed: %v", name, err)
+}
+
+// redraw composes the image and overlays and puts them on the canvas.
+func (c *Root) redraw() {
+	if c.base.W == 0 {
+		return
+	}
+	if len(c.pixels) != len(c.base.Pix) {
+		c.pixels = make([]byte, len(c.base.Pix))
+	}
+	l := view.Layers{
+		ShowFill: c.ShowFill, ShowContour: c.ShowContour, Opacity: float64(c.Opacity) / 100,
+		ShowOverlap: c.ShowOverlap && c.truth != nil, ShowAttention: c.ShowAttention,
+	}
+	if r := c.Result; r != nil {
+		l.Mask, l.Attention, l.AttW, l.AttH = r.Mask, r.Attention, r.AttW, r.AttH
+	}
+	if l.ShowOverlap {
+		l.Truth = c.truth
+	}
+	if err := view.Compose(c.pixels, c.base, l); err != nil {
+		c.FileError = err.Error()
+		return
+	}
+	drawRGBA(CanvasID, c.pixels, c.base.W, c.base.H)
+}
+
+// loadTruth reads a ground-truth mask for the open image (teaching mode).
+func (c *Root) loadTruth(file js.Value, name string) {
+	seq := c.seq
+	w, h := c.base.W, c.base.H
+	go func() {
+		data, err := readFile(file)
+		var mask []uint8
+		if err == nil {
+			var img image.Image
+			if img, _, err = imageio.Decode(name, data); err == nil {
+				mask, err = view.MaskFromImage(name, img, w, h)
+			}
+		}
+		c.env.Lock()
+		defer c.env.UnlockRender()
+		if seq != c.seq || c.Result == nil {
+			return
+		}
+		if err != nil {
+			c.TruthError = describeFileError(name, err)
+			return
+		}
+		counts, err := view.Compare(c.Result.Mask, mask)
+		if err != nil {
+			c.TruthError = err.Error()
+			return
+		}
+		c.truth, c.TruthName, c.TruthError, c.Counts, c.ShowOverlap = mask, name, "", counts, true
+		c.redraw()
+	}()
+}
+
+// --- values the markup shows ---
+
+// ClassRow is one class probability line.
+type ClassRow struct {
+	Key, Name string
+	Prob      float64
+	Predicted bool
+}
+
+// Classes lists the probabilities in a fixed order.
+func (c *Root) Classes() []ClassRow {
+	if c.Result == nil {
+		return nil
+	}
+	var rows []ClassRow
+	for _, k := range []string{"normal", "benign", "malignant"} {
+		p, ok := c.Result.Probs[k]
+		if !ok {
+			continue
+		}
+		rows = append(rows, ClassRow{Key: k, Name: title(k), Prob: p, Predicted: k == c.Result.Label})
+	}
+	return rows
+}
+
+// LabelText is the predicted class, capitalised.
+func (c *Root) LabelText() string {
+	if c.Result == nil {
+		return ""
+	}
+	return title(c.Result.Label)
+}
+
+func title(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+// Percent formats a probability.
+func Percent(p float64) string { return fmt.Sprintf("%.1f%%", 100*p) }
+
+// AreaText is the lesion area in pixels and, with a pixel spacing, mm².
+func (c *Root) AreaText() string {
+	if c.Result == nil {
+		return ""
+	}
+	px := view.Area(c.Result.Mask)
+	if px == 0 {
+		return "No lesion segmented"
+	}
+	s := fmt.Sprintf("%d px", px)
+	if mm2, ok := view.AreaMM2(px, c.Meta.PixelSpacingMM); ok {
+		s += fmt.Sprintf(" · %.1f mm²", mm2)
+	}
+	return s
+}
+
+// AreaNote explains a missing mm² value.
+func (c *Root) AreaNote() string {
+	if c.Result == nil || view.Area(c.Result.Mask) == 0 {
+		return ""
+	}
+	if _, ok := view.AreaMM2(1, c.Meta.PixelSpacingMM); ok {
+		return fmt.Sprintf("Pixel spacing %.3f × %.3f mm (from the file)", c.Meta.PixelSpacingMM[0], c.Meta.PixelSpacingMM[1])
+	}
+	return "Size in mm² needs a pixel spacing; this file does not record one (DICOM files usually do)."
+}
+
+// TimingRows lists the per-stage timings in pipeline order.
+func (c *Root) TimingRows() [][2]string {
+	if c.Result == nil {
+		return nil
+	}
+	var rows [][2]string
+	for _, k := range []string{"decode", "preprocess", "encoder", "heads", "postprocess", "total"} {
+		if v, ok := c.Result.Timings[k]; ok {
+			rows = append(rows, [2]string{title(k), formatMS(v)})
+		}
+	}
+	return rows
+}
+
+func formatMS(ms float64) string {
+	if ms >= 1000 {
+		return fmt.Sprintf("%.2f s", ms/1000)
+	}
+	return fmt.Sprintf("%.0f ms", ms)
+}
+
+// DiceText is the teaching-mode agreement.
+func (c *Root) DiceText() string { return fmt.Sprintf("%.3f", c.Counts.Dice()) }
+
+// ElapsedText is shown while analysing.
+func (c *Root) ElapsedText() string { return fmt.Sprintf("%.1f s", c.Elapsed.Seconds()) }
+
+// LoadPercent is the model download progress for the <progress> element.
+func (c *Root) LoadPercent() string { return fmt.Sprintf("%.0f", 100*c.LoadFraction) }
+
+// HasImage reports whether an image is on the canvas.
+func (c *Root) HasImage() bool { return c.base.W > 0 }
+
+// ImageSize describes the open image.
+func (c *Root) ImageSize() string {
+	s := fmt.Sprintf("%d × %d px", c.base.W, c.base.H)
+	if c.Meta.Format != "" {
+		s += " · " + strings.ToUpper(c.Meta.Format)
+	}
+	return s
+}
+
+// report assembles the JSON export.
+func (c *Root) report() view.Report {
+	r := c.Result
+	rep := view.Report{
+		Tool: "busam", File: c.FileName, Format: c.Meta.Format, Width: r.Width, Height: r.Height,
+		Label: r.Label, Probabilities: r.Probs, LesionAreaPx: view.Area(r.Mask),
+		Backend: r.Backend, TimingsMS: r.Timings,
+	}
+	if mm2, ok := view.AreaMM2(rep.LesionAreaPx, c.Meta.PixelSpacingMM); ok {
+		sp := c.Meta.PixelSpacingMM
+		rep.LesionAreaMM2, rep.PixelSpacingMM = &mm2, &sp
+	}
+	if c.truth != nil {
+		rep.GroundTruth = &view.TruthReport{File: c.TruthName, Dice: c.Counts.Dice(), TP: c.Counts.TP, FP: c.Counts.FP, FN: c.Counts.FN}
+	}
+	return rep
+}
+
+// State summarises the app for the page (data-state) and tests:
+// loading, failed, ready, analyzing, done or error.
+func (c *Root) State() string {
+	switch {
+	case c.Phase == PhaseLoading:
+		return "loading"
+	case c.Phase == PhaseFailed:
+		return "failed"
+	case c.Analyzing:
+		return "analyzing"
+	case c.FileError != "":
+		return "error"
+	case c.Result != nil:
+		return "done"
+	}
+	return "ready"
+}
+
+// FigureClass hides the canvas until an image is open.
+func (c *Root) FigureClass() string {
+	if c.HasImage() {
+		return "figure"
+	}
+	return "figure figure-empty"
+}
+
+// CanvasLabel describes the canvas for screen readers.
+func (c *Root) CanvasLabel() string {
+	if c.Result != nil {
+		return fmt.Sprintf("%s with the lesion outlined; predicted %s", c.FileName, c.Result.Label)
+	}
+	return "The analysed image"
+}
+
+// LabelClass colours the predicted class.
+func (c *Root) LabelClass() string {
+	if c.Result == nil {
+		return "label"
+	}
+	return "label label-" + c.Result.Label
+}
+
+// RowClass marks the predicted class's probability row.
+func (c *Root) RowClass(r ClassRow) string {
+	if r.Predicted {
+		return "prob prob-predicted"
+	}
+	return "prob"
+}
+
+// OpacityValue and OpacityText feed the opacity slider.
+func (c *Root) OpacityValue() string { return fmt.Sprint(c.Opacity) }
+func (c *Root) OpacityText() string  { return fmt.Sprintf("%d%%", c.Opacity) }

@@ -1,0 +1,265 @@
+// Package view turns an analysis into what the UI shows: the RGBA pixels of
+// the image with its overlays (lesion fill and contour, ground-truth
+// overlap, attention heatmap), the numbers beside it (area, Dice) and the
+// files it exports (mask PNG, result JSON). It is plain Go with no browser
+// dependency, so it is tested natively; the wasm app copies its output to a
+// canvas in one call.
+package view
+
+import (
+	"fmt"
+	"image"
+	"image/draw"
+	"math"
+)
+
+// RGB is an overlay colour.
+type RGB struct{ R, G, B uint8 }
+
+// Overlay colours: calm, distinguishable with common colour-vision
+// deficiencies (blue/orange/teal rather than red/green).
+var (
+	LesionColor  = RGB{0, 188, 212}   // predicted lesion: cyan
+	ContourColor = RGB{255, 214, 0}   // predicted outline: yellow
+	TruePosColor = RGB{0, 170, 120}   // predicted and in the ground truth
+	FalsePosCol  = RGB{240, 128, 0}   // predicted, not in the ground truth
+	FalseNegCol  = RGB{70, 110, 255}  // in the ground truth, missed
+	TruthContour = RGB{255, 255, 255} // ground-truth outline
+)
+
+// Layers says which overlays to draw. Masks are 0|1, Width*Height,
+// row-major; nil masks are not drawn.
+type Layers struct {
+	Mask  []uint8 // the model's lesion mask
+	Truth []uint8 // a ground-truth mask loaded by the user (teaching mode)
+
+	ShowFill    bool
+	ShowContour bool
+	Opacity     float64 // of fills and the heatmap, 0..1
+
+	// ShowOverlap colours the fill by agreement with Truth (TP/FP/FN)
+	// instead of one lesion colour; needs Truth.
+	ShowOverlap bool
+
+	// Attention is the classifier's pooling weights over the square
+	// encoder frame (AttW x AttH cells) in which the image sits top-left,
+	// scaled so its longest side spans the frame.
+	Attention     []float32
+	AttW, AttH    int
+	ShowAttention bool
+}
+
+// Frame is an RGBA picture, 4 bytes a pixel, row-major.
+type Frame struct {
+	Pix  []byte
+	W, H int
+}
+
+// ToRGBA converts any decoded image to an RGBA frame at its own size.
+func ToRGBA(img image.Image) Frame {
+	b := img.Bounds()
+	if rgba, ok := img.(*image.RGBA); ok && rgba.Rect.Min == (image.Point{}) && rgba.Stride == 4*b.Dx() {
+		return Frame{Pix: rgba.Pix, W: b.Dx(), H: b.Dy()}
+	}
+	dst := image.NewRGBA(image.Rect(0, 0, b.Dx(), b.Dy()))
+	draw.Draw(dst, dst.Rect, img, b.Min, draw.Src) // fast paths for Gray, YCbCr, NRGBA
+	return Frame{Pix: dst.Pix, W: b.Dx(), H: b.Dy()}
+}
+
+// Compose writes base with the overlays of l into dst (len 4*W*H; the
+// same length as base.Pix). base is not modified.
+func Compose(dst []byte, base Frame, l Layers) error {
+	n := base.W * base.H
+	if base.W <= 0 || base.H <= 0 || len(base.Pix) != 4*n {
+		return fmt.Errorf("view: base frame is %dx%d with %d bytes", base.W, base.H, len(base.Pix))
+	}
+	if len(dst) != len(base.Pix) {
+		return fmt.Errorf("view: output has %d bytes, want %d", len(dst), len(base.Pix))
+	}
+	for name, m := range map[string][]uint8{"mask": l.Mask, "ground-truth mask": l.Truth} {
+		if m != nil && len(m) != n {
+			return fmt.Errorf("view: %s has %d pixels, the image %dx%d", name, len(m), base.W, base.H)
+		}
+	}
+	copy(dst, base.Pix)
+	alpha := clamp01(l.Opacity)
+
+	if l.ShowAttention && len(l.Attention) > 0 {
+		if err := drawHeatmap(dst, base.W, base.H, l.Attention, l.AttW, l.AttH, alpha); err != nil {
+			return err
+		}
+	}
+	if l.ShowFill && alpha > 0 {
+		switch {
+		case l.ShowOverlap && l.Truth != nil:
+			for i := 0; i < n; i++ {
+				p, t := l.Mask != nil && l.Mask[i] != 0, l.Truth[i] != 0
+				switch {
+				case p && t:
+					blend(dst[4*i:], TruePosColor, alpha)
+				case p:
+					blend(dst[4*i:], FalsePosCol, alpha)
+				case t:
+					blend(dst[4*i:], FalseNegCol, alpha)
+				}
+			}
+		case l.Mask != nil:
+			for i, v := range l.Mask {
+				if v != 0 {
+					blend(dst[4*i:], LesionColor, alpha)
+				}
+			}
+		}
+	}
+	if l.ShowContour {
+		width := ContourWidth(base.W, base.H)
+		if l.Truth != nil && l.ShowOverlap {
+			drawContour(dst, base.W, base.H, l.Truth, width, TruthContour)
+		}
+		if l.Mask != nil {
+			drawContour(dst, base.W, base.H, l.Mask, width, ContourColor)
+		}
+	}
+	return nil
+}
+
+// ContourWidth is the outline thickness in image pixels: about one screen
+// pixel when the image is shown at roughly 500 px.
+func ContourWidth(w, h int) int {
+	return max(1, (max(w, h)+250)/500)
+}
+
+// blend mixes c into the RGBA pixel p with weight a; alpha stays opaque.
+func blend(p []byte, c RGB, a float64) {
+	p[0] = uint8(float64(p[0])*(1-a) + float64(c.R)*a + 0.5)
+	p[1] = uint8(float64(p[1])*(1-a) + float64(c.G)*a + 0.5)
+	p[2] = uint8(float64(p[2])*(1-a) + float64(c.B)*a + 0.5)
+	p[3] = 255
+}
+
+// Boundary reports the mask pixels on the lesion's edge: set, with at
+// least one 4-neighbour unset or outside the image.
+func Boundary(mask []uint8, w, h int) []int {
+	var out []int
+	for y := 0; y < h; y++ {
+		for x := 0; x < w; x++ {
+			i := y*w + x
+			if mask[i] == 0 {
+				continue
+			}
+			if x == 0 || y == 0 || x == w-1 || y == h-1 ||
+				mask[i-1] == 0 || mask[i+1] == 0 || mask[i-w] == 0 || mask[i+w] == 0 {
+				out = append(out, i)
+			}
+		}
+	}
+	return out
+}
+
+// drawContour paints the boundary of mask, thickened inwards and outwards
+// to a square of side width around each edge pixel.
+func drawContour(dst []byte, w, h int, mask []uint8, width int, c RGB) {
+	r0 := -(width - 1) / 2
+	r1 := width / 2
+	for _, i := range Boundary(mask, w, h) {
+		x, y := i%w, i/w
+		for dy := r0; dy <= r1; dy++ {
+			for dx := r0; dx <= r1; dx++ {
+				xx, yy := x+dx, y+dy
+				if xx >= 0 && yy >= 0 && xx < w && yy < h {
+					blend(dst[4*(yy*w+xx):], c, 1)
+				}
+			}
+		}
+	}
+}
+
+// drawHeatmap blends the attention map, bilinearly upsampled over the
+// image's part of the frame and normalised to its own range there, with
+// transparency growing as attention falls, so the image stays readable.
+func drawHeatmap(dst []byte, w, h int, att []float32, aw, ah int, alpha float64) error {
+	if aw <= 0 || ah <= 0 || len(att) != aw*ah {
+		return fmt.Errorf("view: attention map is %dx%d with %d values", aw, ah, len(att))
+	}
+	heat := AttentionAtImage(att, aw, ah, w, h)
+	for i, v := range heat {
+		blend(dst[4*i:], Colormap(v), alpha*(0.25+0.75*v)*v)
+	}
+	return nil
+}
+
+// AttentionAtImage samples the attention map at every image pixel and
+// normalises it to 0..1 over the image. The frame is square with the image
+// at its top-left, scaled so its longest side spans the frame; so cell
+// coordinates are pixel coordinates times aw/max(w,h).
+func AttentionAtImage(att []float32, aw, ah, w, h int) []float64 {
+	sx := float64(aw) / float64(max(w, h))
+	sy := float64(ah) / float64(max(w, h))
+	out := make([]float64, w*h)
+	lo, hi := math.Inf(1), math.Inf(-1)
+	// Precompute the horizontal taps once per column.
+	x0s, fxs := make([]int, w), make([]float64, w)
+	for x := 0; x < w; x++ {
+		x0s[x], fxs[x] = tap(float64(x), sx, aw)
+	}
+	for y := 0; y < h; y++ {
+		y0, fy := tap(float64(y), sy, ah)
+		y1 := min(y0+1, ah-1)
+		for x := 0; x < w; x++ {
+			x0, fx := x0s[x], fxs[x]
+			x1 := min(x0+1, aw-1)
+			top := float64(att[y0*aw+x0])*(1-fx) + float64(att[y0*aw+x1])*fx
+			bot := float64(att[y1*aw+x0])*(1-fx) + float64(att[y1*aw+x1])*fx
+			v := top*(1-fy) + bot*fy
+			out[y*w+x] = v
+			lo, hi = math.Min(lo, v), math.Max(hi, v)
+		}
+	}
+	span := hi - lo
+	for i, v := range out {
+		if span > 0 && !math.IsNaN(v) {
+			out[i] = (v - lo) / span
+		} else {
+			out[i] = 0
+		}
+	}
+	return out
+}
+
+// tap maps pixel p to the left cell and weight for bilinear sampling of
+// cells at half-cell centres (like align_corners=False).
+func tap(p, scale float64, n int) (int, float64) {
+	c := (p+0.5)*scale - 0.5
+	if c <= 0 {
+		return 0, 0
+	}
+	if c >= float64(n-1) {
+		return n - 1, 0
+	}
+	i := int(c)
+	return i, c - float64(i)
+}
+
+// heatStops is a dark-blue -> teal -> yellow ramp (like viridis), readable
+// on grey ultrasound.
+var heatStops = []RGB{{68, 1, 84}, {59, 82, 139}, {33, 145, 140}, {94, 201, 98}, {253, 231, 37}}
+
+// Colormap maps v in 0..1 to the heat ramp.
+func Colormap(v float64) RGB {
+	v = clamp01(v) * float64(len(heatStops)-1)
+	i := int(v)
+	if i >= len(heatStops)-1 {
+		return heatStops[len(heatStops)-1]
+	}
+	f := v - float64(i)
+	a, b := heatStops[i], heatStops[i+1]
+	mix := func(p, q uint8) uint8 { return uint8(float64(p)*(1-f) + float64(q)*f + 0.5) }
+	return RGB{mix(a.R, b.R), mix(a.G, b.G), mix(a.B, b.B)}
+}
+
+func clamp01(v float64) float64 {
+	if math.IsNaN(v) || v < 0 {
+		return 0
+	}
+	return math.Min(v, 1)
+}

@@ -1,0 +1,90 @@
+package view
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"image"
+	"image/png"
+	"path"
+	"strings"
+)
+
+// MaskPNG encodes a 0|1 mask as a black-and-white 8-bit PNG (lesion 255),
+// the format of BUSI's ground-truth masks.
+func MaskPNG(mask []uint8, w, h int) ([]byte, error) {
+	if w <= 0 || h <= 0 || len(mask) != w*h {
+		return nil, fmt.Errorf("view: mask of %d pixels for %dx%d", len(mask), w, h)
+	}
+	img := image.NewGray(image.Rect(0, 0, w, h))
+	for i, v := range mask {
+		if v != 0 {
+			img.Pix[i] = 255
+		}
+	}
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, img); err != nil {
+		return nil, fmt.Errorf("view: encoding the mask: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+// Report is the exported result of one analysis (the JSON download).
+type Report struct {
+	Tool           string             `json:"tool"`
+	Notice         string             `json:"notice"`
+	File           string             `json:"file"`
+	Format         string             `json:"format,omitempty"`
+	Width          int                `json:"width"`
+	Height         int                `json:"height"`
+	Label          string             `json:"label"`
+	Probabilities  map[string]float64 `json:"probabilities"`
+	LesionAreaPx   int                `json:"lesionAreaPx"`
+	LesionAreaMM2  *float64           `json:"lesionAreaMM2,omitempty"`
+	PixelSpacingMM *[2]float64        `json:"pixelSpacingMM,omitempty"`
+	Backend        string             `json:"backend"`
+	TimingsMS      map[string]float64 `json:"timingsMs"`
+	GroundTruth    *TruthReport       `json:"groundTruth,omitempty"`
+}
+
+// TruthReport compares the mask with a ground truth loaded in teaching mode.
+type TruthReport struct {
+	File string  `json:"file"`
+	Dice float64 `json:"dice"`
+	TP   int     `json:"truePositivePx"`
+	FP   int     `json:"falsePositivePx"`
+	FN   int     `json:"falseNegativePx"`
+}
+
+// Notice is the statement every export carries.
+const Notice = "Research and teaching tool, not a diagnostic device. Computed in the browser; the image was not uploaded."
+
+// JSON encodes the report, indented for people to read.
+func (r Report) JSON() ([]byte, error) {
+	if r.Notice == "" {
+		r.Notice = Notice
+	}
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("view: encoding the report: %w", err)
+	}
+	return append(b, '\n'), nil
+}
+
+// ExportName derives a download name from the analysed file's name:
+// "benign (1).png" + "_mask.png" -> "benign (1)_mask.png". Path parts and
+// characters that file systems refuse are dropped.
+func ExportName(file, suffix string) string {
+	base := path.Base(strings.ReplaceAll(file, "\\", "/"))
+	base = strings.TrimSuffix(base, path.Ext(base))
+	base = strings.Map(func(r rune) rune {
+		if r < 32 || strings.ContainsRune(`<>:"/\|?*`, r) {
+			return '_'
+		}
+		return r
+	}, base)
+	if base == "" || base == "." || base == ".." {
+		base = "busam"
+	}
+	return base + suffix
+}

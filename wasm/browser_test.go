@@ -1,0 +1,405 @@
+// Package wasm holds busam's browser side: the Go WebAssembly module
+// (cmd/busamwasm), its JavaScript glue (worker.js, busam.js), the assembler
+// of dist/web (cmd/assemble) and this end-to-end test, which runs the built
+// app in headless Chromium and compares it with the native Go pipeline.
+package wasm_test
+
+import (
+	"encoding/base64"
+	"io"
+	"math"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/busam/busam/imageio"
+	"github.com/busam/busam/internal/browsertest"
+	"github.com/busam/busam/internal/testutil"
+	"github.com/busam/busam/model/heads"
+	"github.com/busam/busam/server"
+	"github.com/busam/busam/wasm/assemble"
+	"github.com/busam/busam/wasm/engine"
+	"github.com/busam/busam/wasm/manifest"
+)
+
+// testImage is a real BUSI scan with a lesion.
+const testImage = "benign/benign (1).png"
+
+type serverRequest struct {
+	Method, Path string
+	BodyBytes    int
+}
+
+// site serves the built app (dist/web) with a chosen model folder and the
+// test page under /test/, through the real server.Handler, and records
+// every request that reaches it.
+type site struct {
+	*httptest.Server
+	mu   sync.Mutex
+	reqs []serverRequest
+}
+
+func newSite(t *testing.T, webDir, modelDir string) *site {
+	t.Helper()
+	app, err := server.New(server.Config{WebDir: webDir, ModelDir: modelDir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, err := server.New(server.Config{WebDir: filepath.Join(testutil.RepoRoot(t), "wasm", "testdata")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { app.Close(); page.Close() })
+	s := &site{}
+	testPage := http.StripPrefix("/test", page)
+	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n, _ := io.Copy(io.Discard, io.LimitReader(r.Body, 1<<30))
+		s.mu.Lock()
+		s.reqs = append(s.reqs, serverRequest{r.Method, r.URL.Path, int(n)})
+		s.mu.Unlock()
+		if strings.HasPrefix(r.URL.Path, "/test/") {
+			testPage.ServeHTTP(w, r)
+			return
+		}
+		app.ServeHTTP(w, r)
+	}))
+	t.Cleanup(s.Close)
+	return s
+}
+
+func (s *site) requests() []serverRequest {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]serverRequest(nil), s.reqs...)
+}
+
+func (s *site) reset() {
+	s.mu.Lock()
+	s.reqs = nil
+	s.mu.Unlock()
+}
+
+// distDir is the built app, or a skip (a failure under CI).
+func distDir(t *testing.T) string {
+	t.Helper()
+	p := testutil.Need(t, filepath.Join(testutil.RepoRoot(t), "dist", "web", assemble.AssetsFile),
+		"the built web app (./build.sh build, or go run ./wasm/cmd/assemble)")
+	return filepath.Dir(p)
+}
+
+// modelDir returns the app's model folder when it is complete (trained
+// heads); otherwise it publishes the encoder with seeded random heads in a
+// temporary folder. Either way the browser and the native reference run
+// the same files.
+func modelDir(t *testing.T, dist string) string {
+	t.Helper()
+	dir := filepath.Join(dist, "model")
+	if data, err := os.ReadFile(filepath.Join(dir, manifest.FileName)); err == nil {
+		if m, err := manifest.Parse("dist manifest", data); err == nil {
+			if _, ok := m.File(manifest.RoleHeads); ok {
+				return dir
+			}
+		}
+	}
+	enc := testutil.Need(t, filepath.Join(testutil.CacheDir(t), "weights", "encoder.safetensors"), "converted encoder weights")
+	h, err := heads.New(heads.DefaultConfig("conv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmp := t.TempDir()
+	headsPath := filepath.Join(tmp, "heads.safetensors")
+	if err := h.Save(headsPath); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("dist/web has no trained heads: testing with seeded random heads")
+	out := filepath.Join(tmp, "site")
+	if _, err := assemble.Run(assemble.Options{Out: out, Models: []assemble.ModelFile{
+		{Role: manifest.RoleEncoder, Src: enc}, {Role: manifest.RoleHeads, Src: headsPath},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	return filepath.Join(out, "model")
+}
+
+// nativeModel builds the model from the same files with the same code the
+// wasm module runs, compiled natively.
+func nativeModel(t *testing.T, dir string) engine.Model {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(dir, manifest.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := manifest.Parse(dir, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := map[string][]byte{}
+	for _, f := range m.Files {
+		if files[f.Role], err = os.ReadFile(filepath.Join(dir, f.Path)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	model, err := engine.BuildPipelineModel(files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return model
+}
+
+type loadInfo struct {
+	Backend       string            `json:"backend"`
+	BackendReason string            `json:"backendReason"`
+	Sources       map[string]string `json:"sources"`
+	Cache         string            `json:"cache"`
+}
+
+type summary struct {
+	Width, Height int
+	Label         string
+	Probs         map[string]float64
+	Timings       map[string]float64
+	Backend       string
+	Mask          string // base64
+	MaskLength    int
+	Attention     *struct{ Width, Height, Length int }
+}
+
+func dice(a, b []uint8) float64 {
+	var inter, sum int
+	for i := range a {
+		inter += int(a[i] & b[i])
+		sum += int(a[i]) + int(b[i])
+	}
+	if sum == 0 {
+		return 1
+	}
+	return 2 * float64(inter) / float64(sum)
+}
+
+func TestBrowserMatchesNativePipeline(t *testing.T) {
+	dist := distDir(t)
+	imgPath := testutil.Need(t, filepath.Join(testutil.DataDir(t), filepath.FromSlash(testImage)), "BUSI data")
+	models := modelDir(t, dist)
+	s := newSite(t, dist, models)
+	b := browsertest.Start(t, browsertest.Options{Timeout: 20 * time.Minute})
+
+	if err := b.Navigate(s.URL + "/test/"); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.WaitFor(`window.busamTest`, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if iso, err := browsertest.Eval[bool](b, `crossOriginIsolated`); err != nil || !iso {
+		t.Errorf("page not cross-origin isolated (%v): COOP/COEP headers missing?", err)
+	}
+
+	// First visit: everything comes from the network and is verified.
+	info, err := browsertest.Eval[loadInfo](b, `busamTest.load()`)
+	if err != nil {
+		t.Fatalf("load: %v\nconsole:\n%s", err, strings.Join(b.Console(), "\n"))
+	}
+	t.Logf("backend %s (%s), cache %s", info.Backend, info.BackendReason, info.Cache)
+	if info.Backend != "cpu" && info.Backend != "webgpu" || info.BackendReason == "" {
+		t.Errorf("backend %q with reason %q", info.Backend, info.BackendReason)
+	}
+	if info.Sources[manifest.RoleEncoder] != "network" || info.Sources[manifest.RoleHeads] != "network" {
+		t.Errorf("first load sources %v, want network", info.Sources)
+	}
+	type progress struct {
+		Phase                       string
+		OverallLoaded, OverallTotal int64
+	}
+	prog, err := browsertest.Eval[[]progress](b, `busamTest.progress`)
+	if err != nil || len(prog) < 3 {
+		t.Fatalf("progress %v, %v", prog, err)
+	}
+	last := prog[len(prog)-1]
+	if last.Phase != "init" || last.OverallLoaded != last.OverallTotal || last.OverallTotal == 0 {
+		t.Errorf("last progress %+v, want init with everything loaded", last)
+	}
+
+	// Analyse a real scan picked in the file input, as a user would.
+	if err := b.Upload("#file", imgPath); err != nil {
+		t.Fatal(err)
+	}
+	got, err := browsertest.Eval[summary](b, `busamTest.analyzePicked()`)
+	if err != nil {
+		b.SaveArtifacts("analyze")
+		t.Fatalf("analyze: %v", err)
+	}
+	t.Logf("browser: %dx%d %s probs %v timings %v ms", got.Width, got.Height, got.Label, got.Probs, got.Timings)
+
+	img, err := imageio.Load(imgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := nativeModel(t, models).Analyze(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mask, err := base64.StdEncoding.DecodeString(got.Mask)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Width != want.W || got.Height != want.H || len(mask) != len(want.Mask) {
+		t.Fatalf("browser mask %dx%d (%d bytes), native %dx%d", got.Width, got.Height, len(mask), want.W, want.H)
+	}
+	d := dice(mask, want.Mask)
+	t.Logf("mask Dice browser vs native %.5f (%d lesion pixels natively)", d, count(want.Mask))
+	if d < 0.99 {
+		t.Errorf("mask Dice %.4f < 0.99", d)
+	}
+	for i, c := range want.Classes {
+		if diff := math.Abs(got.Probs[c.String()] - float64(want.Probs[i])); diff > 1e-3 {
+			t.Errorf("P(%s): browser %.6f, native %.6f", c, got.Probs[c.String()], want.Probs[i])
+		}
+	}
+	if got.Label != want.Label.String() {
+		t.Errorf("label: browser %s, native %s", got.Label, want.Label)
+	}
+	for _, k := range []string{"decode", "encoder", "heads", "total"} {
+		if got.Timings[k] <= 0 && k != "heads" {
+			t.Errorf("timing %s = %v", k, got.Timings[k])
+		}
+	}
+	if got.Attention == nil || got.Attention.Width*got.Attention.Height != got.Attention.Length || got.Attention.Length == 0 {
+		t.Errorf("attention %+v", got.Attention)
+	}
+
+	// Bad input rejects with a message that names the file; the worker lives on.
+	for range 2 {
+		msg, err := browsertest.Eval[string](b, `busamTest.rejection(() => busamTest.analyzeBytes('not an image'))`)
+		if err != nil || !strings.Contains(msg, "junk.png") {
+			t.Errorf("junk input: message %q, %v", msg, err)
+		}
+	}
+
+	checkNoDataLeaves(t, b, s)
+
+	// Second visit: the model comes from Cache Storage; no model file is
+	// downloaded again.
+	s.reset()
+	if err := b.Navigate(s.URL + "/test/"); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.WaitFor(`window.busamTest`, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	info, err = browsertest.Eval[loadInfo](b, `busamTest.load()`)
+	if err != nil {
+		t.Fatalf("second load: %v", err)
+	}
+	if info.Sources[manifest.RoleEncoder] != "cache" || info.Sources[manifest.RoleHeads] != "cache" {
+		t.Errorf("second load sources %v, want cache", info.Sources)
+	}
+	for _, r := range s.requests() {
+		if strings.HasPrefix(r.Path, "/model/") && r.Path != "/model/"+manifest.FileName {
+			t.Errorf("second visit downloaded %s", r.Path)
+		}
+	}
+
+	// Offline: with the server gone the page still loads the model.
+	s.Close()
+	info, err = browsertest.Eval[loadInfo](b, `busamTest.load()`)
+	if err != nil {
+		t.Errorf("offline load: %v", err)
+	} else if info.Sources[manifest.RoleEncoder] != "cache" {
+		t.Errorf("offline load sources %v", info.Sources)
+	}
+}
+
+// checkNoDataLeaves: the browser sent only same-origin GETs without a body,
+// and the server received nothing but bodiless GET/HEAD requests.
+func checkNoDataLeaves(t *testing.T, b *browsertest.Browser, s *site) {
+	t.Helper()
+	reqs := b.Requests()
+	if len(reqs) == 0 {
+		t.Error("no browser requests recorded: the recorder is broken")
+	}
+	for _, r := range reqs {
+		if !strings.HasPrefix(r.URL, s.URL+"/") {
+			t.Errorf("request to another origin: %s %s", r.Method, r.URL)
+		}
+		if r.Method != "GET" || r.HasPostData || r.PostDataSize > 0 {
+			t.Errorf("request with a body or a non-GET method: %+v", r)
+		}
+	}
+	for _, r := range s.requests() {
+		if (r.Method != "GET" && r.Method != "HEAD") || r.BodyBytes > 0 {
+			t.Errorf("server received %s %s with %d body bytes", r.Method, r.Path, r.BodyBytes)
+		}
+	}
+}
+
+func count(m []uint8) int {
+	n := 0
+	for _, v := range m {
+		n += int(v)
+	}
+	return n
+}
+
+// A model file altered on the server (same size, one bit flipped) is
+// refused with a message naming it, and never enters the cache.
+func TestBrowserRefusesTamperedModel(t *testing.T) {
+	dist := distDir(t)
+	good := filepath.Join(dist, "model")
+	data, err := os.ReadFile(filepath.Join(good, manifest.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := manifest.Parse("dist manifest", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc, ok := m.File(manifest.RoleEncoder)
+	if !ok {
+		t.Fatal("dist manifest has no encoder")
+	}
+	bad := t.TempDir()
+	if err := os.WriteFile(filepath.Join(bad, manifest.FileName), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range m.Files {
+		b, err := os.ReadFile(filepath.Join(good, f.Path))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.Role == manifest.RoleEncoder {
+			b[len(b)/2] ^= 0x10
+		}
+		if err := os.WriteFile(filepath.Join(bad, f.Path), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := newSite(t, dist, bad)
+	b := browsertest.Start(t, browsertest.Options{})
+	if err := b.Navigate(s.URL + "/test/"); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.WaitFor(`window.busamTest`, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	msg, err := browsertest.Eval[string](b, `busamTest.rejection(() => busamTest.load())`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("refused: %s", msg)
+	if !strings.Contains(msg, "SHA-256") || !strings.Contains(msg, enc.Path) {
+		t.Errorf("tampered encoder: message %q, want one naming %s and SHA-256", msg, enc.Path)
+	}
+	cached, err := browsertest.Eval[[]string](b, `caches.open('busam-model-v1').then((c) => c.keys()).then((ks) => ks.map((r) => r.url))`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range cached {
+		if strings.HasSuffix(u, enc.Path) {
+			t.Errorf("the tampered file was cached: %s", u)
+		}
+	}
+}
