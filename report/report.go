@@ -129,7 +129,7 @@ func writeAll(dir string, in Input) error {
 	if err := writeCSV(filepath.Join(dir, PerImageFile), s.Classes, in.Records); err != nil {
 		return err
 	}
-	if err := writeSummaryJSON(filepath.Join(dir, SummaryFile), s); err != nil {
+	if err := writeSummaryJSON(filepath.Join(dir, SummaryFile), s, in.CI); err != nil {
 		return err
 	}
 	var plots plotFiles
@@ -207,18 +207,20 @@ func pct(x float64) string {
 	return fmt.Sprintf("%.2f%%", 100*x)
 }
 
-// SummaryText is the summary as aligned plain text, for a terminal.
-func SummaryText(s metrics.Summary) string {
+// SummaryText is the summary as aligned plain text, for a terminal, with
+// the bootstrap intervals in brackets when ci is not nil.
+func SummaryText(s metrics.Summary, ci *metrics.Intervals) string {
 	if err := checkSummary(s); err != nil {
 		return err.Error() + "\n"
 	}
 	var b strings.Builder
 	row := func(k, v string) { fmt.Fprintf(&b, "%-34s %s\n", k, v) }
 	row("images", strconv.Itoa(s.Images))
-	row("accuracy", num(s.Accuracy, 4))
-	row("balanced accuracy", num(s.BalancedAccuracy, 4))
-	row("macro AUC (one vs rest)", num(s.MacroAUC, 4))
-	row(fmt.Sprintf("Dice, lesion images (n=%d)", s.Dice.N), stat(s.Dice, 4))
+	iv := func(pick func(*metrics.Intervals) metrics.Interval) string { return interval(ci, pick) }
+	row("accuracy", num(s.Accuracy, 4)+iv(func(c *metrics.Intervals) metrics.Interval { return c.Accuracy }))
+	row("balanced accuracy", num(s.BalancedAccuracy, 4)+iv(func(c *metrics.Intervals) metrics.Interval { return c.BalancedAccuracy }))
+	row("macro AUC (one vs rest)", num(s.MacroAUC, 4)+iv(func(c *metrics.Intervals) metrics.Interval { return c.MacroAUC }))
+	row(fmt.Sprintf("Dice, lesion images (n=%d)", s.Dice.N), stat(s.Dice, 4)+iv(func(c *metrics.Intervals) metrics.Interval { return c.MeanDice }))
 	row("IoU, lesion images", stat(s.IoU, 4))
 	row("HD95 px, lesion images", stat(s.HD95Px, 2))
 	if s.HD95MM.N > 0 {
@@ -233,7 +235,23 @@ func SummaryText(s metrics.Summary) string {
 		fmt.Fprintf(&b, "%-12s %7d %11s %11s %7s  %s\n", name, s.Support[k], num(s.Sensitivity[k], 4),
 			num(s.Specificity[k], 4), num(s.ROC[k].AUC, 4), stat(s.DiceByClass[k], 4))
 	}
+	if ci != nil {
+		fmt.Fprintf(&b, "\n[brackets]: 95%% bootstrap confidence interval (%d resamples of the images)\n", ci.Resamples)
+	}
 	return b.String()
+}
+
+// interval formats " [lo, hi]" of the interval pick selects, or "" when
+// there are no intervals or this one is undefined.
+func interval(ci *metrics.Intervals, pick func(*metrics.Intervals) metrics.Interval) string {
+	if ci == nil {
+		return ""
+	}
+	iv := pick(ci)
+	if math.IsNaN(iv.Lo) || math.IsNaN(iv.Hi) {
+		return ""
+	}
+	return fmt.Sprintf(" [%s, %s]", num(iv.Lo, 4), num(iv.Hi, 4))
 }
 
 func markdown(in Input, plots plotFiles) string {
@@ -253,16 +271,7 @@ func markdown(in Input, plots plotFiles) string {
 
 	b.WriteString("## Summary\n\n| metric | value |\n|---|---|\n")
 	row := func(k, v string) { fmt.Fprintf(&b, "| %s | %s |\n", k, v) }
-	ci := func(pick func(*metrics.Intervals) metrics.Interval) string {
-		if in.CI == nil {
-			return ""
-		}
-		iv := pick(in.CI)
-		if math.IsNaN(iv.Lo) || math.IsNaN(iv.Hi) {
-			return ""
-		}
-		return fmt.Sprintf(" [%s, %s]", num(iv.Lo, 4), num(iv.Hi, 4))
-	}
+	ci := func(pick func(*metrics.Intervals) metrics.Interval) string { return interval(in.CI, pick) }
 	row("images", strconv.Itoa(s.Images))
 	row("accuracy", num(s.Accuracy, 4)+ci(func(c *metrics.Intervals) metrics.Interval { return c.Accuracy }))
 	row("balanced accuracy (mean sensitivity)",
@@ -374,7 +383,7 @@ func writeCSV(path string, classes []string, recs []metrics.Record) error {
 
 // writeSummaryJSON writes the headline numbers for scripts (undefined
 // values are null; JSON has no NaN).
-func writeSummaryJSON(path string, s metrics.Summary) error {
+func writeSummaryJSON(path string, s metrics.Summary, ci *metrics.Intervals) error {
 	v := func(x float64) any {
 		if math.IsNaN(x) || math.IsInf(x, 0) {
 			return nil
@@ -398,6 +407,11 @@ func writeSummaryJSON(path string, s metrics.Summary) error {
 		"hd95_px": st(s.HD95Px), "hd95_mm": st(s.HD95MM), "missed_lesions": s.MissedLesions,
 		"normal_images": s.NormalImages, "normal_fp_area": st(s.NormalFPArea),
 		"normal_with_false_pixels": s.NormalWithFalsePixels,
+	}
+	if ci != nil {
+		iv := func(x metrics.Interval) []any { return []any{v(x.Lo), v(x.Hi)} }
+		out["ci95"] = map[string]any{"resamples": ci.Resamples, "accuracy": iv(ci.Accuracy),
+			"balanced_accuracy": iv(ci.BalancedAccuracy), "macro_auc": iv(ci.MacroAUC), "mean_dice": iv(ci.MeanDice)}
 	}
 	data, err := json.MarshalIndent(out, "", "  ")
 	if err != nil {

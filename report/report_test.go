@@ -159,6 +159,7 @@ func TestWrite(t *testing.T) {
 
 	var js struct {
 		Accuracy float64
+		CI95     struct{ Accuracy []float64 } `json:"ci95"`
 		PerClass []struct {
 			Class   string
 			Support int
@@ -171,8 +172,14 @@ func TestWrite(t *testing.T) {
 	if err := json.Unmarshal(data, &js); err != nil {
 		t.Fatal(err)
 	}
-	if js.Accuracy != s.Accuracy || len(js.PerClass) != 3 || js.PerClass[2].Support != s.Support[2] {
+	if js.Accuracy != s.Accuracy || len(js.PerClass) != 3 || js.PerClass[2].Support != s.Support[2] ||
+		len(js.CI95.Accuracy) != 2 || js.CI95.Accuracy[0] != in.CI.Accuracy.Lo {
 		t.Errorf("summary.json = %+v, want accuracy %v and supports %v", js, s.Accuracy, s.Support)
+	}
+
+	txt := SummaryText(s, in.CI)
+	if !strings.Contains(txt, num(s.Accuracy, 4)+" ["+num(in.CI.Accuracy.Lo, 4)) || !strings.Contains(txt, "200 resamples") {
+		t.Errorf("SummaryText lacks the accuracy interval:\n%s", txt)
 	}
 
 	f, err := os.Open(filepath.Join(dir, PerImageFile))
@@ -300,7 +307,7 @@ func TestWriteDegenerate(t *testing.T) {
 	if !strings.Contains(string(md), "| macro AUC (one vs rest) | n/a |") {
 		t.Errorf("report.md does not mark the undefined macro AUC n/a:\n%s", md)
 	}
-	if txt := SummaryText(s); !strings.Contains(txt, "n/a") || !strings.Contains(txt, "images") {
+	if txt := SummaryText(s, nil); !strings.Contains(txt, "n/a") || !strings.Contains(txt, "images") {
 		t.Errorf("SummaryText:\n%s", txt)
 	}
 }
@@ -369,7 +376,7 @@ func TestWriteRejectsInconsistentSummary(t *testing.T) {
 		if _, err := os.Stat(dir); err == nil {
 			t.Errorf("%s: report folder created", name)
 		}
-		if txt := SummaryText(s); !strings.Contains(txt, "report:") {
+		if txt := SummaryText(s, nil); !strings.Contains(txt, "report:") {
 			t.Errorf("%s: SummaryText = %q, want the error", name, txt)
 		}
 	}

@@ -34,7 +34,7 @@ var securityHeaders = [][2]string{
 	{"Cross-Origin-Embedder-Policy", "require-corp"},
 	{"Cross-Origin-Resource-Policy", "same-origin"},
 	{"X-Frame-Options", "DENY"},
-	{"Permissions-Policy", "camera=(), microphone=(), geolocation=(), interest-cohort=()"},
+	{"Permissions-Policy", "camera=(), microphone=(), geolocation=()"},
 }
 
 func setSecurityHeaders(h http.Header) {

@@ -1,3 +1,5 @@
+//go:build !js
+
 // Package wasm holds busam's browser side: the Go WebAssembly module
 // (cmd/busamwasm), its JavaScript glue (worker.js, busam.js), the assembler
 // of dist/web (cmd/assemble) and this end-to-end test, which runs the built
@@ -6,12 +8,15 @@ package wasm_test
 
 import (
 	"encoding/base64"
+	"encoding/binary"
+	"fmt"
 	"io"
 	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -20,7 +25,9 @@ import (
 	"github.com/busam/busam/imageio"
 	"github.com/busam/busam/internal/browsertest"
 	"github.com/busam/busam/internal/testutil"
+	"github.com/busam/busam/model/encoder"
 	"github.com/busam/busam/model/heads"
+	"github.com/busam/busam/model/tensor"
 	"github.com/busam/busam/server"
 	"github.com/busam/busam/wasm/assemble"
 	"github.com/busam/busam/wasm/engine"
@@ -29,6 +36,11 @@ import (
 
 // testImage is a real BUSI scan with a lesion.
 const testImage = "benign/benign (1).png"
+
+// inputSize of the encoder in browser tests: a full 1024x1024 pass takes
+// minutes in Go's wasm (no SIMD, one thread), 256 takes seconds and runs
+// every layer all the same.
+const inputSize = 256
 
 type serverRequest struct {
 	Method, Path string
@@ -44,7 +56,7 @@ type site struct {
 	reqs []serverRequest
 }
 
-func newSite(t *testing.T, webDir, modelDir string) *site {
+func newSite(t testing.TB, webDir, modelDir string) *site {
 	t.Helper()
 	app, err := server.New(server.Config{WebDir: webDir, ModelDir: modelDir})
 	if err != nil {
@@ -85,7 +97,7 @@ func (s *site) reset() {
 }
 
 // distDir is the built app, or a skip (a failure under CI).
-func distDir(t *testing.T) string {
+func distDir(t testing.TB) string {
 	t.Helper()
 	p := testutil.Need(t, filepath.Join(testutil.RepoRoot(t), "dist", "web", assemble.AssetsFile),
 		"the built web app (./build.sh build, or go run ./wasm/cmd/assemble)")
@@ -96,7 +108,7 @@ func distDir(t *testing.T) string {
 // heads); otherwise it publishes the encoder with seeded random heads in a
 // temporary folder. Either way the browser and the native reference run
 // the same files.
-func modelDir(t *testing.T, dist string) string {
+func modelDir(t testing.TB, dist, imgPath string) string {
 	t.Helper()
 	dir := filepath.Join(dist, "model")
 	if data, err := os.ReadFile(filepath.Join(dir, manifest.FileName)); err == nil {
@@ -106,11 +118,12 @@ func modelDir(t *testing.T, dist string) string {
 			}
 		}
 	}
-	enc := testutil.Need(t, filepath.Join(testutil.CacheDir(t), "weights", "encoder.safetensors"), "converted encoder weights")
+	encPath := testutil.Need(t, filepath.Join(testutil.CacheDir(t), "weights", "encoder.safetensors"), "converted encoder weights")
 	h, err := heads.New(heads.DefaultConfig("conv"))
 	if err != nil {
 		t.Fatal(err)
 	}
+	calibrate(t, h, encPath, imgPath)
 	tmp := t.TempDir()
 	headsPath := filepath.Join(tmp, "heads.safetensors")
 	if err := h.Save(headsPath); err != nil {
@@ -119,16 +132,55 @@ func modelDir(t *testing.T, dist string) string {
 	t.Logf("dist/web has no trained heads: testing with seeded random heads")
 	out := filepath.Join(tmp, "site")
 	if _, err := assemble.Run(assemble.Options{Out: out, Models: []assemble.ModelFile{
-		{Role: manifest.RoleEncoder, Src: enc}, {Role: manifest.RoleHeads, Src: headsPath},
+		{Role: manifest.RoleEncoder, Src: encPath}, {Role: manifest.RoleHeads, Src: headsPath},
 	}}); err != nil {
 		t.Fatal(err)
 	}
 	return filepath.Join(out, "model")
 }
 
+// calibrate shifts the random heads' mask bias so that about half of the
+// test image is "lesion": an all-empty mask would make the mask
+// comparison pass trivially.
+func calibrate(t testing.TB, h *heads.Model, encPath, imgPath string) {
+	t.Helper()
+	enc, err := encoder.Load(encPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := imageio.Load(imgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, g := encoder.Preprocess(img, inputSize)
+	emb, err := enc.Forward(x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := h.Predict(heads.Input{Embedding: emb, Image: x})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := out.MaskLogits.Shape[len(out.MaskLogits.Shape)-1]
+	rows, cols := g.ResizedH*n/g.Size, g.ResizedW*n/g.Size
+	var inImage []float32
+	for y := 0; y < rows; y++ {
+		inImage = append(inImage, out.MaskLogits.Data[y*n:y*n+cols]...)
+	}
+	slices.Sort(inImage)
+	median := inImage[len(inImage)/2]
+	for _, p := range h.Params() {
+		if p.Name == "dec.out.bias" {
+			p.Value.Data[0] -= median
+			return
+		}
+	}
+	t.Fatal("heads have no dec.out.bias to calibrate")
+}
+
 // nativeModel builds the model from the same files with the same code the
 // wasm module runs, compiled natively.
-func nativeModel(t *testing.T, dir string) engine.Model {
+func nativeModel(t testing.TB, dir string, size int) engine.Model {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join(dir, manifest.FileName))
 	if err != nil {
@@ -144,7 +196,7 @@ func nativeModel(t *testing.T, dir string) engine.Model {
 			t.Fatal(err)
 		}
 	}
-	model, err := engine.BuildPipelineModel(files)
+	model, err := engine.BuildPipelineModel(files, size)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,6 +208,7 @@ type loadInfo struct {
 	BackendReason string            `json:"backendReason"`
 	Sources       map[string]string `json:"sources"`
 	Cache         string            `json:"cache"`
+	InputSize     int               `json:"inputSize"`
 }
 
 type summary struct {
@@ -166,7 +219,10 @@ type summary struct {
 	Backend       string
 	Mask          string // base64
 	MaskLength    int
-	Attention     *struct{ Width, Height, Length int }
+	Attention     *struct {
+		Width, Height, Length int
+		Data                  string // base64 of little-endian float32
+	}
 }
 
 func dice(a, b []uint8) float64 {
@@ -184,7 +240,7 @@ func dice(a, b []uint8) float64 {
 func TestBrowserMatchesNativePipeline(t *testing.T) {
 	dist := distDir(t)
 	imgPath := testutil.Need(t, filepath.Join(testutil.DataDir(t), filepath.FromSlash(testImage)), "BUSI data")
-	models := modelDir(t, dist)
+	models := modelDir(t, dist, imgPath)
 	s := newSite(t, dist, models)
 	b := browsertest.Start(t, browsertest.Options{Timeout: 20 * time.Minute})
 
@@ -199,9 +255,14 @@ func TestBrowserMatchesNativePipeline(t *testing.T) {
 	}
 
 	// First visit: everything comes from the network and is verified.
-	info, err := browsertest.Eval[loadInfo](b, `busamTest.load()`)
+	start := time.Now()
+	info, err := browsertest.Eval[loadInfo](b, fmt.Sprintf(`busamTest.load(%d, 'auto')`, inputSize))
+	t.Logf("first load (download, SHA-256, build): %v", time.Since(start).Round(time.Millisecond))
 	if err != nil {
 		t.Fatalf("load: %v\nconsole:\n%s", err, strings.Join(b.Console(), "\n"))
+	}
+	if info.InputSize != inputSize {
+		t.Errorf("input size %d, asked for %d", info.InputSize, inputSize)
 	}
 	t.Logf("backend %s (%s), cache %s", info.Backend, info.BackendReason, info.Cache)
 	if info.Backend != "cpu" && info.Backend != "webgpu" || info.BackendReason == "" {
@@ -234,11 +295,62 @@ func TestBrowserMatchesNativePipeline(t *testing.T) {
 	}
 	t.Logf("browser: %dx%d %s probs %v timings %v ms", got.Width, got.Height, got.Label, got.Probs, got.Timings)
 
+	compareWithNative(t, got, imgPath, models, inputSize)
+
+	// Bad input rejects with a message that names the file; the worker lives on.
+	for range 2 {
+		msg, err := browsertest.Eval[string](b, `busamTest.rejection(() => busamTest.analyzeBytes('not an image'))`)
+		if err != nil || !strings.Contains(msg, "junk.png") {
+			t.Errorf("junk input: message %q, %v", msg, err)
+		}
+	}
+
+	checkNoDataLeaves(t, b, s)
+
+	// Second visit: the model comes from Cache Storage; no model file is
+	// downloaded again.
+	s.reset()
+	if err := b.Navigate(s.URL + "/test/"); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.WaitFor(`window.busamTest`, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	start = time.Now()
+	info, err = browsertest.Eval[loadInfo](b, fmt.Sprintf(`busamTest.load(%d, 'auto')`, inputSize))
+	if err != nil {
+		t.Fatalf("second load: %v", err)
+	}
+	t.Logf("second load (Cache Storage, SHA-256, build): %v", time.Since(start).Round(time.Millisecond))
+	if info.Sources[manifest.RoleEncoder] != "cache" || info.Sources[manifest.RoleHeads] != "cache" {
+		t.Errorf("second load sources %v, want cache", info.Sources)
+	}
+	for _, r := range s.requests() {
+		if strings.HasPrefix(r.Path, "/model/") && r.Path != "/model/"+manifest.FileName {
+			t.Errorf("second visit downloaded %s", r.Path)
+		}
+	}
+
+	// Offline: with the server gone the page still loads the model.
+	s.Close()
+	info, err = browsertest.Eval[loadInfo](b, fmt.Sprintf(`busamTest.load(%d, 'auto')`, inputSize))
+	if err != nil {
+		t.Errorf("offline load: %v", err)
+	} else if info.Sources[manifest.RoleEncoder] != "cache" {
+		t.Errorf("offline load sources %v", info.Sources)
+	}
+}
+
+// compareWithNative runs the native Go model on the same image and files
+// and checks the browser's result against it: Dice >= 0.99 for the mask,
+// 1e-3 for the probabilities, the same label, and the attention map.
+func compareWithNative(t *testing.T, got summary, imgPath, models string, size int) {
+	t.Helper()
 	img, err := imageio.Load(imgPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, err := nativeModel(t, models).Analyze(img)
+	want, err := nativeModel(t, models, size).Analyze(img)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -267,50 +379,7 @@ func TestBrowserMatchesNativePipeline(t *testing.T) {
 			t.Errorf("timing %s = %v", k, got.Timings[k])
 		}
 	}
-	if got.Attention == nil || got.Attention.Width*got.Attention.Height != got.Attention.Length || got.Attention.Length == 0 {
-		t.Errorf("attention %+v", got.Attention)
-	}
-
-	// Bad input rejects with a message that names the file; the worker lives on.
-	for range 2 {
-		msg, err := browsertest.Eval[string](b, `busamTest.rejection(() => busamTest.analyzeBytes('not an image'))`)
-		if err != nil || !strings.Contains(msg, "junk.png") {
-			t.Errorf("junk input: message %q, %v", msg, err)
-		}
-	}
-
-	checkNoDataLeaves(t, b, s)
-
-	// Second visit: the model comes from Cache Storage; no model file is
-	// downloaded again.
-	s.reset()
-	if err := b.Navigate(s.URL + "/test/"); err != nil {
-		t.Fatal(err)
-	}
-	if err := b.WaitFor(`window.busamTest`, 30*time.Second); err != nil {
-		t.Fatal(err)
-	}
-	info, err = browsertest.Eval[loadInfo](b, `busamTest.load()`)
-	if err != nil {
-		t.Fatalf("second load: %v", err)
-	}
-	if info.Sources[manifest.RoleEncoder] != "cache" || info.Sources[manifest.RoleHeads] != "cache" {
-		t.Errorf("second load sources %v, want cache", info.Sources)
-	}
-	for _, r := range s.requests() {
-		if strings.HasPrefix(r.Path, "/model/") && r.Path != "/model/"+manifest.FileName {
-			t.Errorf("second visit downloaded %s", r.Path)
-		}
-	}
-
-	// Offline: with the server gone the page still loads the model.
-	s.Close()
-	info, err = browsertest.Eval[loadInfo](b, `busamTest.load()`)
-	if err != nil {
-		t.Errorf("offline load: %v", err)
-	} else if info.Sources[manifest.RoleEncoder] != "cache" {
-		t.Errorf("offline load sources %v", info.Sources)
-	}
+	compareAttention(t, got, want.Attention)
 }
 
 // checkNoDataLeaves: the browser sent only same-origin GETs without a body,
@@ -333,6 +402,30 @@ func checkNoDataLeaves(t *testing.T, b *browsertest.Browser, s *site) {
 		if (r.Method != "GET" && r.Method != "HEAD") || r.BodyBytes > 0 {
 			t.Errorf("server received %s %s with %d body bytes", r.Method, r.Path, r.BodyBytes)
 		}
+	}
+}
+
+// compareAttention checks the classifier's pooling weights, a continuous
+// output that depends on the mask logits: a stronger check than the 0|1
+// mask when the mask is nearly empty.
+func compareAttention(t *testing.T, got summary, want *tensor.Tensor) {
+	t.Helper()
+	if got.Attention == nil || want == nil {
+		t.Fatalf("attention: browser %v, native %v", got.Attention, want)
+	}
+	raw, err := base64.StdEncoding.DecodeString(got.Attention.Data)
+	if err != nil || len(raw) != 4*len(want.Data) || got.Attention.Length != len(want.Data) {
+		t.Fatalf("attention: %d bytes (%v), want %d floats", len(raw), err, len(want.Data))
+	}
+	var maxDiff, maxVal float64
+	for i, w := range want.Data {
+		g := math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))
+		maxDiff = max(maxDiff, math.Abs(float64(g-w)))
+		maxVal = max(maxVal, math.Abs(float64(w)))
+	}
+	t.Logf("attention: max |browser - native| = %.3g (max value %.3g)", maxDiff, maxVal)
+	if maxDiff > 1e-3*maxVal {
+		t.Errorf("attention differs by %.3g, more than 0.1%% of its largest value %.3g", maxDiff, maxVal)
 	}
 }
 
@@ -402,4 +495,50 @@ func TestBrowserRefusesTamperedModel(t *testing.T) {
 			t.Errorf("the tampered file was cached: %s", u)
 		}
 	}
+}
+
+// The WebGPU path (encoder in WGSL on the browser's adapter; SwiftShader on
+// machines without a GPU) gives the native CPU result too.
+func TestBrowserWebGPUMatchesNative(t *testing.T) {
+	dist := distDir(t)
+	imgPath := testutil.Need(t, filepath.Join(testutil.DataDir(t), filepath.FromSlash(testImage)), "BUSI data")
+	models := modelDir(t, dist, imgPath)
+	s := newSite(t, dist, models)
+	b := browsertest.Start(t, browsertest.Options{Timeout: 20 * time.Minute})
+	if err := b.Navigate(s.URL + "/test/"); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.WaitFor(`window.busamTest`, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	hasGPU, err := browsertest.Eval[bool](b, `navigator.gpu.requestAdapter().then((a) => a !== null)`)
+	if err != nil || !hasGPU {
+		msg := fmt.Sprintf("no WebGPU adapter in this Chromium (%v)", err)
+		if os.Getenv("CI") != "" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	info, err := browsertest.Eval[loadInfo](b, fmt.Sprintf(`busamTest.load(%d, 'webgpu')`, inputSize))
+	if err != nil {
+		b.SaveArtifacts("webgpu-load")
+		t.Fatalf("load on webgpu: %v", err)
+	}
+	if info.Backend != "webgpu" || info.BackendReason != "requested" {
+		t.Fatalf("backend %q (%s), want webgpu as requested", info.Backend, info.BackendReason)
+	}
+	if err := b.Upload("#file", imgPath); err != nil {
+		t.Fatal(err)
+	}
+	got, err := browsertest.Eval[summary](b, `busamTest.analyzePicked()`)
+	if err != nil {
+		b.SaveArtifacts("webgpu-analyze")
+		t.Fatalf("analyze on webgpu: %v", err)
+	}
+	t.Logf("browser webgpu: %s probs %v timings %v ms", got.Label, got.Probs, got.Timings)
+	if got.Backend != "webgpu" {
+		t.Errorf("result says backend %q", got.Backend)
+	}
+	compareWithNative(t, got, imgPath, models, inputSize)
+	checkNoDataLeaves(t, b, s)
 }

@@ -2,6 +2,9 @@
 //
 //   import { Busam } from './busam.js';
 //   const b = await Busam.load(baseURL, (p) => console.log(p.phase, p.overallLoaded, p.overallTotal));
+//   // optional third argument: {inputSize: 1024, backend: 'auto'|'cpu'|'webgpu'}
+//   // (inputSize: the encoder's input side, smaller is faster and coarser;
+//   //  backend 'auto' takes WebGPU on a real GPU adapter, else the CPU)
 //   const r = await b.analyze(fileOrBlobOrBytes);
 //   // r = {mask: Uint8Array(w*h, 0|1), width, height,
 //   //      probs: {normal, benign, malignant}, label,
@@ -19,7 +22,7 @@ export class Busam {
   #pending = new Map();
   #nextId = 1;
 
-  /** Information about the loaded model: {backend, backendReason, files, sources, cache}. */
+  /** Information about the loaded model: {backend, backendReason, files, inputSize, sources, cache}. */
   info = null;
 
   constructor(worker) {
@@ -38,13 +41,13 @@ export class Busam {
    * Starts the worker and loads the model from `${baseURL}model/`.
    * baseURL defaults to the folder of this module. onProgress receives
    * {phase: 'manifest'|'download'|'verify'|'init', file, path, loaded, total,
-   * overallLoaded, overallTotal, fromCache}.
+   * overallLoaded, overallTotal, fromCache}. options: {inputSize, backend}.
    */
-  static async load(baseURL, onProgress) {
+  static async load(baseURL, onProgress, options = {}) {
     const base = new URL(baseURL ?? './', baseURL ? globalThis.location?.href : import.meta.url);
     const b = new Busam(new Worker(WORKER_URL));
     try {
-      b.info = await b.#request({ op: 'load', baseURL: base.href }, onProgress);
+      b.info = await b.#request({ op: 'load', baseURL: base.href, options: { inputSize: options.inputSize, backend: options.backend } }, onProgress);
     } catch (err) {
       b.terminate();
       throw err;

@@ -1,7 +1,7 @@
 // worker.js: runs busam's Go WebAssembly module in a Web Worker, so the page
 // stays responsive while the model loads and analyses. busam.js talks to it
 // with messages:
-//   page -> worker  {id, op: 'load', baseURL} | {id, op: 'analyze', name, data: Blob|ArrayBuffer|Uint8Array}
+//   page -> worker  {id, op: 'load', baseURL, options: {inputSize, backend}} | {id, op: 'analyze', name, data: Blob|ArrayBuffer|Uint8Array}
 //   worker -> page  {id, type: 'progress', progress} | {id, type: 'done', result} | {id, type: 'error', error}
 // Every failure becomes an 'error' reply; the worker itself stays usable,
 // and if the Go runtime ever stops it is started again on the next call.
@@ -20,7 +20,7 @@ const WASM_URL = new URL('./busam.wasm', self.location.href);
 const CACHE_NAME = 'busam-model-v1';
 
 let runtime = null; // Promise<{api, exited}> while the Go program runs
-let lastBaseURL = null; // to reload the model after a runtime restart
+let lastLoad = null; // {baseURL, options}: to reload the model after a runtime restart
 let modelLoaded = false;
 
 function startRuntime() {
@@ -100,7 +100,27 @@ async function download(url, size, onChunk) {
   return buf;
 }
 
-async function loadModel(id, baseURL) {
+// probeGPU looks for a WebGPU adapter the Go module could use; the Go side
+// decides (a software fallback adapter loses to the CPU path).
+async function probeGPU() {
+  if (!self.navigator || !self.navigator.gpu) {
+    return { available: false, reason: 'navigator.gpu is missing (no WebGPU in this browser or context)' };
+  }
+  try {
+    const adapter = await self.navigator.gpu.requestAdapter({ powerPreference: 'high-performance' });
+    if (!adapter) return { available: false, reason: 'requestAdapter() found no WebGPU adapter' };
+    const info = adapter.info || {};
+    return {
+      available: true,
+      fallback: Boolean(info.isFallbackAdapter ?? adapter.isFallbackAdapter),
+      description: [info.vendor, info.architecture, info.description].filter(Boolean).join(' ') || 'unknown adapter',
+    };
+  } catch (err) {
+    return { available: false, reason: `requestAdapter() failed: ${err.message}` };
+  }
+}
+
+async function loadModel(id, baseURL, options) {
   const progress = (p) => self.postMessage({ id, type: 'progress', progress: p });
   const modelBase = new URL('model/', baseURL);
   const manifestURL = new URL('manifest.json', modelBase);
@@ -141,8 +161,13 @@ async function loadModel(id, baseURL) {
     }
     done += f.size;
   }
-  progress({ phase: 'init', loaded: total, total });
-  const info = await call('load');
+  progress({ phase: 'init', loaded: total, total, overallLoaded: total, overallTotal: total });
+  const opts = options || {};
+  const info = await call('load', {
+    inputSize: Number(opts.inputSize || 0),
+    backend: String(opts.backend || 'auto'),
+    gpu: opts.backend === 'cpu' ? { available: false, reason: 'not requested' } : await probeGPU(),
+  });
   if (cache) {
     await cache.put(manifestURL, new Response(man.text, { headers: { 'Content-Type': 'application/json' } }));
     // Drop the files of older model versions.
@@ -151,7 +176,7 @@ async function loadModel(id, baseURL) {
       if (!keep.has(req.url)) await cache.delete(req);
     }
   }
-  lastBaseURL = baseURL;
+  lastLoad = { baseURL, options };
   modelLoaded = true;
   return { ...info, sources, cache: cache ? 'cache-storage' : 'unavailable' };
 }
@@ -165,8 +190,8 @@ async function toBytes(data) {
 
 async function analyze(id, name, data) {
   if (!modelLoaded) {
-    if (!lastBaseURL) throw new Error('busam: no model loaded (call Busam.load first)');
-    await loadModel(id, lastBaseURL); // the runtime restarted: reload from the cache
+    if (!lastLoad) throw new Error('busam: no model loaded (call Busam.load first)');
+    await loadModel(id, lastLoad.baseURL, lastLoad.options); // the runtime restarted: reload from the cache
   }
   return call('analyze', String(name || 'image'), await toBytes(data));
 }
@@ -181,7 +206,7 @@ self.onmessage = (ev) => {
   queue = queue.then(async () => {
     try {
       let result;
-      if (msg.op === 'load') result = await loadModel(id, new URL(msg.baseURL));
+      if (msg.op === 'load') result = await loadModel(id, new URL(msg.baseURL), msg.options);
       else if (msg.op === 'analyze') result = await analyze(id, msg.name, msg.data);
       else throw new Error(`busam: unknown operation ${JSON.stringify(msg.op)}`);
       const transfer = [];

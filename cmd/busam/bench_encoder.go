@@ -97,43 +97,53 @@ func benchEncoder(args []string) error {
 	}
 	fmt.Printf("busam warm-up: %.0f ms\n\n", ms(time.Since(t0)))
 
-	fmt.Printf("%-26s %10s %10s %10s %9s %12s %12s\n", "image", "prep ms", "busam ms", "ORT ms", "busam/ORT", "busam GF/s", "ORT GF/s")
-	var sumGo, sumORT float64
+	// Wall time is what a user waits; CPU time (all threads of the process)
+	// is reported too because on a shared, loaded machine it is the steadier
+	// measure of work, at least with --threads 1 (ORT's idle threads spin,
+	// which counts as CPU time).
+	fmt.Printf("%-22s %8s %9s %9s %9s %9s %9s %9s %9s\n", "image", "prep ms", "busam ms", "ORT ms", "busam/ORT",
+		"busam GF/s", "ORT GF/s", "busam cpu", "ORT cpu")
+	var sumGo, sumORT, sumGoCPU, sumORTCPU float64
 	for _, in := range inputs {
-		var goTimes, ortTimes []float64
+		var goTimes, ortTimes, goCPU, ortCPU []float64
 		for r := 0; r < *runs; r++ { // interleaved, so machine noise hits both alike
-			t := time.Now()
+			c, t := processCPU(), time.Now()
 			if _, err := enc.Forward(in.x); err != nil {
 				return err
 			}
 			goTimes = append(goTimes, ms(time.Since(t)))
+			goCPU = append(goCPU, ms(processCPU()-c))
 			if ort != nil {
-				v, err := ort.run(in.file, in.x.Shape[1], in.x.Shape[2])
+				v, cv, err := ort.run(in.file, in.x.Shape[1], in.x.Shape[2])
 				if err != nil {
 					return err
 				}
 				ortTimes = append(ortTimes, v)
+				ortCPU = append(ortCPU, cv)
 			}
 		}
-		g := median(goTimes)
+		g, gc := median(goTimes), median(goCPU)
 		sumGo += g
-		row := fmt.Sprintf("%-26s %10.1f %10.1f", in.name, ms(in.prep), g)
-		if ort != nil {
-			o := median(ortTimes)
-			sumORT += o
-			row += fmt.Sprintf(" %10.1f %9.2f %12.1f %12.1f", o, g/o, flops/g/1e6, flops/o/1e6)
-		} else {
-			row += fmt.Sprintf(" %10s %9s %12.1f %12s", "-", "-", flops/g/1e6, "-")
+		sumGoCPU += gc
+		if ort == nil {
+			fmt.Printf("%-22s %8.1f %9.1f %9s %9s %9.1f %9s %9.1f %9s\n", in.name, ms(in.prep), g, "-", "-", flops/g/1e6, "-", gc, "-")
+			continue
 		}
-		fmt.Println(row)
+		o, oc := median(ortTimes), median(ortCPU)
+		sumORT += o
+		sumORTCPU += oc
+		fmt.Printf("%-22s %8.1f %9.1f %9.1f %9.2f %9.1f %9.1f %9.1f %9.1f\n", in.name, ms(in.prep), g, o, g/o, flops/g/1e6, flops/o/1e6, gc, oc)
 	}
 	n := float64(len(inputs))
+	fmt.Printf("\nmean wall: busam %.1f ms (%.1f GFLOP/s)", sumGo/n, flops/(sumGo/n)/1e6)
 	if ort != nil {
-		fmt.Printf("\nmean: busam %.1f ms (%.1f GFLOP/s), ORT %.1f ms (%.1f GFLOP/s), busam/ORT %.2f\n",
-			sumGo/n, flops/(sumGo/n)/1e6, sumORT/n, flops/(sumORT/n)/1e6, sumGo/sumORT)
-	} else {
-		fmt.Printf("\nmean: busam %.1f ms (%.1f GFLOP/s)\n", sumGo/n, flops/(sumGo/n)/1e6)
+		fmt.Printf(", ORT %.1f ms (%.1f GFLOP/s), busam/ORT %.2f", sumORT/n, flops/(sumORT/n)/1e6, sumGo/sumORT)
 	}
+	fmt.Printf("\nmean cpu:  busam %.1f ms", sumGoCPU/n)
+	if ort != nil {
+		fmt.Printf(", ORT %.1f ms, busam/ORT %.2f", sumORTCPU/n, sumGoCPU/sumORTCPU)
+	}
+	fmt.Println()
 	return nil
 }
 
@@ -244,20 +254,19 @@ func (w *ortWorker) line() (string, error) {
 	return w.out.Text(), nil
 }
 
-// run times one ORT pass over a raw float32 [3,h,w] file, in ms.
-func (w *ortWorker) run(file string, h, wd int) (float64, error) {
+// run times one ORT pass over a raw float32 [3,h,w] file: wall and CPU ms.
+func (w *ortWorker) run(file string, h, wd int) (wall, cpu float64, err error) {
 	if _, err := fmt.Fprintf(w.stdin, "%s %d %d\n", file, h, wd); err != nil {
-		return 0, fmt.Errorf("ORT worker: %w", err)
+		return 0, 0, fmt.Errorf("ORT worker: %w", err)
 	}
 	line, err := w.line()
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	v, err := strconv.ParseFloat(line, 64)
-	if err != nil {
-		return 0, fmt.Errorf("ORT worker: %s", line)
+	if _, err := fmt.Sscanf(line, "%g %g", &wall, &cpu); err != nil {
+		return 0, 0, fmt.Errorf("ORT worker: %s", line)
 	}
-	return v, nil
+	return wall, cpu, nil
 }
 
 func (w *ortWorker) close() {

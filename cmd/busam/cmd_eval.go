@@ -20,8 +20,8 @@ import (
 	"github.com/busam/busam/report"
 )
 
-// bootstrapResamples is enough for stable 95% intervals (their bounds move
-// by well under a percent between seeds on a BUSI test split).
+// bootstrapResamples for the 95% intervals: percentile intervals want
+// resamples in the thousands (Efron & Tibshirani suggest at least 1000).
 const bootstrapResamples = 2000
 
 type evalOptions struct {
@@ -198,7 +198,7 @@ func runEval(o evalOptions, an analyzer, stdout, progress io.Writer) error {
 	if err := report.Write(o.out, in, o.force); err != nil {
 		return err
 	}
-	fmt.Fprint(stdout, report.SummaryText(sum))
+	fmt.Fprint(stdout, report.SummaryText(sum, &ci))
 	fmt.Fprintf(stdout, "\nreport: %s\n", filepath.Join(o.out, report.MarkdownFile))
 	return nil
 }

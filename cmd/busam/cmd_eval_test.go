@@ -132,15 +132,15 @@ func TestEvalEndToEnd(t *testing.T) {
 	}
 	for _, want := range []string{
 		// 7 of 8 right (malignant (3) called benign).
-		"| accuracy | 0.8750 |",
+		"| accuracy | 0.8750 [",
 		// Sensitivities 2/2, 3/3, 2/3 → (1 + 1 + 2/3)/3 = 8/9.
-		"| balanced accuracy (mean sensitivity) | 0.8889 |",
+		"| balanced accuracy (mean sensitivity) | 0.8889 [",
 		// Every positive outscores every negative in each class: AUC 1.
-		"| macro AUC (one vs rest) | 1.0000 |",
+		"| macro AUC (one vs rest) | 1.0000 [",
 		// Lesion Dice: benign 1, 1, 1; malignant: the 10×10 square moved
 		// 5 px overlaps the truth on 5×10 = 50 px: 2·50/(100+100) = 0.5.
 		// Mean 0.75; deviations ±0.25, sample sd sqrt(6·0.0625/5) = 0.2739.
-		"| Dice, lesion images (n=6), mean ± sd (median) | 0.7500 ± 0.2739 (median 0.7500) |",
+		"| Dice, lesion images (n=6), mean ± sd (median) | 0.7500 ± 0.2739 (median 0.7500) [",
 		// IoU: 1, 1, 1, 50/150 ×3 → mean (3 + 1)/6 = 0.6667.
 		"| IoU, lesion images | 0.6667",
 		"| lesion images with an empty prediction | 0 of 6 |",
@@ -281,9 +281,9 @@ func TestEvalSplitPart(t *testing.T) {
 		accMD string
 	}{
 		// Test part: benign (1) right, malignant (3) called benign, normal (1) right: 2/3.
-		{"test", 3, "| accuracy | 0.6667 |"},
-		{"val", 1, "| accuracy | 1.0000 |"},
-		{"all", 8, "| accuracy | 0.8750 |"},
+		{"test", 3, "| accuracy | 0.6667 ["},
+		{"val", 1, "| accuracy | 1.0000 ["},
+		{"all", 8, "| accuracy | 0.8750 ["},
 	}
 	for _, tc := range tests {
 		out := filepath.Join(t.TempDir(), "report")

@@ -1,3 +1,5 @@
+//go:build !js
+
 // Package browsertest drives Debian's Chromium, headless, from Go tests
 // through chromedp: it starts a fresh browser with WebGPU enabled, records
 // every network request the page (and its workers) make, uploads files to

@@ -134,3 +134,14 @@ func BenchmarkConv2D(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkGemmKernels times 1024^3 on each kernel this CPU can run.
+func BenchmarkGemmKernels(b *testing.B) {
+	for _, kn := range fastKernels() {
+		b.Run(kn.name, func(b *testing.B) {
+			benchGemm(b, func(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, bm []float32, ldb int, beta float32, c []float32, ldc int) {
+				gemm(kn, true, transA, transB, m, n, k, alpha, a, lda, bm, ldb, beta, c, ldc, nil)
+			}, 1024, 1024, 1024)
+		})
+	}
+}

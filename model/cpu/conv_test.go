@@ -75,14 +75,23 @@ func checkConvAgainstRef(t *testing.T, p ConvParams, withBias bool, seed uint64)
 	}
 }
 
-// TestConv2DGeneric runs the cases on the plain-Go kernels only (what wasm
-// runs), whatever this CPU has.
-func TestConv2DGeneric(t *testing.T) {
-	oldK, oldDW := bestKernel, dwTaps
-	defer func() { bestKernel, dwTaps = oldK, oldDW }()
-	bestKernel, dwTaps = genericKernel, nil
-	for i, p := range convCases {
-		checkConvAgainstRef(t, p, true, uint64(i))
+// TestConv2DKernels runs the cases on every GEMM kernel this CPU can run,
+// and on the plain-Go kernels only (no vector depthwise either): what wasm
+// runs.
+func TestConv2DKernels(t *testing.T) {
+	for _, kn := range fastKernels() {
+		t.Run(kn.name, func(t *testing.T) {
+			oldDW := dwTaps
+			defer func() { dwTaps = oldDW }()
+			if kn == genericKernel {
+				dwTaps = nil
+			}
+			withKernel(kn, func() {
+				for i, p := range convCases {
+					checkConvAgainstRef(t, p, true, uint64(i))
+				}
+			})
+		})
 	}
 }
 

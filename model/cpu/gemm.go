@@ -11,7 +11,6 @@ package cpu
 import (
 	"fmt"
 	"runtime"
-	"sync"
 )
 
 // Gemm computes C = alpha*op(A)*op(B) + beta*C for row-major matrices, where
@@ -116,10 +115,10 @@ func checkMatrix(name, which string, rows, cols int, s []float32, ld int) {
 	}
 }
 
-// gemm handles the degenerate cases, then splits large products over the
-// cores along whichever of M and N has more tiles, so that every worker owns
-// a disjoint block of C and packs its own panels (no synchronisation).
-// bias (nil for none) holds m values added to the rows of C.
+// gemm handles the degenerate cases, then picks the dot path (gemm_dot.go)
+// or the blocked one, on the calling goroutine or, for a large product when
+// parallel is set, on all cores. bias (nil for none) holds m values added to
+// the rows of C.
 func gemm(kn *kernel, parallel bool, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, bias []float32) {
 	if m == 0 || n == 0 {
 		return
@@ -128,59 +127,47 @@ func gemm(kn *kernel, parallel bool, transA, transB bool, m, n, k int, alpha flo
 		scaleC(m, n, beta, c, ldc, bias)
 		return
 	}
-	workers := runtime.GOMAXPROCS(0)
-	if !parallel || workers < 2 || m*n*k < parallelMinWork {
+	parallel = parallel && runtime.GOMAXPROCS(0) > 1 && m*n*k >= parallelMinWork
+	switch {
+	case useDot(kn, transA, transB, m, n, k):
+		gemmDotAll(kn.dot, parallel, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias)
+	case parallel:
+		gemmSplit(kn, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias)
+	default:
 		gemmSerial(kn, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias)
-		return
 	}
+}
+
+// gemmSplit splits the product over the cores along whichever of M and N
+// has more tiles, so that every worker owns a disjoint block of C and packs
+// its own panels (no synchronisation).
+func gemmSplit(kn *kernel, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, bias []float32) {
 	mTiles, nTiles := ceilDiv(m, kn.mr), ceilDiv(n, kn.nr)
 	splitN := nTiles >= mTiles
-	tiles, step := mTiles, kn.mr
+	tiles, step, size := mTiles, kn.mr, m
 	if splitN {
-		tiles, step = nTiles, kn.nr
+		tiles, step, size = nTiles, kn.nr, n
 	}
-	workers = min(workers, tiles)
-	if workers < 2 {
-		gemmSerial(kn, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias)
-		return
-	}
-	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
-		lo := tiles * w / workers * step
-		hi := min(tiles*(w+1)/workers*step, m)
+	ParallelFor(tiles, func(lo, hi int) {
+		lo, hi = lo*step, min(hi*step, size)
 		if splitN {
-			hi = min(tiles*(w+1)/workers*step, n)
-		}
-		run := func() {
-			if splitN {
-				bOff := lo
-				if transB {
-					bOff = lo * ldb
-				}
-				gemmSerial(kn, transA, transB, m, hi-lo, k, alpha, a, lda, b[bOff:], ldb, beta, c[lo:], ldc, bias)
-			} else {
-				aOff := lo * lda
-				if transA {
-					aOff = lo
-				}
-				var bs []float32
-				if bias != nil {
-					bs = bias[lo:]
-				}
-				gemmSerial(kn, transA, transB, hi-lo, n, k, alpha, a[aOff:], lda, b, ldb, beta, c[lo*ldc:], ldc, bs)
+			bOff := lo
+			if transB {
+				bOff = lo * ldb
 			}
+			gemmSerial(kn, transA, transB, m, hi-lo, k, alpha, a, lda, b[bOff:], ldb, beta, c[lo:], ldc, bias)
+			return
 		}
-		if w == workers-1 {
-			run()
-			break
+		aOff := lo * lda
+		if transA {
+			aOff = lo
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			run()
-		}()
-	}
-	wg.Wait()
+		var bs []float32
+		if bias != nil {
+			bs = bias[lo:]
+		}
+		gemmSerial(kn, transA, transB, hi-lo, n, k, alpha, a[aOff:], lda, b, ldb, beta, c[lo*ldc:], ldc, bs)
+	})
 }
 
 // scaleC sets C = beta*C + bias (C = bias when beta == 0, even if C held

@@ -26,6 +26,7 @@ type kernel struct {
 	kc, mc, nc int
 	direct     bool
 	micro      microKernel
+	dot        dotKernel // nil: no dot path (see gemm_dot.go)
 }
 
 // KernelName names the micro-kernel Gemm uses on this machine, e.g.
@@ -44,16 +45,13 @@ func gemmSerial(kn *kernel, transA, transB bool, m, n, k int, alpha float32, a [
 	mr, nr := kn.mr, kn.nr
 	directA := kn.direct && n <= directMaxN
 	kcMax := min(kn.kc, k)
-	var bufA, bufB *packed
-	var pa, pb []float32
+	aRows := min(kn.mc, roundUp(m, mr))
 	if directA {
-		bufA = getPacked(mr * kcMax) // the last, partial sliver of A
-	} else {
-		bufA = getPacked(min(kn.mc, roundUp(m, mr)) * kcMax)
+		aRows = mr // only the last, partial sliver of A is packed
 	}
-	pa = bufA.data
-	bufB = getPacked(min(kn.nc, roundUp(n, nr)) * kcMax)
-	pb = bufB.data
+	bufA := getPacked(aRows * kcMax)
+	bufB := getPacked(min(kn.nc, roundUp(n, nr)) * kcMax)
+	pa, pb := bufA.data, bufB.data
 	for jc := 0; jc < n; jc += kn.nc {
 		nc := min(kn.nc, n-jc)
 		for pc := 0; pc < k; pc += kn.kc {
@@ -164,20 +162,33 @@ func packB(dst []float32, transB bool, b []float32, ldb, p0, j0, kc, nc, nr int)
 			continue
 		}
 		// op(B) column j is row j of the stored n x k matrix.
-		for j := 0; j < cols; j++ {
-			src := b[(j0+jr+j)*ldb+p0:]
-			src = src[:kc]
-			for p, v := range src {
-				d[p*nr+j] = v
-			}
+		if nr == 32 && packColsB32 != nil {
+			packColsB32(d, b[(j0+jr)*ldb+p0:], ldb, kc, cols)
+			continue
 		}
-		for j := cols; j < nr; j++ {
-			for p := 0; p < kc; p++ {
-				d[p*nr+j] = 0
-			}
+		packColsGo(d, b[(j0+jr)*ldb+p0:], ldb, kc, cols, nr)
+	}
+}
+
+// packColsGo packs kc x nr of a transposed B: d[p*nr+j] = src[j*ldb+p]
+// for j < cols, zero for the other columns.
+func packColsGo(d, src []float32, ldb, kc, cols, nr int) {
+	for j := 0; j < cols; j++ {
+		row := src[j*ldb:]
+		row = row[:kc]
+		for p, v := range row {
+			d[p*nr+j] = v
+		}
+	}
+	for j := cols; j < nr; j++ {
+		for p := 0; p < kc; p++ {
+			d[p*nr+j] = 0
 		}
 	}
 }
+
+// packColsB32Go is packColsGo for 32-wide slivers.
+func packColsB32Go(d, src []float32, ldb, kc, cols int) { packColsGo(d, src, ldb, kc, cols, 32) }
 
 func roundUp(x, m int) int { return (x + m - 1) / m * m }
 

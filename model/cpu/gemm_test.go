@@ -131,6 +131,9 @@ func gemmCases() []gemmCase {
 		{8, 32, 257}, {193, 65, 300}, {400, 47, 520}, {17, 2100, 40},
 		{128, 128, 128}, {130, 250, 70}, {40, 1100, 24}, {1100, 40, 30}, {96, 600, 50},
 		{49, 49, 32}, {196, 32, 196}, {320, 160, 160},
+		// k >> m, n (the dot path for C = A*B^T): chunk tails, 4-block edges,
+		// both parallel splits.
+		{7, 13, 1100}, {1, 1, 2049}, {64, 37, 4100}, {5, 250, 1030}, {40, 30, 5000}, {17, 70, 3000},
 	} {
 		add(s[0], s[1], s[2], 1, 0, 0)
 		add(s[0], s[1], s[2], 0.5, 2, 5)
@@ -168,13 +171,32 @@ var directModes = []struct {
 	maxN int
 }{{"default", directMaxN}, {"packed", 0}, {"in-place", 1 << 30}}
 
-// TestGemm runs the cases in each packing mode.
+// withKernel runs f with Gemm and Conv2D on kernel kn.
+func withKernel(kn *kernel, f func()) {
+	old := bestKernel
+	defer func() { bestKernel = old }()
+	bestKernel = kn
+	f()
+}
+
+// TestGemm runs the cases on every kernel this CPU can run (the plain-Go
+// one included), each in every packing mode.
 func TestGemm(t *testing.T) {
-	t.Logf("kernel %s", KernelName())
-	for _, mode := range directModes {
-		t.Run(mode.name, func(t *testing.T) {
-			withDirectMaxN(mode.maxN, func() { testGemm(t, Gemm) })
-		})
+	t.Logf("best kernel %s", KernelName())
+	for _, kn := range fastKernels() {
+		for _, mode := range directModes {
+			t.Run(kn.name+"/"+mode.name, func(t *testing.T) {
+				if !kn.direct && mode.maxN != directMaxN {
+					t.Skip("the kernel only reads packed panels")
+				}
+				if testing.Short() && kn == genericKernel {
+					t.Skip("TestGemmGeneric covers it")
+				}
+				withKernel(kn, func() {
+					withDirectMaxN(mode.maxN, func() { testGemm(t, Gemm) })
+				})
+			})
+		}
 	}
 }
 
@@ -189,20 +211,23 @@ func TestGemmReference(t *testing.T) {
 	}
 }
 
-// TestGemmPathsAgree compares the best kernel with the generic one directly:
-// the two must agree to float rounding on a product that uses blocking,
-// edges and the parallel split.
+// TestGemmPathsAgree compares each kernel with the generic one directly:
+// they must agree to float rounding on a product that uses blocking, edges
+// and the parallel split.
 func TestGemmPathsAgree(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 7))
 	m, n, k := 301, 517, 300
 	a, b := randSlice(r, m*k), randSlice(r, k*n)
-	c1, c2 := make([]float32, m*n), make([]float32, m*n)
-	Gemm(false, false, m, n, k, 1, a, k, b, n, 0, c1, n)
-	GemmGeneric(false, false, m, n, k, 1, a, k, b, n, 0, c2, n)
-	for i := range c1 {
-		// |a|,|b| <= 1: each product term is at most 1, k of them.
-		if d := math.Abs(float64(c1[i] - c2[i])); d > 2*float64(k)*float64(k)/(1<<24) {
-			t.Fatalf("C[%d]: %s %g vs generic %g", i, KernelName(), c1[i], c2[i])
+	want := make([]float32, m*n)
+	GemmGeneric(false, false, m, n, k, 1, a, k, b, n, 0, want, n)
+	for _, kn := range fastKernels() {
+		got := make([]float32, m*n)
+		withKernel(kn, func() { Gemm(false, false, m, n, k, 1, a, k, b, n, 0, got, n) })
+		for i := range got {
+			// |a|,|b| <= 1: each product term is at most 1, k of them.
+			if d := math.Abs(float64(got[i] - want[i])); d > 2*float64(k)*float64(k)/(1<<24) {
+				t.Fatalf("C[%d]: %s %g vs generic %g", i, kn.name, got[i], want[i])
+			}
 		}
 	}
 }

@@ -10,7 +10,8 @@ import (
 )
 
 // BenchmarkForward times the encoder with the real weights at the sizes
-// the project uses: 1024 (SAM) and 256 (browser tests).
+// the project uses: 1024 (SAM) and 256 (browser tests). cpu-ms/op is the
+// process CPU time per forward (all threads).
 func BenchmarkForward(b *testing.B) {
 	path := testutil.Need(b, filepath.Join(testutil.CacheDir(b), "weights", "encoder.safetensors"), "converted encoder weights")
 	enc, err := Load(path)
@@ -27,10 +28,12 @@ func BenchmarkForward(b *testing.B) {
 				b.Fatal(err)
 			}
 			b.ResetTimer()
+			cpu0 := processCPU()
 			for i := 0; i < b.N; i++ {
 				enc.Forward(x)
 			}
 			b.ReportMetric(float64(enc.FLOPs(size, size))*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			b.ReportMetric(float64(processCPU()-cpu0)/1e6/float64(b.N), "cpu-ms/op")
 		})
 	}
 }

@@ -1,6 +1,8 @@
 package encoder
 
 import (
+	"fmt"
+	"image"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -175,5 +177,41 @@ func TestSHA256DependsOnWeights(t *testing.T) {
 	c, _ := NewWithConfig(tinyConfig, p)
 	if a.SHA256() != b.SHA256() || a.SHA256() == c.SHA256() || len(a.SHA256()) != 64 {
 		t.Errorf("hashes %s %s %s", a.SHA256(), b.SHA256(), c.SHA256())
+	}
+}
+
+func TestEmbed(t *testing.T) {
+	enc, err := NewWithConfig(tinyConfig, randomParams(tinyConfig, 5))
+	if err != nil {
+		t.Fatal(err)
+	}
+	img := image.NewGray(image.Rect(0, 0, 30, 20))
+	for i := range img.Pix {
+		img.Pix[i] = uint8(i * 13)
+	}
+	emb, g, err := enc.Embed(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g.OrigW != 30 || g.OrigH != 20 || g.ResizedW != DefaultSize || g.ResizedH != 683 || g.Size != DefaultSize {
+		t.Fatalf("geometry %+v", g)
+	}
+	x, _ := Preprocess(img, DefaultSize)
+	want, err := enc.Forward(x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(emb.Shape) != fmt.Sprint(want.Shape) {
+		t.Fatalf("shape %v, want %v", emb.Shape, want.Shape)
+	}
+	for i := range want.Data {
+		if emb.Data[i] != want.Data[i] {
+			t.Fatalf("Embed differs from Forward(Preprocess) at %d", i)
+		}
+	}
+	for _, bad := range []image.Image{nil, image.NewGray(image.Rect(3, 3, 3, 9))} {
+		if _, _, err := enc.Embed(bad); err == nil {
+			t.Errorf("Embed(%v): no error", bad)
+		}
 	}
 }

@@ -13,6 +13,29 @@ func geluRowAVX512(x, bias *float32, n int)
 func softmaxRowAVX512(x *float32, n int, tail uint16)
 
 //go:noescape
+func attnScoresAVX512(s, q, kT, bias *float32, rows, cols, kd int)
+
+//go:noescape
+func attnPV32AVX512(o, p, v *float32, rows, n, cols int)
+
+// attentionKernelsFast computes s.o = softmax(s.q s.kT + bias) s.v for one
+// window and head with the AVX-512 kernels, and reports whether it could
+// (they need head dimension 32, MobileSAM's in every stage).
+func attentionKernelsFast(s *windowScratch, bias []float32) bool {
+	if !haveAVX512 || s.kd != 32 {
+		return false
+	}
+	_ = bias[s.rows*s.cols-1]
+	attnScoresAVX512(&s.s[0], &s.q[0], &s.kT[0], &bias[0], s.rows, s.cols, s.kd)
+	tail := uint16(1<<(s.n%16) - 1)
+	for i := 0; i < s.rows; i++ {
+		softmaxRowAVX512(&s.s[i*s.cols], s.n, tail)
+	}
+	attnPV32AVX512(&s.o[0], &s.s[0], &s.v[0], s.rows, s.n, s.cols)
+	return true
+}
+
+//go:noescape
 func dwRow3x3AVX512(dst, src0, src1, src2, w, bias *float32, c, n, pixStride, gelu int)
 
 // depthwiseRowFast computes output pixels [ox0, ox1) of row oy of a 3x3

@@ -320,3 +320,133 @@ dwnext:
 	JNZ  dwpixel
 	VZEROUPPER
 	RET
+
+// func attnScoresAVX512(s, q, kT, bias *float32, rows, cols, kd int)
+// s[r][j] = sum_d q[r][d]*kT[d][j] + bias[r][j] for r < rows (a multiple
+// of 4), j < cols (a multiple of 16). Rows of q are kd apart, rows of kT,
+// s and bias cols apart. Four query rows at a time share each kT load and
+// give four independent FMA chains.
+TEXT ·attnScoresAVX512(SB), NOSPLIT, $0-56
+	MOVQ s+0(FP), DI
+	MOVQ q+8(FP), SI
+	MOVQ kT+16(FP), DX
+	MOVQ bias+24(FP), BX
+	MOVQ rows+32(FP), R8
+	MOVQ cols+40(FP), R9
+	SHLQ $2, R9             // row stride of kT, s, bias in bytes
+	MOVQ kd+48(FP), R10
+	MOVQ R10, CX
+	SHLQ $2, CX             // row stride of q in bytes
+
+scgroup:
+	XORQ R11, R11           // column byte offset
+
+scchunk:
+	LEAQ (BX)(R11*1), AX
+	VMOVUPS (AX), Z0
+	VMOVUPS (AX)(R9*1), Z1
+	LEAQ (AX)(R9*2), AX
+	VMOVUPS (AX), Z2
+	VMOVUPS (AX)(R9*1), Z3
+	LEAQ (DX)(R11*1), R14   // kT[0][chunk]
+	MOVQ SI, R13            // q[row 0][0]
+	MOVQ R10, R12
+
+scd:
+	VMOVUPS (R14), Z4
+	VBROADCASTSS (R13), Z5
+	VFMADD231PS Z5, Z4, Z0
+	VBROADCASTSS (R13)(CX*1), Z6
+	VFMADD231PS Z6, Z4, Z1
+	LEAQ (R13)(CX*2), AX
+	VBROADCASTSS (AX), Z7
+	VFMADD231PS Z7, Z4, Z2
+	VBROADCASTSS (AX)(CX*1), Z8
+	VFMADD231PS Z8, Z4, Z3
+	ADDQ $4, R13
+	ADDQ R9, R14
+	DECQ R12
+	JNZ  scd
+
+	LEAQ (DI)(R11*1), AX
+	VMOVUPS Z0, (AX)
+	VMOVUPS Z1, (AX)(R9*1)
+	LEAQ (AX)(R9*2), AX
+	VMOVUPS Z2, (AX)
+	VMOVUPS Z3, (AX)(R9*1)
+	ADDQ $64, R11
+	CMPQ R11, R9
+	JLT  scchunk
+
+	LEAQ (R9*4), AX         // four rows of s and bias
+	ADDQ AX, DI
+	ADDQ AX, BX
+	LEAQ (CX*4), AX         // four rows of q
+	ADDQ AX, SI
+	SUBQ $4, R8
+	JGT  scgroup
+	VZEROUPPER
+	RET
+
+// func attnPV32AVX512(o, p, v *float32, rows, n, cols int)
+// o[r][0:32] = sum_{j<n} p[r][j] * v[j][0:32] for r < rows (a multiple of
+// 4); rows of p are cols apart, rows of v and o 32 apart (head dim 32).
+// Eight accumulators: four rows x two 16-lane halves.
+TEXT ·attnPV32AVX512(SB), NOSPLIT, $0-48
+	MOVQ o+0(FP), DI
+	MOVQ p+8(FP), SI
+	MOVQ v+16(FP), DX
+	MOVQ rows+24(FP), R8
+	MOVQ n+32(FP), R10
+	MOVQ cols+40(FP), R9
+	SHLQ $2, R9
+
+pvgroup:
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+	MOVQ SI, R13
+	MOVQ DX, R14
+	MOVQ R10, R12
+
+pvj:
+	VMOVUPS (R14), Z8
+	VMOVUPS 64(R14), Z9
+	VBROADCASTSS (R13), Z10
+	VFMADD231PS Z10, Z8, Z0
+	VFMADD231PS Z10, Z9, Z1
+	VBROADCASTSS (R13)(R9*1), Z11
+	VFMADD231PS Z11, Z8, Z2
+	VFMADD231PS Z11, Z9, Z3
+	LEAQ (R13)(R9*2), AX
+	VBROADCASTSS (AX), Z12
+	VFMADD231PS Z12, Z8, Z4
+	VFMADD231PS Z12, Z9, Z5
+	VBROADCASTSS (AX)(R9*1), Z13
+	VFMADD231PS Z13, Z8, Z6
+	VFMADD231PS Z13, Z9, Z7
+	ADDQ $4, R13
+	ADDQ $128, R14
+	DECQ R12
+	JNZ  pvj
+
+	VMOVUPS Z0, (DI)
+	VMOVUPS Z1, 64(DI)
+	VMOVUPS Z2, 128(DI)
+	VMOVUPS Z3, 192(DI)
+	VMOVUPS Z4, 256(DI)
+	VMOVUPS Z5, 320(DI)
+	VMOVUPS Z6, 384(DI)
+	VMOVUPS Z7, 448(DI)
+	ADDQ $512, DI
+	LEAQ (R9*4), AX
+	ADDQ AX, SI
+	SUBQ $4, R8
+	JGT  pvgroup
+	VZEROUPPER
+	RET

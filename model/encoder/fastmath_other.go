@@ -15,3 +15,6 @@ func softmaxRow(row []float32) { softmaxRowGo(row) }
 func depthwiseRowFast(dst, src []float32, h, wd, c, k, stride, oy, ox0, ox1 int, w, bias []float32, act activation) bool {
 	return false
 }
+
+// attentionKernelsFast has no portable fast path: see fastmath_amd64.go.
+func attentionKernelsFast(s *windowScratch, bias []float32) bool { return false }

@@ -279,6 +279,11 @@ func TestWindowAttention(t *testing.T) {
 		{10, 4, 4, 12, 3},
 		{3, 2, 5, 8, 4},
 		{14, 14, 7, 6, 1},
+		// Head dimension 32 (MobileSAM's) takes the AVX-512 kernels where
+		// available; windows of 49 and 196 tokens as in the real stages.
+		{9, 12, 7, 64, 2},
+		{16, 16, 14, 96, 3},
+		{7, 7, 7, 32, 1},
 	} {
 		at := newTestAttention(t, tc.dim, tc.heads, tc.window, uint64(tc.h*31+tc.w))
 		rng := rand.New(rand.NewPCG(5, uint64(tc.h)))

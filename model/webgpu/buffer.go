@@ -32,7 +32,7 @@ func (b *Buffer) Release() {
 	if b.d.rec.uses(b) {
 		b.d.rec.releases = append(b.d.rec.releases, b.buf)
 	} else {
-		b.buf.Release()
+		freeBuffer(b.buf)
 	}
 	b.buf = nil
 }
@@ -144,7 +144,7 @@ func (d *Device) Write(b *Buffer, data []float32) error {
 	if err != nil {
 		return fmt.Errorf("webgpu: write: staging buffer: %w", err)
 	}
-	defer staging.Release()
+	defer freeBuffer(staging)
 	enc, err := d.dev.CreateCommandEncoder(nil)
 	if err != nil {
 		return fmt.Errorf("webgpu: write: %w", err)
@@ -200,7 +200,7 @@ func (d *Device) readBytes(b *Buffer) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("webgpu: read: staging buffer: %w", err)
 	}
-	defer staging.Release()
+	defer freeBuffer(staging)
 	enc, err := d.dev.CreateCommandEncoder(nil)
 	if err != nil {
 		return nil, fmt.Errorf("webgpu: read: %w", err)

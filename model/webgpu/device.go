@@ -3,6 +3,7 @@ package webgpu
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/cogentcore/webgpu/wgpu"
 )
@@ -17,6 +18,9 @@ type Options struct {
 	// MaxDispatches caps the dispatches recorded into one queue submission;
 	// 0 means DefaultMaxDispatches.
 	MaxDispatches int
+	// Profile runs every dispatch on its own and waits for it, adding its
+	// wall time to Profile(): slow, for finding which kernels dominate.
+	Profile bool
 }
 
 // Device is an opened WebGPU device with its pipeline cache and the
@@ -30,6 +34,7 @@ type Device struct {
 	limits   wgpu.Limits
 
 	maxDispatches int
+	profile       map[string]KernelTime // nil unless Options.Profile
 	kernels       map[string]*kernel
 	rec           recorder
 	// empty is bound in place of an optional input (a nil bias), since
@@ -64,13 +69,16 @@ func Open(opt Options) (*Device, error) {
 		adapter:       adapter,
 		dev:           dev,
 		queue:         dev.GetQueue(),
-		info:          adapter.GetInfo(),
+		info:          adapterInfo(adapter),
 		limits:        dev.GetLimits().Limits,
 		maxDispatches: opt.MaxDispatches,
 		kernels:       map[string]*kernel{},
 	}
 	if d.maxDispatches <= 0 {
 		d.maxDispatches = DefaultMaxDispatches
+	}
+	if opt.Profile {
+		d.profile = map[string]KernelTime{}
 	}
 	if d.empty, err = d.NewBuffer(4); err != nil {
 		d.Close()
@@ -79,13 +87,14 @@ func Open(opt Options) (*Device, error) {
 	return d, nil
 }
 
-// Backend names the native graphics API under the adapter ("vulkan",
-// "open-gl", ...); in the browser it is "undefined" (not reported there).
+// Backend names the graphics API under the adapter ("vulkan", "open-gl",
+// ...); in the browser it is "web-gpu".
 func (d *Device) Backend() string { return d.info.BackendType.String() }
 
 // Description is a one-line human description of the adapter.
 func (d *Device) Description() string {
-	return fmt.Sprintf("%s %s (%s, %s)", d.info.VendorName, d.info.DriverDescription, d.info.AdapterType, d.info.BackendType)
+	name := strings.Join(strings.Fields(d.info.VendorName+" "+d.info.Architecture+" "+d.info.DriverDescription), " ")
+	return fmt.Sprintf("%s (%s, %s)", name, d.info.AdapterType, d.info.BackendType)
 }
 
 // Software reports a CPU adapter (lavapipe, SwiftShader): correct but
@@ -105,7 +114,7 @@ func (d *Device) Close() {
 	_ = d.Sync()
 	d.closed = true
 	if d.empty != nil {
-		d.empty.buf.Release()
+		freeBuffer(d.empty.buf)
 	}
 	for _, k := range d.kernels {
 		k.release()

@@ -14,3 +14,9 @@ func requestDevice(a *wgpu.Adapter) (*wgpu.Device, error) {
 		RequiredLimits: &wgpu.RequiredLimits{Limits: l},
 	})
 }
+
+func adapterInfo(a *wgpu.Adapter) wgpu.AdapterInfo { return a.GetInfo() }
+
+// freeBuffer drops the handle; wgpu keeps the memory until submitted work
+// using it has finished.
+func freeBuffer(b *wgpu.Buffer) { b.Release() }

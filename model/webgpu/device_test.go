@@ -3,12 +3,16 @@ package webgpu
 import (
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"testing"
 )
 
 func TestAdapterLimits(t *testing.T) {
 	d := testDevice(t)
-	t.Logf("adapter: %s", d.Description())
+	t.Logf("adapter: %s, software: %v", d.Description(), d.Software())
+	if runtime.GOOS == "js" && d.Backend() != "web-gpu" {
+		t.Errorf("backend %q in the browser, want web-gpu", d.Backend())
+	}
 	if d.Limits().MaxComputeInvocationsPerWorkgroup < 256 {
 		t.Errorf("device allows %d invocations per workgroup; the kernels need 256", d.Limits().MaxComputeInvocationsPerWorkgroup)
 	}
@@ -137,5 +141,34 @@ func TestRecorderSplitsSubmissions(t *testing.T) {
 	}
 	if len(d.kernels) != 1 {
 		t.Errorf("pipeline cache holds %d kernels after one kind of op, want 1", len(d.kernels))
+	}
+}
+
+func TestProfile(t *testing.T) {
+	testDevice(t)
+	d, err := Open(Options{Profile: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	x := upload(t, d, []float32{1, 2, 3})
+	y := zeros(t, d, 3)
+	for i := 0; i < 3; i++ {
+		if err := d.GELU(y, x, 3); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := d.Add(y, x, x, 3); err != nil {
+		t.Fatal(err)
+	}
+	p := d.Profile()
+	if p["unary"].Dispatches != 3 || p["binary"].Dispatches != 1 || len(p) != 2 {
+		t.Errorf("profile %+v, want 3 unary and 1 binary dispatches", p)
+	}
+	if p["unary"].Time <= 0 {
+		t.Errorf("unary time %v, want > 0", p["unary"].Time)
+	}
+	if testDevice(t).Profile() != nil {
+		t.Error("a device opened without Options.Profile returns a profile")
 	}
 }

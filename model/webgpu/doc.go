@@ -15,4 +15,14 @@
 // are requested (RequiredFeatures panics on js); shaders are plain f32.
 // On js every call waits on a promise, so never call into a Device
 // synchronously from a js.FuncOf callback: use a goroutine.
+//
+// Tests run natively on Mesa lavapipe (XDG_RUNTIME_DIR must be set) and in
+// headless Chromium through wasmbrowsertest v0.11.0, installed outside this
+// module (this module's chromedp is newer than it compiles against) and
+// found through a "headless_shell" script early in PATH that runs
+// /usr/bin/chromium --enable-unsafe-webgpu "$@":
+//
+//	GOOS=js GOARCH=wasm go test -exec=wasmbrowsertest ./model/webgpu/...
+//
+// Natively the package needs cgo (wgpu-native is linked through it).
 package webgpu

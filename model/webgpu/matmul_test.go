@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/busam/busam/model/cpu"
+	"github.com/busam/busam/model/tensor"
+	"github.com/busam/busam/quant"
 )
 
 // Bound for float32 sums of up to a few hundred terms in a different order
@@ -166,4 +168,37 @@ func TestLinearQ8MatchesDequantized(t *testing.T) {
 			check(t, "linear q8", read(t, d, gdst), want, 4e-6)
 		})
 	}
+}
+
+// TestLinearQ8TakesQuantPackage checks the hand-off format: an
+// Int8Tensor from package quant (per-output-channel scales) uploads as a
+// QWeight, and LinearQ8 equals Linear on its dequantized weights.
+func TestLinearQ8TakesQuantPackage(t *testing.T) {
+	d := testDevice(t)
+	r := rand.New(rand.NewPCG(39, 40))
+	const rows, in, out = 37, 160, 45
+	w := tensor.From(randSlice(r, out*in, 0.2), out, in)
+	q, err := quant.QuantizeInt8("w", w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deq, err := q.Dequantize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	qw, err := d.UploadQWeight(q.Q, q.Scale, q.Shape[0], q.Shape[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer qw.Release()
+	x := upload(t, d, randSlice(r, rows*in, 1))
+	bias := upload(t, d, randSlice(r, out, 1))
+	got, want := zeros(t, d, rows*out), zeros(t, d, rows*out)
+	if err := d.LinearQ8(got, x, qw, rows, Epilogue{Bias: bias}); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Linear(want, x, upload(t, d, deq.Data), rows, in, out, Epilogue{Bias: bias}); err != nil {
+		t.Fatal(err)
+	}
+	check(t, "int8 linear vs dequantized", read(t, d, got), read(t, d, want), 2e-6)
 }

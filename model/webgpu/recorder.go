@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"time"
 
 	"github.com/cogentcore/webgpu/wgpu"
 )
@@ -82,10 +83,46 @@ func (d *Device) run(spec *kernelSpec, params []uint32, groups [3]uint32, bufs .
 		}
 	}
 	d.rec.pending = append(d.rec.pending, dispatch{k: k, params: params, bufs: raw, groups: groups})
+	if d.profile != nil {
+		return d.timeAlone(spec.name)
+	}
 	if len(d.rec.pending) >= d.maxDispatches {
 		return d.Flush()
 	}
 	return nil
+}
+
+// KernelTime is the profile of one kernel: dispatches and their total
+// wall time, each measured alone from submit to idle.
+type KernelTime struct {
+	Dispatches int
+	Time       time.Duration
+}
+
+// timeAlone submits the one pending dispatch, waits, and books the time.
+func (d *Device) timeAlone(name string) error {
+	start := time.Now()
+	if err := d.Sync(); err != nil {
+		return err
+	}
+	kt := d.profile[name]
+	kt.Dispatches++
+	kt.Time += time.Since(start)
+	d.profile[name] = kt
+	return nil
+}
+
+// Profile returns the time per kernel name since Open, when the device
+// was opened with Options.Profile (nil otherwise).
+func (d *Device) Profile() map[string]KernelTime {
+	if d.profile == nil {
+		return nil
+	}
+	out := make(map[string]KernelTime, len(d.profile))
+	for k, v := range d.profile {
+		out[k] = v
+	}
+	return out
 }
 
 // Flush submits the recorded dispatches without waiting for them.
@@ -109,7 +146,7 @@ func (d *Device) Flush() error {
 	if err != nil {
 		return fmt.Errorf("webgpu: flush: parameter buffer: %w", err)
 	}
-	defer params.Release()
+	defer freeBuffer(params)
 
 	enc, err := d.dev.CreateCommandEncoder(nil)
 	if err != nil {
@@ -153,7 +190,7 @@ func (d *Device) Flush() error {
 
 func (d *Device) releaseDeferred() {
 	for _, b := range d.rec.releases {
-		b.Release()
+		freeBuffer(b)
 	}
 	d.rec.releases = nil
 }

@@ -1,8 +1,9 @@
 // Persistent ONNX Runtime worker for `busam bench encoder`: loads the
 // encoder once (all requested threads, full graph optimization), runs one
 // warm-up pass, prints "ready <session ms> <warm-up ms>", then answers each
-// stdin line "<path of raw float32 [3,H,W]> <H> <W>" with "<ms>" for one
-// timed run, until stdin closes.
+// stdin line "<path of raw float32 [3,H,W]> <H> <W>" with "<ms> <cpu ms>"
+// for one timed run (wall time, and CPU time of this process, all threads),
+// until stdin closes.
 //
 //   node tools/ort/bench.mjs <encoder.onnx> <threads>
 import fs from 'node:fs';
@@ -30,14 +31,16 @@ const inputName = session.inputNames[0];
 
 async function run(data, h, w) {
   const feeds = { [inputName]: new ort.Tensor('float32', data, [1, 3, h, w]) };
+  const c = process.cpuUsage();
   const t = performance.now();
   const out = await session.run(feeds);
   const ms = performance.now() - t;
+  const cu = process.cpuUsage(c);
   for (const v of Object.values(out)) v.dispose?.();
-  return ms;
+  return [ms, (cu.user + cu.system) / 1000];
 }
 
-const warm = await run(new Float32Array(3 * 1024 * 1024), 1024, 1024);
+const [warm] = await run(new Float32Array(3 * 1024 * 1024), 1024, 1024);
 console.log(`ready ${created.toFixed(1)} ${warm.toFixed(1)}`);
 
 const rl = readline.createInterface({ input: process.stdin });
@@ -47,7 +50,8 @@ for await (const line of rl) {
   try {
     const bytes = fs.readFileSync(file);
     const data = new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
-    console.log((await run(data, Number(h), Number(w))).toFixed(3));
+    const [ms, cpu] = await run(data, Number(h), Number(w));
+    console.log(`${ms.toFixed(3)} ${cpu.toFixed(3)}`);
   } catch (e) {
     console.log(`error ${String(e.message).replace(/\s+/g, ' ')}`);
   }

@@ -173,12 +173,37 @@ func readFile(file js.Value) ([]byte, error) {
 	return out, nil
 }
 
-// drawRGBA puts RGBA pixels on the canvas with the given id, resizing it
-// to the image: one copy into an ImageData, one putImageData call.
-func drawRGBA(canvasID string, pix []byte, w, h int) {
-	canvas := js.Global().Get("document").Call("getElementById", canvasID)
-	if canvas.Type() != js.TypeObject {
+// The canvas lives inside an element that the vugu template leaves empty
+// (CanvasHostID), so vugu never syncs it: vugu re-sets every attribute on
+// each render, and setting a canvas's width, even to the same value,
+// clears its pixels.
+
+// canvasPresent reports whether the host holds our canvas (vugu may have
+// replaced the host element since the last draw).
+func canvasPresent() bool {
+	host := js.Global().Get("document").Call("getElementById", CanvasHostID)
+	if host.Type() != js.TypeObject {
+		return false
+	}
+	first := host.Get("firstElementChild")
+	return first.Type() == js.TypeObject && first.Get("id").String() == CanvasID
+}
+
+// drawRGBA puts RGBA pixels on the canvas, creating it in the host if
+// needed and resizing it to the image: one copy into an ImageData, one
+// putImageData call.
+func drawRGBA(pix []byte, w, h int) {
+	doc := js.Global().Get("document")
+	host := doc.Call("getElementById", CanvasHostID)
+	if host.Type() != js.TypeObject {
 		return
+	}
+	canvas := host.Get("firstElementChild")
+	if canvas.Type() != js.TypeObject || canvas.Get("id").String() != CanvasID {
+		host.Set("textContent", "")
+		canvas = doc.Call("createElement", "canvas")
+		canvas.Set("id", CanvasID)
+		host.Call("appendChild", canvas)
 	}
 	if canvas.Get("width").Int() != w || canvas.Get("height").Int() != h {
 		canvas.Set("width", w)

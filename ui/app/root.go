@@ -7,6 +7,7 @@
 // root.vugu holds the markup; vugugen turns it into root_gen.go:
 //
 //go:generate go run github.com/vugu/vugu/cmd/vugugen -skip-go-mod -skip-main .
+//go:generate gofmt -w root_gen.go
 package app
 
 import (
@@ -24,8 +25,12 @@ import (
 	"github.com/busam/busam/ui/view"
 )
 
-// CanvasID is the id of the canvas the image and overlays are drawn on.
-const CanvasID = "view"
+// CanvasID is the id of the canvas the image and overlays are drawn on;
+// CanvasHostID the element that holds it.
+const (
+	CanvasID     = "view"
+	CanvasHostID = "canvas-host"
+)
 
 // Phase of the model's life in this page.
 type Phase int
@@ -48,6 +53,7 @@ type Root struct {
 	LoadError    string
 	client       *modelClient
 	Backend      string
+	ModelSource  string // "cache" when every model file came from this device's cache, else "network"
 	BackendNote  string // why the backend is what it is, when that matters
 	NoWebGPU     bool
 
@@ -108,6 +114,10 @@ func (c *Root) load() {
 		return
 	}
 	c.client, c.Phase, c.LoadFraction = client, PhaseReady, 1
+	c.ModelSource = "network"
+	if info.FromCache {
+		c.ModelSource = "cache"
+	}
 	c.Backend, c.BackendNote = describeBackend(info.Backend, info.BackendReason, c.NoWebGPU)
 }
 
@@ -277,7 +287,15 @@ func (c *Root) redraw() {
 		c.FileError = err.Error()
 		return
 	}
-	drawRGBA(CanvasID, c.pixels, c.base.W, c.base.H)
+	drawRGBA(c.pixels, c.base.W, c.base.H)
+}
+
+// Rendered runs after each vugu render: if vugu replaced the canvas's
+// host element, the picture is put back.
+func (c *Root) Rendered() {
+	if c.base.W > 0 && len(c.pixels) == len(c.base.Pix) && !canvasPresent() {
+		drawRGBA(c.pixels, c.base.W, c.base.H)
+	}
 }
 
 // loadTruth reads a ground-truth mask for the open image (teaching mode).
@@ -495,3 +513,14 @@ func (c *Root) RowClass(r ClassRow) string {
 // OpacityValue and OpacityText feed the opacity slider.
 func (c *Root) OpacityValue() string { return fmt.Sprint(c.Opacity) }
 func (c *Root) OpacityText() string  { return fmt.Sprintf("%d%%", c.Opacity) }
+
+// TotalText is the analysis time shown next to the backend.
+func (c *Root) TotalText() string {
+	if c.Result == nil {
+		return ""
+	}
+	if t, ok := c.Result.Timings["total"]; ok {
+		return " · " + formatMS(t)
+	}
+	return ""
+}

@@ -193,10 +193,14 @@ func drawHeatmap(dst []byte, w, h int, att []float32, aw, ah int, alpha float64)
 // at its top-left, scaled so its longest side spans the frame; so cell
 // coordinates are pixel coordinates times aw/max(w,h).
 func AttentionAtImage(att []float32, aw, ah, w, h int) []float64 {
+	return normalize(SampleAttention(att, aw, ah, w, h))
+}
+
+// SampleAttention is AttentionAtImage without the normalisation.
+func SampleAttention(att []float32, aw, ah, w, h int) []float64 {
 	sx := float64(aw) / float64(max(w, h))
 	sy := float64(ah) / float64(max(w, h))
 	out := make([]float64, w*h)
-	lo, hi := math.Inf(1), math.Inf(-1)
 	// Precompute the horizontal taps once per column.
 	x0s, fxs := make([]int, w), make([]float64, w)
 	for x := 0; x < w; x++ {
@@ -212,8 +216,16 @@ func AttentionAtImage(att []float32, aw, ah, w, h int) []float64 {
 			bot := float64(att[y1*aw+x0])*(1-fx) + float64(att[y1*aw+x1])*fx
 			v := top*(1-fy) + bot*fy
 			out[y*w+x] = v
-			lo, hi = math.Min(lo, v), math.Max(hi, v)
 		}
+	}
+	return out
+}
+
+// normalize rescales values to 0..1 in place; a flat map becomes 0.
+func normalize(out []float64) []float64 {
+	lo, hi := math.Inf(1), math.Inf(-1)
+	for _, v := range out {
+		lo, hi = math.Min(lo, v), math.Max(hi, v)
 	}
 	span := hi - lo
 	for i, v := range out {

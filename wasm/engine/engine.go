@@ -9,11 +9,13 @@ import (
 	"errors"
 	"fmt"
 	"image"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/busam/busam/dataset"
 	"github.com/busam/busam/imageio"
+	"github.com/busam/busam/model/encoder"
 	"github.com/busam/busam/model/pipeline"
 	"github.com/busam/busam/wasm/manifest"
 )
@@ -23,8 +25,29 @@ type Model interface {
 	Analyze(img image.Image) (pipeline.Result, error)
 }
 
-// Builder makes a Model from verified model files, keyed by manifest role.
-type Builder func(files map[string][]byte) (Model, error)
+// Builder makes a Model from verified model files, keyed by manifest
+// role, that runs the encoder at the given input size.
+type Builder func(files map[string][]byte, inputSize int) (Model, error)
+
+// Options of a load.
+type Options struct {
+	// InputSize is the encoder's input side (default encoder.DefaultSize,
+	// SAM's 1024). Smaller sizes run much faster and less accurately; tests
+	// use them to keep browser runs short.
+	InputSize int
+	// Backend forces a candidate by name; "" or "auto" picks the first
+	// usable one.
+	Backend string
+	// GPU describes the WebGPU adapter the page saw.
+	GPU GPUInfo
+}
+
+// Input sizes Load accepts: the encoder downsamples by 16 (so a multiple
+// of 16), and the heads need a few embedding cells.
+const (
+	MinInputSize = 64
+	MaxInputSize = 2048
+)
 
 // Backend says which compute path runs the model and why it was chosen.
 type Backend struct {
@@ -32,10 +55,30 @@ type Backend struct {
 	Reason string
 }
 
+// Candidate is a compute path the engine may build the model on. Load
+// tries the candidates in order and takes the first that is usable and
+// builds; the reasons the others were passed over are reported.
+type Candidate struct {
+	Name string
+	// Usable says whether the path can run here and, if not, why; nil
+	// means always.
+	Usable func(opt Options) (ok bool, why string)
+	Build  Builder
+}
+
+// GPUInfo is what the page found out about WebGPU before loading.
+type GPUInfo struct {
+	Available   bool   // navigator.gpu gave an adapter
+	Fallback    bool   // the adapter is a software fallback (e.g. SwiftShader)
+	Description string // vendor / architecture, for display
+	Reason      string // why it is not available
+}
+
 // Info describes a loaded model.
 type Info struct {
-	Backend Backend
-	Files   []manifest.File
+	Backend   Backend
+	Files     []manifest.File
+	InputSize int
 }
 
 // Timings of one analysis, in milliseconds (what JavaScript shows).
@@ -62,19 +105,19 @@ const MaxImageBytes = 64 << 20
 // Engine holds the state of the wasm module: the manifest, the verified
 // files, then the model. Its methods may be called from several goroutines.
 type Engine struct {
-	build   Builder
-	backend Backend
+	candidates []Candidate
 
-	mu    sync.Mutex
-	man   *manifest.Manifest
-	files map[string][]byte
-	model Model
+	mu      sync.Mutex
+	backend Backend
+	man     *manifest.Manifest
+	files   map[string][]byte
+	model   Model
 }
 
-// New returns an engine that builds its model with build and reports
-// backend as the compute path.
-func New(build Builder, backend Backend) *Engine {
-	return &Engine{build: build, backend: backend}
+// New returns an engine that builds its model on the first usable
+// candidate, in the order given.
+func New(candidates ...Candidate) *Engine {
+	return &Engine{candidates: candidates}
 }
 
 // SetManifest parses the manifest (name is used in errors) and starts a
@@ -113,7 +156,13 @@ func (e *Engine) AddFile(role string, data []byte) error {
 
 // Load builds the model from the added files; every manifest entry must
 // have been added. The raw bytes are released afterwards.
-func (e *Engine) Load() (Info, error) {
+func (e *Engine) Load(opt Options) (Info, error) {
+	if opt.InputSize == 0 {
+		opt.InputSize = encoder.DefaultSize
+	}
+	if opt.InputSize < MinInputSize || opt.InputSize > MaxInputSize || opt.InputSize%16 != 0 {
+		return Info{}, fmt.Errorf("busam: input size %d: want a multiple of 16 from %d to %d", opt.InputSize, MinInputSize, MaxInputSize)
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.man == nil {
@@ -124,19 +173,52 @@ func (e *Engine) Load() (Info, error) {
 			return Info{}, fmt.Errorf("busam: model file %s (%s) not downloaded", f.Path, f.Role)
 		}
 	}
-	m, err := e.build(e.files)
+	m, backend, err := e.buildOnCandidates(opt)
 	if err != nil {
-		return Info{}, fmt.Errorf("busam: building the model: %w", err)
+		return Info{}, err
 	}
-	e.model, e.files = m, nil
-	return Info{Backend: e.backend, Files: append([]manifest.File(nil), e.man.Files...)}, nil
+	e.model, e.backend, e.files = m, backend, nil
+	return Info{Backend: backend, Files: append([]manifest.File(nil), e.man.Files...), InputSize: opt.InputSize}, nil
+}
+
+func (e *Engine) buildOnCandidates(opt Options) (Model, Backend, error) {
+	forced := opt.Backend != "" && opt.Backend != "auto"
+	var passed []string
+	for _, c := range e.candidates {
+		if forced && c.Name != opt.Backend {
+			continue
+		}
+		if c.Usable != nil {
+			if ok, why := c.Usable(opt); !ok {
+				passed = append(passed, c.Name+": "+why)
+				continue
+			}
+		}
+		m, err := c.Build(e.files, opt.InputSize)
+		if err != nil {
+			passed = append(passed, fmt.Sprintf("%s: %v", c.Name, err))
+			continue
+		}
+		reason := "first choice"
+		switch {
+		case forced:
+			reason = "requested"
+		case len(passed) > 0:
+			reason = "fallback; " + strings.Join(passed, "; ")
+		}
+		return m, Backend{Name: c.Name, Reason: reason}, nil
+	}
+	if forced && len(passed) == 0 {
+		return nil, Backend{}, fmt.Errorf("busam: unknown backend %q", opt.Backend)
+	}
+	return nil, Backend{}, fmt.Errorf("busam: building the model: %s", strings.Join(passed, "; "))
 }
 
 // Analyze decodes an image file (name is used in errors and for the
 // format) and runs the model on it.
 func (e *Engine) Analyze(name string, data []byte) (*Result, error) {
 	e.mu.Lock()
-	model := e.model
+	model, backend := e.model, e.backend.Name
 	e.mu.Unlock()
 	if model == nil {
 		return nil, errors.New("busam: no model loaded (call load first)")
@@ -155,7 +237,7 @@ func (e *Engine) Analyze(name string, data []byte) (*Result, error) {
 		return nil, fmt.Errorf("busam: %s: %w", name, err)
 	}
 	total := time.Since(start)
-	return toResult(p, decoded.Sub(start), total, e.backend.Name)
+	return toResult(p, decoded.Sub(start), total, backend)
 }
 
 func toResult(p pipeline.Result, decode, total time.Duration, backend string) (*Result, error) {

@@ -63,10 +63,10 @@ func testManifest(t *testing.T) []byte {
 func loaded(t *testing.T, m fakeModel) *Engine {
 	t.Helper()
 	var built map[string][]byte
-	e := New(func(files map[string][]byte) (Model, error) {
+	e := New(Candidate{Name: "cpu", Build: func(files map[string][]byte, size int) (Model, error) {
 		built = files
 		return m, nil
-	}, Backend{Name: "cpu", Reason: "test"})
+	}})
 	if _, err := e.SetManifest("manifest.json", testManifest(t)); err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +75,7 @@ func loaded(t *testing.T, m fakeModel) *Engine {
 			t.Fatal(err)
 		}
 	}
-	info, err := e.Load()
+	info, err := e.Load(Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +104,7 @@ func pngBytes(t *testing.T, w, h int) []byte {
 }
 
 func TestAddFileRefusesTamperedFiles(t *testing.T) {
-	e := New(nil, Backend{})
+	e := New()
 	if err := e.AddFile(manifest.RoleEncoder, encBytes); err == nil {
 		t.Error("a file was accepted before the manifest")
 	}
@@ -134,15 +134,15 @@ func TestAddFileRefusesTamperedFiles(t *testing.T) {
 
 func TestLoadNeedsEveryFile(t *testing.T) {
 	calls := 0
-	e := New(func(map[string][]byte) (Model, error) { calls++; return fakeModel{}, nil }, Backend{})
-	if _, err := e.Load(); err == nil {
+	e := New(Candidate{Name: "cpu", Build: func(map[string][]byte, int) (Model, error) { calls++; return fakeModel{}, nil }})
+	if _, err := e.Load(Options{}); err == nil {
 		t.Error("Load without a manifest succeeded")
 	}
 	e.SetManifest("manifest.json", testManifest(t))
 	if err := e.AddFile(manifest.RoleEncoder, encBytes); err != nil {
 		t.Fatal(err)
 	}
-	_, err := e.Load()
+	_, err := e.Load(Options{})
 	if err == nil || !strings.Contains(err.Error(), "heads") {
 		t.Errorf("Load with the heads missing: %v", err)
 	}
@@ -150,17 +150,17 @@ func TestLoadNeedsEveryFile(t *testing.T) {
 		t.Error("the model was built from an incomplete set of files")
 	}
 	e.AddFile(manifest.RoleHeads, headsBytes)
-	e2 := New(func(map[string][]byte) (Model, error) { return nil, errors.New("bad tensors") }, Backend{})
+	e2 := New(Candidate{Name: "cpu", Build: func(map[string][]byte, int) (Model, error) { return nil, errors.New("bad tensors") }})
 	e2.SetManifest("manifest.json", testManifest(t))
 	e2.AddFile(manifest.RoleEncoder, encBytes)
 	e2.AddFile(manifest.RoleHeads, headsBytes)
-	if _, err := e2.Load(); err == nil || !strings.Contains(err.Error(), "bad tensors") {
+	if _, err := e2.Load(Options{}); err == nil || !strings.Contains(err.Error(), "bad tensors") {
 		t.Errorf("builder error lost: %v", err)
 	}
 }
 
 func TestAnalyze(t *testing.T) {
-	e := New(nil, Backend{})
+	e := New()
 	if _, err := e.Analyze("a.png", pngBytes(t, 4, 4)); err == nil {
 		t.Error("Analyze before Load succeeded")
 	}
@@ -230,6 +230,100 @@ func TestToResultRejectsInconsistentModelOutput(t *testing.T) {
 	} {
 		if _, err := toResult(p, 0, 0, "cpu"); err == nil {
 			t.Errorf("%s accepted", name)
+		}
+	}
+}
+
+func TestLoadInputSize(t *testing.T) {
+	var gotSize int
+	e := New(Candidate{Name: "cpu", Build: func(_ map[string][]byte, size int) (Model, error) { gotSize = size; return fakeModel{}, nil }})
+	add := func() {
+		e.SetManifest("manifest.json", testManifest(t))
+		e.AddFile(manifest.RoleEncoder, encBytes)
+		e.AddFile(manifest.RoleHeads, headsBytes)
+	}
+	for _, tc := range []struct {
+		asked, want int
+		ok          bool
+	}{
+		{0, 1024, true}, {256, 256, true}, {64, 64, true}, {2048, 2048, true},
+		{100, 0, false}, {48, 0, false}, {4096, 0, false}, {-16, 0, false},
+	} {
+		add()
+		gotSize = 0
+		info, err := e.Load(Options{InputSize: tc.asked})
+		if (err == nil) != tc.ok {
+			t.Errorf("InputSize %d: err %v", tc.asked, err)
+			continue
+		}
+		if tc.ok && (gotSize != tc.want || info.InputSize != tc.want) {
+			t.Errorf("InputSize %d: builder got %d, info says %d, want %d", tc.asked, gotSize, info.InputSize, tc.want)
+		}
+	}
+}
+
+func TestBackendChoice(t *testing.T) {
+	ok := func(map[string][]byte, int) (Model, error) { return fakeModel{}, nil }
+	broken := func(map[string][]byte, int) (Model, error) { return nil, errors.New("device lost") }
+	gpuUsable := func(opt Options) (bool, string) {
+		if !opt.GPU.Available {
+			return false, opt.GPU.Reason
+		}
+		return true, ""
+	}
+	tests := []struct {
+		name       string
+		gpuBuild   Builder
+		opt        Options
+		want       string
+		wantReason string
+		wantErr    string
+	}{
+		{"gpu first", ok, Options{GPU: GPUInfo{Available: true}}, "webgpu", "first choice", ""},
+		{"no gpu", ok, Options{GPU: GPUInfo{Reason: "navigator.gpu is missing"}}, "cpu", "navigator.gpu is missing", ""},
+		{"gpu fails to build", broken, Options{GPU: GPUInfo{Available: true}}, "cpu", "webgpu: device lost", ""},
+		{"cpu forced", ok, Options{Backend: "cpu", GPU: GPUInfo{Available: true}}, "cpu", "requested", ""},
+		{"gpu forced but absent", ok, Options{Backend: "webgpu", GPU: GPUInfo{Reason: "no adapter"}}, "", "", "no adapter"},
+		{"unknown", ok, Options{Backend: "tpu"}, "", "", `unknown backend "tpu"`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := New(Candidate{Name: "webgpu", Usable: gpuUsable, Build: tc.gpuBuild}, Candidate{Name: "cpu", Build: ok})
+			e.SetManifest("manifest.json", testManifest(t))
+			e.AddFile(manifest.RoleEncoder, encBytes)
+			e.AddFile(manifest.RoleHeads, headsBytes)
+			info, err := e.Load(tc.opt)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if info.Backend.Name != tc.want || !strings.Contains(info.Backend.Reason, tc.wantReason) {
+				t.Errorf("backend %+v, want %s because %q", info.Backend, tc.want, tc.wantReason)
+			}
+		})
+	}
+}
+
+func TestWebGPUUsable(t *testing.T) {
+	for _, tc := range []struct {
+		opt  Options
+		ok   bool
+		want string
+	}{
+		{Options{}, false, "no WebGPU adapter"},
+		{Options{GPU: GPUInfo{Reason: "navigator.gpu is missing"}}, false, "navigator.gpu is missing"},
+		{Options{GPU: GPUInfo{Available: true}}, true, ""},
+		{Options{GPU: GPUInfo{Available: true, Fallback: true, Description: "SwiftShader"}}, false, "software fallback (SwiftShader)"},
+		{Options{Backend: "webgpu", GPU: GPUInfo{Available: true, Fallback: true}}, true, ""},
+	} {
+		ok, why := WebGPUUsable(tc.opt)
+		if ok != tc.ok || !strings.Contains(why, tc.want) {
+			t.Errorf("WebGPUUsable(%+v) = %v, %q; want %v, %q", tc.opt, ok, why, tc.ok, tc.want)
 		}
 	}
 }

@@ -15,7 +15,8 @@ import (
 )
 
 // The browser builds the model from downloaded bytes; the CLI loads files.
-// Both must give the same model: same mask, same probabilities.
+// Both must give the same model: same mask, same probabilities. (Input
+// size 256 keeps the two encoder passes short; the browser tests use it too.)
 func TestBuildPipelineModelMatchesFileLoad(t *testing.T) {
 	encPath := testutil.Need(t, filepath.Join(testutil.CacheDir(t), "weights", "encoder.safetensors"), "converted encoder weights")
 	imgPath := testutil.Need(t, filepath.Join(testutil.DataDir(t), "benign", "benign (1).png"), "BUSI data")
@@ -35,7 +36,7 @@ func TestBuildPipelineModelMatchesFileLoad(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	m, err := BuildPipelineModel(files)
+	m, err := BuildPipelineModel(files, 256)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +57,12 @@ func TestBuildPipelineModelMatchesFileLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, err := pipeline.Analyze(enc, hm, img)
+	x, g := encoder.Preprocess(img, 256)
+	emb, err := enc.Forward(x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := pipeline.Predict(hm, emb, x, g)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +78,7 @@ func TestBuildPipelineModelRefusesBadFiles(t *testing.T) {
 		"garbage":      {manifest.RoleEncoder: []byte("garbage"), manifest.RoleHeads: []byte("garbage")},
 		"heads absent": {manifest.RoleEncoder: []byte{2, 0, 0, 0, 0, 0, 0, 0, '{', '}'}},
 	} {
-		if _, err := BuildPipelineModel(files); err == nil {
+		if _, err := BuildPipelineModel(files, 256); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
 	}

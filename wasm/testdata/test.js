@@ -14,15 +14,19 @@ function summary(r) {
   return {
     width: r.width, height: r.height, label: r.label, probs: r.probs, timings: r.timings,
     backend: r.backend, mask: base64(r.mask), maskLength: r.mask.length,
-    attention: r.attention ? { width: r.attention.width, height: r.attention.height, length: r.attention.data.length } : null,
+    attention: r.attention ? {
+      width: r.attention.width, height: r.attention.height, length: r.attention.data.length,
+      data: base64(new Uint8Array(r.attention.data.buffer)),
+    } : null,
   };
 }
 
 window.busamTest = {
   progress: [],
-  async load() {
+  async load(inputSize, backend) {
     this.progress = [];
-    this.b = await Busam.load('/', (p) => this.progress.push(p));
+    if (this.b) this.b.terminate();
+    this.b = await Busam.load('/', (p) => this.progress.push(p), { inputSize, backend });
     return this.b.info;
   },
   // Analyzes the file picked in #file, as a user would.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"testing"
 	"time"
 
@@ -83,5 +84,40 @@ func BenchmarkForward(b *testing.B) {
 			}
 			b.ReportMetric(float64(time.Since(start).Milliseconds())/float64(b.N), "ms/image")
 		})
+	}
+}
+
+// TestProfileForward256 prints where a 256x256 MobileSAM forward pass
+// spends its time per kernel (each dispatch timed alone). Run it with
+// BUSAM_WEBGPU_PROFILE=1; it asserts nothing.
+func TestProfileForward256(t *testing.T) {
+	if os.Getenv("BUSAM_WEBGPU_PROFILE") == "" {
+		t.Skip("set BUSAM_WEBGPU_PROFILE=1 to profile")
+	}
+	openDevice(t)
+	d, err := webgpu.Open(webgpu.Options{Profile: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	p := randomParams(encoder.MobileSAM, 1)
+	e, err := New(d, encoder.MobileSAM, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Release()
+	if _, err := e.Forward(randomImage(1, 3, 256, 256)); err != nil {
+		t.Fatal(err)
+	}
+	prof := d.Profile()
+	names := make([]string, 0, len(prof))
+	var total time.Duration
+	for n, kt := range prof {
+		names = append(names, n)
+		total += kt.Time
+	}
+	sort.Slice(names, func(i, j int) bool { return prof[names[i]].Time > prof[names[j]].Time })
+	for _, n := range names {
+		t.Logf("%-10s %4d dispatches %8.1f ms  %5.1f%%", n, prof[n].Dispatches, float64(prof[n].Time.Microseconds())/1000, 100*float64(prof[n].Time)/float64(total))
 	}
 }

@@ -10,6 +10,7 @@ package tinyvit
 
 import (
 	"fmt"
+	"image"
 	"math"
 
 	"github.com/busam/busam/model/cpu"
@@ -115,6 +116,27 @@ func (e *Encoder) Forward(x *tensor.Tensor) (*tensor.Tensor, error) {
 		return nil, fmt.Errorf("tinyvit: %w", err)
 	}
 	return tensor.From(res, cfg.NeckDim, h, w), nil
+}
+
+// Embed preprocesses img as SAM does (longest side encoder.DefaultSize,
+// top-left, zero padding) and encodes it: the WebGPU twin of
+// (*encoder.Encoder).Embed.
+func (e *Encoder) Embed(img image.Image) (*tensor.Tensor, encoder.Geometry, error) {
+	return e.EmbedSize(img, encoder.DefaultSize)
+}
+
+// EmbedSize is Embed at another input side (a multiple of 16; smaller is
+// faster and less accurate).
+func (e *Encoder) EmbedSize(img image.Image, size int) (*tensor.Tensor, encoder.Geometry, error) {
+	if img == nil || img.Bounds().Empty() {
+		return nil, encoder.Geometry{}, fmt.Errorf("tinyvit: empty image")
+	}
+	if size < 16 || size > 4096 {
+		return nil, encoder.Geometry{}, fmt.Errorf("tinyvit: input size %d outside 16..4096", size)
+	}
+	x, g := encoder.Preprocess(img, size)
+	emb, err := e.Forward(x)
+	return emb, g, err
 }
 
 // pass is one forward pass: it keeps the first error (later ops become

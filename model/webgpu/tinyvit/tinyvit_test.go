@@ -1,6 +1,7 @@
 package tinyvit
 
 import (
+	"image"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -16,14 +17,15 @@ import (
 )
 
 // openDevice opens a WebGPU device: Vulkan natively (lavapipe in CI), the
-// browser's under GOOS=js; skipped without one, failed under CI. Submissions are kept small: lavapipe
-// corrupts a submission that runs for more than a few seconds.
+// browser's under GOOS=js; skipped without one, failed under CI. Two
+// dispatches per submission: lavapipe corrupts a submission that runs for
+// more than a few seconds, and CI machines are loaded.
 func openDevice(t *testing.T) *webgpu.Device {
 	t.Helper()
 	if os.Getenv("XDG_RUNTIME_DIR") == "" {
 		t.Setenv("XDG_RUNTIME_DIR", os.TempDir())
 	}
-	d, err := webgpu.Open(webgpu.Options{MaxDispatches: 8})
+	d, err := webgpu.Open(webgpu.Options{MaxDispatches: 2})
 	missing := ""
 	switch {
 	case err != nil:
@@ -155,6 +157,9 @@ func TestMatchesCPUEncoder(t *testing.T) {
 
 // TestMobileSAMWeights runs the real encoder at 256x256 on both backends.
 func TestMobileSAMWeights(t *testing.T) {
+	if runtime.GOOS == "js" {
+		t.Skip("native only: the weights file is on the host, and SwiftShader takes ~30 s")
+	}
 	path := testutil.Need(t, filepath.Join(testutil.CacheDir(t), "weights", "encoder.safetensors"), "converted MobileSAM encoder")
 	d := openDevice(t)
 	f, err := safetensors.ReadFile(path)
@@ -211,5 +216,49 @@ func TestBadInput(t *testing.T) {
 		if _, err := e.Forward(x); err == nil {
 			t.Errorf("Forward accepted %v", x)
 		}
+	}
+}
+
+// TestEmbedMatchesCPU checks the image entry point: same preprocessing
+// and geometry as the CPU encoder, same embedding (at a 128 input: Embed
+// is EmbedSize at 1024, too slow for a unit test on a CPU adapter).
+func TestEmbedMatchesCPU(t *testing.T) {
+	d := openDevice(t)
+	p := randomParams(tiny, 5)
+	cpuEnc, err := encoder.NewWithConfig(tiny, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gpuEnc, err := New(d, tiny, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gpuEnc.Release()
+	img := image.NewRGBA(image.Rect(0, 0, 40, 30))
+	for i := range img.Pix {
+		img.Pix[i] = uint8(i * 37)
+	}
+	x, wantG := encoder.Preprocess(img, 128)
+	want, err := cpuEnc.Forward(x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, g, err := gpuEnc.EmbedSize(img, 128)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g != wantG {
+		t.Errorf("geometry %+v, CPU encoder gives %+v", g, wantG)
+	}
+	cos, rel := compare(got.Data, want.Data)
+	t.Logf("embed %v: cosine %.8f, max relative error %.3g", got.Shape, cos, rel)
+	if cos < 0.99999 || rel > 1e-4 {
+		t.Errorf("cosine %.8f, max relative error %.3g", cos, rel)
+	}
+	if _, _, err := gpuEnc.Embed(nil); err == nil {
+		t.Error("Embed(nil) returned no error")
+	}
+	if _, _, err := gpuEnc.EmbedSize(img, 0); err == nil {
+		t.Error("EmbedSize(img, 0) returned no error")
 	}
 }

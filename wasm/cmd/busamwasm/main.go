@@ -5,7 +5,7 @@
 //
 //	setManifest(text)        -> Promise<[{role, path, size, sha256}]>
 //	addFile(role, Uint8Array) -> Promise<void>  (rejects a file whose SHA-256 differs)
-//	load()                   -> Promise<{backend, backendReason, files}>
+//	load({inputSize, backend, gpu}) -> Promise<{backend, backendReason, files, inputSize}>
 //	analyze(name, Uint8Array) -> Promise<{mask, width, height, probs, label, timings, backend, attention}>
 //
 // Every call returns a promise and runs its work in a goroutine: blocking
@@ -25,10 +25,10 @@ import (
 )
 
 func main() {
-	eng := engine.New(engine.BuildPipelineModel, engine.Backend{
-		Name:   "cpu",
-		Reason: "the WebGPU backend is not wired into this module yet",
-	})
+	eng := engine.New(
+		engine.Candidate{Name: "webgpu", Usable: engine.WebGPUUsable, Build: engine.BuildWebGPUModel},
+		engine.Candidate{Name: "cpu", Build: engine.BuildPipelineModel},
+	)
 	api := js.Global().Get("Object").New()
 	api.Set("version", "1")
 	api.Set("setManifest", js.FuncOf(func(_ js.Value, args []js.Value) any {
@@ -54,9 +54,10 @@ func main() {
 			return nil, eng.AddFile(role, data)
 		})
 	}))
-	api.Set("load", js.FuncOf(func(_ js.Value, _ []js.Value) any {
+	api.Set("load", js.FuncOf(func(_ js.Value, args []js.Value) any {
+		opt := loadOptions(args)
 		return promise(func() (any, error) {
-			info, err := eng.Load()
+			info, err := eng.Load(opt)
 			if err != nil {
 				return nil, err
 			}
@@ -65,6 +66,7 @@ func main() {
 				"backend":       info.Backend.Name,
 				"backendReason": info.Backend.Reason,
 				"files":         filesToJS(info.Files),
+				"inputSize":     info.InputSize,
 			}, nil
 		})
 	}))
@@ -111,6 +113,33 @@ func promise(work func() (any, error)) js.Value {
 	})
 	defer executor.Release() // the executor runs inside the constructor
 	return js.Global().Get("Promise").New(executor)
+}
+
+// loadOptions reads load's argument: {inputSize, backend, gpu: {available,
+// fallback, description, reason}}; anything missing keeps its default.
+func loadOptions(args []js.Value) engine.Options {
+	var opt engine.Options
+	if len(args) == 0 || args[0].Type() != js.TypeObject {
+		return opt
+	}
+	o := args[0]
+	if v := o.Get("inputSize"); v.Type() == js.TypeNumber {
+		opt.InputSize = v.Int()
+	}
+	if v := o.Get("backend"); v.Type() == js.TypeString {
+		opt.Backend = v.String()
+	}
+	if g := o.Get("gpu"); g.Type() == js.TypeObject {
+		opt.GPU.Available = g.Get("available").Truthy()
+		opt.GPU.Fallback = g.Get("fallback").Truthy()
+		if v := g.Get("description"); v.Type() == js.TypeString {
+			opt.GPU.Description = v.String()
+		}
+		if v := g.Get("reason"); v.Type() == js.TypeString {
+			opt.GPU.Reason = v.String()
+		}
+	}
+	return opt
 }
 
 func jsError(msg string) js.Value { return js.Global().Get("Error").New(msg) }

@@ -1,0 +1,495 @@
+// Package e2e tests busam's web app end to end: the assembled app
+// (dist/web, or $BUSAM_WEB) is served by package server on a loopback
+// port and driven in headless Chromium through internal/browsertest, as a
+// user would: open the page, wait for the model, open a real BUSI image,
+// read the result off the page.
+//
+// What it checks:
+//   - the class shown is the class the native Go pipeline computes for the
+//     same file with the same weights, and the probabilities agree;
+//   - the mask's Dice against BUSI's ground truth (computed by the page's
+//     teaching mode) equals the native mask's Dice and passes a threshold
+//     derived from the shipped heads' recorded validation Dice;
+//   - no request during an analysis carries data (only same-origin GETs
+//     without bodies) and, once the model is cached, a second analysis
+//     makes no request at all;
+//   - offline (network emulation off and the server stopped), a reload
+//     still starts the app and analyses an image;
+//   - a corrupt file gives an error message that names it.
+//
+// Screenshots go to artifacts/e2e/*.png (gitignored).
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/busam/busam/imageio"
+	"github.com/busam/busam/internal/browsertest"
+	"github.com/busam/busam/internal/testutil"
+	"github.com/busam/busam/model/encoder"
+	"github.com/busam/busam/model/heads"
+	"github.com/busam/busam/model/pipeline"
+	"github.com/busam/busam/server"
+	"github.com/busam/busam/ui/view"
+	"github.com/busam/busam/wasm/manifest"
+
+	"github.com/chromedp/cdproto/network"
+	cdppage "github.com/chromedp/cdproto/page"
+	"github.com/chromedp/chromedp"
+)
+
+// Time limits. The model runs on the CPU in Go WebAssembly (no SIMD, no
+// threads), so one full-size analysis takes about a minute here.
+const (
+	loadTimeout     = 5 * time.Minute
+	analyzeTimeout  = 8 * time.Minute
+	quickUITimeout  = 30 * time.Second
+	diceMargin      = 0.25 // below the recorded mean: one image is not the mean
+	probTolerance   = 2e-3 // wasm and native float32 kernels differ in summation order
+	diceTolerance   = 0.02
+	defaultDiceBase = 0.0 // no recorded quality: the Dice must only match native
+)
+
+// webDir is the assembled app under test.
+func webDir(t *testing.T) string {
+	dir := os.Getenv("BUSAM_WEB")
+	if dir == "" {
+		dir = filepath.Join(testutil.RepoRoot(t), "dist", "web")
+	}
+	testutil.Need(t, filepath.Join(dir, "index.html"), "the assembled web app (./build.sh build)")
+	names := readAssets(t, dir)
+	if _, ok := names["ui.wasm"]; !ok {
+		t.Fatalf("%s was assembled without the UI (no ui.wasm in assets.json); build it with go run ./ui/cmd/webapp", dir)
+	}
+	return dir
+}
+
+func readAssets(t *testing.T, dir string) map[string]string {
+	b, err := os.ReadFile(filepath.Join(dir, "assets.json"))
+	if err != nil {
+		t.Fatalf("reading the app's asset list: %v", err)
+	}
+	var names map[string]string
+	if err := json.Unmarshal(b, &names); err != nil {
+		t.Fatalf("%s/assets.json: %v", dir, err)
+	}
+	return names
+}
+
+// serve starts the app's server on a free loopback port; stop ends it.
+func serve(t *testing.T, dir string) (url string, stop func()) {
+	h, err := server.New(server.Config{WebDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- server.Serve(ctx, ln, h) }()
+	stopped := false
+	stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		if err := <-done; err != nil && !errors.Is(err, http.ErrServerClosed) {
+			t.Errorf("server: %v", err)
+		}
+		h.Close()
+	}
+	t.Cleanup(stop)
+	return "http://" + ln.Addr().String() + "/", stop
+}
+
+// page wraps the browser with the app's own vocabulary.
+type page struct {
+	t   *testing.T
+	b   *browsertest.Browser
+	dir string // artifacts
+}
+
+func (p page) state() string {
+	s, _ := browsertest.Eval[string](p.b, `document.getElementById('app')?.dataset.state ?? ''`)
+	return s
+}
+
+func (p page) text(selector string) string {
+	p.t.Helper()
+	s, err := browsertest.Eval[string](p.b, fmt.Sprintf(`document.querySelector(%q)?.textContent ?? ''`, selector))
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	return strings.TrimSpace(s)
+}
+
+func (p page) waitFor(expr string, timeout time.Duration) {
+	p.t.Helper()
+	if err := p.b.WaitFor(expr, timeout); err != nil {
+		p.t.Fatalf("%v\nconsole:\n%s", err, strings.Join(p.b.Console(), "\n"))
+	}
+}
+
+// screenshot saves the whole page (not only the viewport) as
+// <artifacts>/<name>.png.
+func (p page) screenshot(name string) {
+	p.t.Helper()
+	png, err := chromedp.Run(p.b.Context(), chromedp.FullScreenshot(100))
+	if err == nil {
+		path := filepath.Join(p.dir, name+".png")
+		if err = os.MkdirAll(p.dir, 0o755); err == nil {
+			err = os.WriteFile(path, png, 0o644)
+		}
+		p.t.Logf("screenshot: %s", path)
+	}
+	if err != nil {
+		p.t.Errorf("screenshot %s: %v", name, err)
+	}
+}
+
+// waitReady waits until the model is loaded (or the app reports failure).
+func (p page) waitReady() {
+	p.t.Helper()
+	p.waitFor(`['ready', 'failed'].includes(document.getElementById('app')?.dataset.state)`, loadTimeout)
+	if s := p.state(); s != "ready" {
+		p.screenshot("load-failed")
+		p.t.Fatalf("the app did not load its model (state %q): %s", s, p.text("#load-error"))
+	}
+}
+
+// analyze opens a file and waits for its result or error.
+func (p page) analyze(path string) string {
+	p.t.Helper()
+	if err := p.b.Upload("#file-input", path); err != nil {
+		p.t.Fatal(err)
+	}
+	name := filepath.Base(path)
+	p.waitFor(fmt.Sprintf(`(() => { const a = document.getElementById('app'); return a.dataset.file === %q && ['done', 'error'].includes(a.dataset.state); })()`, name), analyzeTimeout)
+	return p.state()
+}
+
+// shownResult is what the page shows after an analysis.
+type shownResult struct {
+	Label string             `json:"label"`
+	Probs map[string]float64 `json:"probs"`
+}
+
+func (p page) result() shownResult {
+	p.t.Helper()
+	r, err := browsertest.Eval[shownResult](p.b, `(() => {
+		const probs = {};
+		for (const m of document.querySelectorAll('meter[id^="prob-"]')) probs[m.id.slice(5)] = m.value;
+		return {label: document.getElementById('result-label').textContent.trim().toLowerCase(), probs};
+	})()`)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	return r
+}
+
+// nativeResult runs the Go pipeline on the same file with the model files
+// the app serves.
+func nativeResult(t *testing.T, dir, imagePath string) pipeline.Result {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, "model", manifest.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	man, err := manifest.Parse(manifest.FileName, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	encFile, ok1 := man.File(manifest.RoleEncoder)
+	headsFile, ok2 := man.File(manifest.RoleHeads)
+	if !ok1 || !ok2 {
+		t.Fatalf("the app's model manifest lacks the encoder or the heads: %+v", man.Files)
+	}
+	enc, err := encoder.Load(filepath.Join(dir, "model", encFile.Path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hm, err := heads.Load(filepath.Join(dir, "model", headsFile.Path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := imageio.Load(imagePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := pipeline.Analyze(enc, hm, img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// diceThreshold derives the pass mark for one image's Dice from the
+// quality the shipped heads recorded: their validation mean Dice minus
+// diceMargin (single images scatter around the mean; BUSI's per-image
+// Dice has a spread of about 0.2). Heads without a record (untrained
+// development weights) get no quality bar, only the native comparison.
+func diceThreshold(t *testing.T, dir string) (float64, string) {
+	b, err := os.ReadFile(filepath.Join(dir, "model", manifest.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	man, err := manifest.Parse(manifest.FileName, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hf, _ := man.File(manifest.RoleHeads)
+	meta, err := heads.Metadata(filepath.Join(dir, "model", hf.Path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return DiceThreshold(meta)
+}
+
+// DiceThreshold reads the recorded Dice from heads metadata: a "test_dice"
+// entry if the evaluation wrote one, else the training record's
+// validation Dice.
+func DiceThreshold(meta map[string]string) (float64, string) {
+	if s, ok := meta["test_dice"]; ok {
+		if v, err := strconv.ParseFloat(s, 64); err == nil && v > 0 {
+			return math.Max(0, v-diceMargin), fmt.Sprintf("recorded test Dice %.3f - %.2f", v, diceMargin)
+		}
+	}
+	var training struct {
+		Val struct {
+			ValDice float64 `json:"val_dice"`
+		} `json:"val"`
+	}
+	if s, ok := meta["training"]; ok && json.Unmarshal([]byte(s), &training) == nil && training.Val.ValDice > 0 {
+		v := training.Val.ValDice
+		return math.Max(0, v-diceMargin), fmt.Sprintf("recorded validation Dice %.3f - %.2f", v, diceMargin)
+	}
+	return defaultDiceBase, "no recorded Dice in the heads' metadata (untrained weights?)"
+}
+
+// goOffline cuts the tab (and its service worker) off the network, as
+// DevTools' offline mode does.
+func goOffline(t *testing.T, b *browsertest.Browser) {
+	t.Helper()
+	ctx := b.Context()
+	yes := true
+	steps := []func() error{
+		func() error { _, err := chromedp.Call(ctx, network.Enable, network.EnableParams{}); return err },
+		func() error {
+			_, err := chromedp.Call(ctx, network.EmulateNetworkConditionsByRule, network.EmulateNetworkConditionsByRuleParams{
+				EmulateOfflineServiceWorker: &yes,
+				MatchedNetworkConditions:    []*network.Conditions{{Offline: true, DownloadThroughput: -1, UploadThroughput: -1}},
+			})
+			return err
+		},
+		func() error {
+			_, err := chromedp.Call(ctx, network.OverrideNetworkState, network.OverrideNetworkStateParams{Offline: true, DownloadThroughput: -1, UploadThroughput: -1})
+			return err
+		},
+	}
+	for _, step := range steps {
+		if err := step(); err != nil {
+			t.Fatalf("going offline: %v", err)
+		}
+	}
+}
+
+// checkKeyboardOpensPicker focuses the drop zone and presses Enter, as a
+// keyboard user would: the file chooser must open.
+func checkKeyboardOpensPicker(t *testing.T, b *browsertest.Browser) {
+	t.Helper()
+	ctx := b.Context()
+	opened := make(chan struct{}, 1)
+	if err := chromedp.Listen(ctx, func(ev any) {
+		if _, ok := ev.(*cdppage.EventFileChooserOpened); ok {
+			select {
+			case opened <- struct{}{}:
+			default:
+			}
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	cancel := true
+	if _, err := chromedp.Call(ctx, cdppage.SetInterceptFileChooserDialog, cdppage.SetInterceptFileChooserDialogParams{Enabled: true, Cancel: &cancel}); err != nil {
+		t.Fatal(err)
+	}
+	defer chromedp.Call(ctx, cdppage.SetInterceptFileChooserDialog, cdppage.SetInterceptFileChooserDialogParams{Enabled: false})
+	if err := chromedp.Do(ctx, chromedp.Focus(chromedp.CSS("#dropzone")), chromedp.KeyEvent("\r")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-opened:
+	case <-time.After(quickUITimeout):
+		t.Error("Enter on the focused drop zone did not open the file chooser")
+	}
+}
+
+// checkTablet renders the page at a tablet's size: nothing may stick out
+// sideways.
+func checkTablet(t *testing.T, p page) {
+	t.Helper()
+	ctx := p.b.Context()
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(768, 1024)); err != nil {
+		t.Fatal(err)
+	}
+	defer chromedp.Do(ctx, chromedp.EmulateReset())
+	overflow, err := browsertest.Eval[bool](p.b, `new Promise((r) => requestAnimationFrame(() => r(document.documentElement.scrollWidth > window.innerWidth)))`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if overflow {
+		t.Error("at 768 px wide the page scrolls sideways")
+	}
+	p.screenshot("06-tablet")
+}
+
+// checkRequests asserts that requests only fetched: same origin, GET,
+// no body.
+func checkRequests(t *testing.T, origin string, reqs []browsertest.Request) {
+	t.Helper()
+	for _, r := range reqs {
+		if !strings.HasPrefix(r.URL, origin) {
+			t.Errorf("request to another origin: %s %s", r.Method, r.URL)
+		}
+		if r.Method != http.MethodGet || r.HasPostData || r.PostDataSize > 0 {
+			t.Errorf("request carries data: %s %s (body %v, %d bytes)", r.Method, r.URL, r.HasPostData, r.PostDataSize)
+		}
+	}
+}
+
+func TestApp(t *testing.T) {
+	dir := webDir(t)
+	data := testutil.DataDir(t)
+	benign := testutil.Need(t, filepath.Join(data, "benign", "benign (1).png"), "BUSI data")
+	benignMask := testutil.Need(t, filepath.Join(data, "benign", "benign (1)_mask.png"), "BUSI data")
+	malignant := testutil.Need(t, filepath.Join(data, "malignant", "malignant (1).png"), "BUSI data")
+
+	url, stopServer := serve(t, dir)
+	origin := strings.TrimSuffix(url, "/")
+	artifacts := filepath.Join(testutil.RepoRoot(t), "artifacts", "e2e")
+	b := browsertest.Start(t, browsertest.Options{ArtifactsDir: artifacts, Timeout: 30 * time.Minute})
+	p := page{t: t, b: b, dir: artifacts}
+
+	// First visit: the model downloads, then the app waits for an image.
+	if err := b.Navigate(url); err != nil {
+		t.Fatal(err)
+	}
+	p.waitReady()
+	if s := p.text("#privacy"); !strings.Contains(s, "never uploaded") {
+		t.Errorf("privacy statement missing, got %q", s)
+	}
+	if s := p.text("#notice"); !strings.Contains(s, "not a diagnostic device") {
+		t.Errorf("notice missing, got %q", s)
+	}
+	p.screenshot("01-ready")
+	checkRequests(t, origin, b.Requests())
+
+	// One analysis, with every request recorded.
+	b.ResetRequests()
+	if s := p.analyze(benign); s != "done" {
+		t.Fatalf("analysing %s: state %s: %s", benign, s, p.text("#file-error"))
+	}
+	checkRequests(t, origin, b.Requests())
+	p.screenshot("02-result")
+	shown := p.result()
+
+	native := nativeResult(t, dir, benign)
+	if shown.Label != native.Label.String() {
+		t.Errorf("page shows class %q, native pipeline says %q", shown.Label, native.Label)
+	}
+	for i, c := range native.Classes {
+		got, ok := shown.Probs[c.String()]
+		if !ok || math.Abs(got-float64(native.Probs[i])) > probTolerance {
+			t.Errorf("P(%s): page %v (shown %v), native %v", c, got, ok, native.Probs[i])
+		}
+	}
+
+	// Teaching mode: the page computes the Dice against the ground truth.
+	if err := b.Upload("#truth-input", benignMask); err != nil {
+		t.Fatal(err)
+	}
+	p.waitFor(`document.getElementById('dice') !== null`, quickUITimeout)
+	pageDice, err := strconv.ParseFloat(p.text("#dice"), 64)
+	if err != nil {
+		t.Fatalf("Dice shown: %v", err)
+	}
+	gtImg, err := imageio.Load(benignMask)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gt, err := view.MaskFromImage(benignMask, gtImg, native.W, native.H)
+	if err != nil {
+		t.Fatal(err)
+	}
+	counts, err := view.Compare(native.Mask, gt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if math.Abs(pageDice-counts.Dice()) > diceTolerance {
+		t.Errorf("page Dice %.3f, native mask's Dice %.3f", pageDice, counts.Dice())
+	}
+	threshold, why := diceThreshold(t, dir)
+	t.Logf("Dice on %s: page %.3f, native %.3f; threshold %.3f (%s)", filepath.Base(benign), pageDice, counts.Dice(), threshold, why)
+	if pageDice < threshold {
+		t.Errorf("Dice %.3f is below %.3f (%s)", pageDice, threshold, why)
+	}
+	if _, err := browsertest.Eval[bool](b, `(document.getElementById('show-attention')?.click(), true)`); err != nil {
+		t.Fatal(err)
+	}
+	p.screenshot("03-teaching")
+
+	// The model is cached now: a second analysis fetches nothing.
+	b.ResetRequests()
+	if s := p.analyze(malignant); s != "done" {
+		t.Fatalf("analysing %s: state %s: %s", malignant, s, p.text("#file-error"))
+	}
+	if reqs := b.Requests(); len(reqs) > 0 {
+		t.Errorf("the second analysis made %d requests, want none: %+v", len(reqs), reqs)
+	}
+	checkTablet(t, p)
+	checkKeyboardOpensPicker(t, b)
+
+	// A corrupt file: an error that names it, and the app stays usable.
+	corrupt := filepath.Join(t.TempDir(), "corrupt.png")
+	if err := os.WriteFile(corrupt, append([]byte("\x89PNG\r\n\x1a\n"), make([]byte, 100)...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if s := p.analyze(corrupt); s != "error" {
+		t.Errorf("a corrupt file left the app in state %q, want error", s)
+	}
+	if msg := p.text("#file-error"); !strings.Contains(msg, "corrupt.png") {
+		t.Errorf("error message %q does not name the file", msg)
+	}
+	p.screenshot("05-corrupt")
+
+	// Offline: no network and no server; the service worker serves the
+	// app, the model worker its cached model.
+	stopServer()
+	goOffline(t, b)
+	if err := b.Navigate(url); err != nil {
+		t.Fatalf("offline reload: %v", err)
+	}
+	p.waitReady()
+	if s := p.analyze(benign); s != "done" {
+		t.Fatalf("offline analysis: state %s: %s", s, p.text("#file-error"))
+	}
+	if got := p.result().Label; got != native.Label.String() {
+		t.Errorf("offline: class %q, want %q", got, native.Label)
+	}
+	p.screenshot("04-offline")
+}

@@ -1,0 +1,269 @@
+package encoder
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/busam/busam/model/tensor"
+)
+
+// Attention is TinyViT's window attention: LayerNorm, a fused qkv linear
+// whose output is laid out per head as [q | k | v], scaled dot products
+// plus a learned per-head bias that depends on the relative offset of the
+// two tokens, softmax, and an output projection. The map is cut into
+// Window x Window windows after padding the bottom and right with zero
+// tokens, which (as in the original) take part in every softmax of their
+// window.
+type Attention struct {
+	Dim, Heads, KeyDim, Window int
+	normW, normB               []float32
+	qkvW, qkvB                 []float32 // [Heads*3*KeyDim, Dim]
+	projW, projB               []float32 // [Dim, Heads*KeyDim]
+	bias                       []float32 // [Heads, N, N], N = Window^2
+
+	// padQKV is the qkv row of a padding token: LayerNorm maps the zero
+	// token to normB, so it is the same for every padding token.
+	padQKV []float32
+	// biasPadded is bias laid out [Heads, rows, cols] with rows = N rounded
+	// up to 4 and cols = N rounded up to 16 (zeros outside N x N), the
+	// shapes the AVX-512 kernels work in.
+	biasPadded []float32
+}
+
+func newAttention(l *loader, prefix string, dim, heads, window int) *Attention {
+	kd := dim / heads
+	at := &Attention{Dim: dim, Heads: heads, KeyDim: kd, Window: window}
+	at.normW = l.get(prefix+".norm.weight", dim)
+	at.normB = l.get(prefix+".norm.bias", dim)
+	at.qkvW = l.get(prefix+".qkv.weight", 3*dim, dim)
+	at.qkvB = l.get(prefix+".qkv.bias", 3*dim)
+	at.projW = l.get(prefix+".proj.weight", dim, dim)
+	at.projB = l.get(prefix+".proj.bias", dim)
+	if l.err != nil {
+		return nil
+	}
+	at.bias, l.err = attentionBias(l.p, prefix, heads, window)
+	if l.err != nil {
+		return nil
+	}
+	at.padQKV = make([]float32, 3*dim)
+	for o := range at.padQKV {
+		s := float64(at.qkvB[o])
+		for i, b := range at.normB {
+			s += float64(b) * float64(at.qkvW[o*dim+i])
+		}
+		at.padQKV[o] = float32(s)
+	}
+	n := window * window
+	rows, cols := roundUp(n, 4), roundUp(n, 16)
+	at.biasPadded = make([]float32, heads*rows*cols)
+	for h := 0; h < heads; h++ {
+		for i := 0; i < n; i++ {
+			copy(at.biasPadded[(h*rows+i)*cols:], at.bias[(h*n+i)*n:(h*n+i+1)*n])
+		}
+	}
+	return at
+}
+
+func roundUp(v, m int) int { return (v + m - 1) / m * m }
+
+// attentionBias returns the [heads, N, N] bias of a window attention. The
+// ONNX export stores it already gathered; a PyTorch checkpoint stores the
+// table attention_biases [heads, offsets] indexed by the (|dy|, |dx|)
+// offset of two tokens, offsets numbered in order of first appearance.
+func attentionBias(p params, prefix string, heads, window int) ([]float32, error) {
+	n := window * window
+	for _, name := range []string{prefix + ".ab", prefix + ".attention_bias", prefix + ".attention_biases"} {
+		t, ok := p[name]
+		if !ok {
+			continue
+		}
+		if len(t.Data) != tensor.Numel(t.Shape) {
+			return nil, fmt.Errorf("encoder: tensor %s has shape %v but %d values", name, t.Shape, len(t.Data))
+		}
+		switch len(t.Data) {
+		case heads * n * n:
+			return t.Data, nil
+		case heads * n: // window^2 distinct offsets, one table entry each
+			return gatherAttentionBias(t.Data, heads, window), nil
+		default:
+			return nil, fmt.Errorf("encoder: tensor %s has shape %v, want [%d,%d,%d] or [%d,%d]", name, t.Shape, heads, n, n, heads, n)
+		}
+	}
+	return nil, fmt.Errorf("encoder: missing tensor %s.attention_biases", prefix)
+}
+
+// gatherAttentionBias expands a [heads, offsets] table to [heads, N, N].
+func gatherAttentionBias(table []float32, heads, window int) []float32 {
+	n := window * window
+	index := map[[2]int]int{}
+	idx := make([]int, n*n)
+	for i := 0; i < n; i++ {
+		for j := 0; j < n; j++ {
+			off := [2]int{abs(i/window - j/window), abs(i%window - j%window)}
+			id, ok := index[off]
+			if !ok {
+				id = len(index)
+				index[off] = id
+			}
+			idx[i*n+j] = id
+		}
+	}
+	out := make([]float32, heads*n*n)
+	for h := 0; h < heads; h++ {
+		for k, id := range idx {
+			out[h*n*n+k] = table[h*n+id]
+		}
+	}
+	return out
+}
+
+func abs(v int) int {
+	if v < 0 {
+		return -v
+	}
+	return v
+}
+
+// windows returns the window grid of an h x w map.
+func (at *Attention) windows(h, w int) (nh, nw int) {
+	return (h + at.Window - 1) / at.Window, (w + at.Window - 1) / at.Window
+}
+
+// forward adds the attention branch to x (h*w tokens of Dim) in place:
+// x = x + proj(attention(norm(window_partition(pad(x))))).
+//
+// Rather than materializing the padded, window-partitioned map, qkv is
+// computed for the real tokens only and each (window, head) task gathers
+// its q, k, v rows, using padQKV for padding tokens: same result, less
+// work and memory traffic.
+func (at *Attention) forward(a *arena, x []float32, h, w int) {
+	c := at.Dim
+	qkvC := 3 * c
+	tokens := h * w
+
+	// Normalize; add the projection bias to the residual in the same pass.
+	t := a.get(tokens * c)
+	parallelFor(tokens, rowGrain(c), func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			src := x[r*c : (r+1)*c]
+			layerNormRow(t[r*c:(r+1)*c], src, at.normW, at.normB, 1e-5)
+			for i, b := range at.projB {
+				src[i] += b
+			}
+		}
+	})
+	// qkv without its bias: windowHead adds it while gathering, which
+	// saves a pass over the whole [tokens, 3*Dim] matrix.
+	qkv := a.get(tokens * qkvC)
+	linear(qkv, t, tokens, c, qkvC, at.qkvW, false)
+	a.put(t)
+
+	out := a.get(tokens * c)
+	ws := windowScratchSize(at.Window, at.KeyDim)
+	scratch := a.get(workers() * ws)
+	nh, nw := at.windows(h, w)
+	parallelForWorker(nh*nw*at.Heads, 1, func(worker, lo, hi int) {
+		s := newWindowScratch(scratch[worker*ws:(worker+1)*ws], at.Window, at.KeyDim)
+		for task := lo; task < hi; task++ {
+			win, hd := task/at.Heads, task%at.Heads
+			at.windowHead(s, qkv, out, h, w, (win/nw)*at.Window, (win%nw)*at.Window, hd)
+		}
+	})
+	a.put(qkv, scratch)
+	linear(x, out, tokens, c, c, at.projW, true)
+	a.put(out)
+}
+
+// windowScratch is one worker's buffers for one (window, head) task, in
+// the padded shapes of the AVX-512 kernels: rows = N rounded up to 4,
+// cols = N rounded up to 16.
+type windowScratch struct {
+	n, rows, cols, kd int
+	q                 []float32 // [rows, kd], pre-scaled by 1/sqrt(kd)
+	kT                []float32 // [kd, cols]
+	v                 []float32 // [N, kd]
+	s                 []float32 // [rows, cols] scores, then probabilities
+	o                 []float32 // [rows, kd] attention output
+}
+
+func windowScratchSize(window, kd int) int {
+	n := window * window
+	rows, cols := roundUp(n, 4), roundUp(n, 16)
+	return rows*kd + kd*cols + n*kd + rows*cols + rows*kd
+}
+
+func newWindowScratch(buf []float32, window, kd int) *windowScratch {
+	n := window * window
+	s := &windowScratch{n: n, rows: roundUp(n, 4), cols: roundUp(n, 16), kd: kd}
+	take := func(size int) []float32 {
+		b := buf[:size:size]
+		buf = buf[size:]
+		return b
+	}
+	s.q = take(s.rows * kd)
+	s.kT = take(kd * s.cols)
+	s.v = take(n * kd)
+	s.s = take(s.rows * s.cols)
+	s.o = take(s.rows * kd)
+	clear(s.q) // rows past N stay zero: computed, never used
+	clear(s.kT)
+	return s
+}
+
+// windowHead runs head hd of the window whose top-left token is (y0, x0):
+// gather q, k, v, then softmax(q k^T + bias) v, written into the head's
+// columns of out for the real (unpadded) tokens.
+func (at *Attention) windowHead(s *windowScratch, qkv, out []float32, h, w, y0, x0, hd int) {
+	ws, kd, n, c := at.Window, at.KeyDim, s.n, at.Dim
+	qkvC := 3 * c
+	scale := float32(1 / math.Sqrt(float64(kd)))
+	b := at.qkvB[hd*3*kd : (hd+1)*3*kd]
+	for i := 0; i < n; i++ {
+		y, xx := y0+i/ws, x0+i%ws
+		q, v := s.q[i*kd:(i+1)*kd], s.v[i*kd:(i+1)*kd]
+		if y >= h || xx >= w { // padding token: bias included in padQKV
+			row := at.padQKV[hd*3*kd : (hd+1)*3*kd]
+			for d := range q {
+				q[d] = row[d] * scale
+				s.kT[d*s.cols+i] = row[kd+d]
+			}
+			copy(v, row[2*kd:])
+			continue
+		}
+		row := qkv[(y*w+xx)*qkvC+hd*3*kd : (y*w+xx)*qkvC+(hd+1)*3*kd]
+		for d := range q {
+			q[d] = (row[d] + b[d]) * scale
+			s.kT[d*s.cols+i] = row[kd+d] + b[kd+d]
+			v[d] = row[2*kd+d] + b[2*kd+d]
+		}
+	}
+	bias := at.biasPadded[hd*s.rows*s.cols : (hd+1)*s.rows*s.cols]
+	if !attentionKernelsFast(s, bias) {
+		// Portable path: two matrix products around a row softmax.
+		copy(s.s, bias[:n*s.cols])
+		gemmSerial(false, false, n, n, kd, 1, s.q, kd, s.kT, s.cols, 1, s.s, s.cols)
+		for i := 0; i < n; i++ {
+			softmaxRow(s.s[i*s.cols : i*s.cols+n])
+		}
+		gemmSerial(false, false, n, kd, n, 1, s.s, s.cols, s.v, kd, 0, s.o, kd)
+	}
+	for i := 0; i < n; i++ {
+		y, xx := y0+i/ws, x0+i%ws
+		if y < h && xx < w {
+			copy(out[(y*w+xx)*c+hd*kd:(y*w+xx)*c+(hd+1)*kd], s.o[i*kd:(i+1)*kd])
+		}
+	}
+}
+
+// flops counts what the original computes, padding tokens included.
+func (at *Attention) flops(h, w int) int64 {
+	nh, nw := at.windows(h, w)
+	tokens := int64(nh * nw * at.Window * at.Window)
+	n := int64(at.Window * at.Window)
+	c := int64(at.Dim)
+	qkv := 2 * tokens * c * 3 * c
+	attn := 2 * 2 * int64(nh*nw) * int64(at.Heads) * n * n * int64(at.KeyDim)
+	proj := 2 * tokens * c * c
+	return qkv + attn + proj
+}

@@ -1,0 +1,122 @@
+package app
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/busam/busam/imageio"
+)
+
+func TestDescribeProgress(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		p        loadProgress
+		frac     float64
+		contains string
+	}{
+		{"manifest", loadProgress{Phase: "manifest"}, 0, "Checking"},
+		{"download", loadProgress{Phase: "download", File: "encoder", Loaded: 5e6, Total: 20e6, HasOverallSize: true}, 0.25, "Downloading encoder model (5.0 MB of 20.0 MB)"},
+		{"cached", loadProgress{Phase: "download", File: "heads", Loaded: 20e6, Total: 20e6, HasOverallSize: true, FromCache: true}, 1, "cache"},
+		{"overshoot clamps", loadProgress{Phase: "verify", File: "heads", Loaded: 30, Total: 20, HasOverallSize: true}, 1, "Verifying"},
+		{"no total", loadProgress{Phase: "download", File: "heads", Loaded: 30}, 0, "Downloading"},
+		{"init", loadProgress{Phase: "init"}, 1, "Preparing"},
+		{"unknown phase", loadProgress{Phase: "later"}, 0, "Loading the model"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			frac, text := describeProgress(tc.p)
+			if frac != tc.frac || !strings.Contains(text, tc.contains) {
+				t.Errorf("got %v %q; want %v and text with %q", frac, text, tc.frac, tc.contains)
+			}
+		})
+	}
+}
+
+func TestDescribeBackend(t *testing.T) {
+	for _, tc := range []struct {
+		backend, reason string
+		noWebGPU        bool
+		name, note      string
+	}{
+		{"webgpu", "", false, "WebGPU", ""},
+		{"cpu", "whatever", true, "CPU", "does not offer WebGPU"},
+		{"cpu", "adapter refused", false, "CPU", "adapter refused"},
+		{"cpu", "", false, "CPU", ""},
+	} {
+		name, note := describeBackend(tc.backend, tc.reason, tc.noWebGPU)
+		if name != tc.name || (tc.note == "" && note != "") || !strings.Contains(note, tc.note) {
+			t.Errorf("describeBackend(%q, %q, %v) = %q, %q; want %q and a note with %q", tc.backend, tc.reason, tc.noWebGPU, name, note, tc.name, tc.note)
+		}
+	}
+}
+
+func TestDescribeFileError(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{fmt.Errorf("x.txt: %w", imageio.ErrNotImage), "not a supported image"},
+		{fmt.Errorf("x.xyz: %w", imageio.ErrUnknownFormat), "PNG, JPEG, BMP or DICOM"},
+		{fmt.Errorf("x.png: %w", imageio.ErrEmpty), "is empty"},
+		{fmt.Errorf("x.png: %w", imageio.ErrTooLarge), "too large"},
+		{errors.New("truncated"), "could not be analysed: truncated"},
+	} {
+		got := describeFileError("scan.png", tc.err)
+		if !strings.Contains(got, tc.want) || !strings.Contains(got, "scan.png") {
+			t.Errorf("describeFileError(%v) = %q; want it to name the file and say %q", tc.err, got, tc.want)
+		}
+	}
+	if got := describeLoadError(errors.New("busam: cannot fetch /model/manifest.json (offline?): Failed to fetch")); !strings.Contains(got, "network is unreachable") {
+		t.Errorf("offline load error reads %q", got)
+	}
+}
+
+func TestStateAndResultText(t *testing.T) {
+	c := New(nil)
+	if c.State() != "loading" {
+		t.Errorf("initial state %q", c.State())
+	}
+	c.Phase = PhaseReady
+	if c.State() != "ready" {
+		t.Errorf("ready state %q", c.State())
+	}
+	c.Result = &analysis{
+		Mask: []uint8{1, 1, 0, 1}, Width: 2, Height: 2, Label: "malignant",
+		Probs:   map[string]float64{"benign": 0.3, "malignant": 0.6, "normal": 0.1},
+		Timings: map[string]float64{"total": 1500, "encoder": 1200.4, "decode": 3},
+	}
+	if c.State() != "done" {
+		t.Errorf("state with a result %q", c.State())
+	}
+	rows := c.Classes()
+	if len(rows) != 3 || rows[0].Key != "normal" || rows[2].Key != "malignant" || !rows[2].Predicted || rows[1].Predicted {
+		t.Errorf("class rows %+v", rows)
+	}
+	if got := c.AreaText(); got != "3 px" {
+		t.Errorf("area without spacing %q", got)
+	}
+	if !strings.Contains(c.AreaNote(), "pixel spacing") {
+		t.Errorf("area note %q should explain the missing mm²", c.AreaNote())
+	}
+	c.Meta.PixelSpacingMM = [2]float64{0.1, 0.2}
+	if got := c.AreaText(); got != "3 px · 0.1 mm²" {
+		t.Errorf("area with spacing %q", got)
+	}
+	timings := c.TimingRows()
+	if len(timings) != 3 || timings[0] != [2]string{"Decode", "3 ms"} || timings[1] != [2]string{"Encoder", "1.20 s"} || timings[2][0] != "Total" {
+		t.Errorf("timing rows %v", timings)
+	}
+	rep := c.report()
+	if rep.LesionAreaPx != 3 || rep.LesionAreaMM2 == nil || *rep.LesionAreaMM2 < 0.0599 || rep.GroundTruth != nil {
+		t.Errorf("report %+v", rep)
+	}
+	c.FileError = "bad"
+	if c.State() != "error" {
+		t.Errorf("state with an error %q", c.State())
+	}
+	c.Analyzing = true
+	if c.State() != "analyzing" || c.Ready() {
+		t.Errorf("state while analysing %q, ready %v", c.State(), c.Ready())
+	}
+}
