@@ -204,11 +204,12 @@ func nativeModel(t testing.TB, dir string, size int) engine.Model {
 }
 
 type loadInfo struct {
-	Backend       string            `json:"backend"`
-	BackendReason string            `json:"backendReason"`
-	Sources       map[string]string `json:"sources"`
-	Cache         string            `json:"cache"`
-	InputSize     int               `json:"inputSize"`
+	Backend       string             `json:"backend"`
+	BackendReason string             `json:"backendReason"`
+	Sources       map[string]string  `json:"sources"`
+	Cache         string             `json:"cache"`
+	InputSize     int                `json:"inputSize"`
+	Timings       map[string]float64 `json:"timings"`
 }
 
 type summary struct {
@@ -257,7 +258,7 @@ func TestBrowserMatchesNativePipeline(t *testing.T) {
 	// First visit: everything comes from the network and is verified.
 	start := time.Now()
 	info, err := browsertest.Eval[loadInfo](b, fmt.Sprintf(`busamTest.load(%d, 'auto')`, inputSize))
-	t.Logf("first load (download, SHA-256, build): %v", time.Since(start).Round(time.Millisecond))
+	t.Logf("first load: %v; worker timings %v ms", time.Since(start).Round(time.Millisecond), info.Timings)
 	if err != nil {
 		t.Fatalf("load: %v\nconsole:\n%s", err, strings.Join(b.Console(), "\n"))
 	}
@@ -321,7 +322,7 @@ func TestBrowserMatchesNativePipeline(t *testing.T) {
 	if err != nil {
 		t.Fatalf("second load: %v", err)
 	}
-	t.Logf("second load (Cache Storage, SHA-256, build): %v", time.Since(start).Round(time.Millisecond))
+	t.Logf("second load (Cache Storage): %v; worker timings %v ms", time.Since(start).Round(time.Millisecond), info.Timings)
 	if info.Sources[manifest.RoleEncoder] != "cache" || info.Sources[manifest.RoleHeads] != "cache" {
 		t.Errorf("second load sources %v, want cache", info.Sources)
 	}

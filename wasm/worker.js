@@ -7,9 +7,10 @@
 // and if the Go runtime ever stops it is started again on the next call.
 //
 // Model files: model/manifest.json lists them with size and SHA-256. Each
-// file is read from Cache Storage or downloaded (with progress), checked by
-// the Go module (crypto/sha256, which also works where crypto.subtle does
-// not, e.g. plain http on a LAN address), and only then cached. A cached
+// file is read from Cache Storage or downloaded (with progress), hashed
+// (crypto.subtle; Go's crypto/sha256 where that is missing, e.g. plain http
+// on a LAN address), checked against the manifest by the Go module, and
+// only then cached. A cached
 // file that fails the check is dropped and downloaded again; a downloaded
 // file that fails is refused with the reason. Nothing is ever uploaded.
 'use strict';
@@ -30,7 +31,10 @@ function startRuntime() {
     const ready = new Promise((resolve) => { self.busamGoReady = resolve; });
     const resp = await fetch(WASM_URL, { credentials: 'same-origin' });
     if (!resp.ok) throw new Error(`busam: ${WASM_URL.pathname}: HTTP ${resp.status}`);
-    const { instance } = await WebAssembly.instantiateStreaming(resp, go.importObject);
+    const result = await WebAssembly.instantiateStreaming(resp, go.importObject);
+    // cogentcore/webgpu's js side looks the module up as the global "wasm".
+    self.wasm = result;
+    const { instance } = result;
     // main never returns, so the end of go.run is a crash (a Go panic
     // outside our recover, or out of memory). Forget the runtime: the next
     // call starts a fresh one and reloads the model from the cache.
@@ -120,6 +124,21 @@ async function probeGPU() {
   }
 }
 
+// sha256Hex hashes with crypto.subtle (native speed: Go's wasm build hashes
+// some 10 MB/s); it returns '' where crypto.subtle is missing (plain http
+// on a LAN address), and the Go module then hashes itself.
+async function sha256Hex(bytes) {
+  if (!self.crypto || !self.crypto.subtle) return '';
+  const digest = new Uint8Array(await self.crypto.subtle.digest('SHA-256', bytes));
+  return Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+// addFile hands a model file to the Go module, which checks it against the
+// manifest before keeping it.
+async function addFile(role, bytes) {
+  return call('addFile', role, bytes, await sha256Hex(bytes));
+}
+
 async function loadModel(id, baseURL, options) {
   const progress = (p) => self.postMessage({ id, type: 'progress', progress: p });
   const modelBase = new URL('model/', baseURL);
@@ -130,6 +149,13 @@ async function loadModel(id, baseURL, options) {
   const man = await fetchManifest(manifestURL, cache);
   const files = await call('setManifest', man.text);
   const total = files.reduce((s, f) => s + f.size, 0);
+  // Where load time goes, in ms: fetching (network or cache), the SHA-256
+  // checks, building the model.
+  const timings = { fetch: 0, verify: 0, build: 0 };
+  const timed = async (key, promise) => {
+    const t0 = performance.now();
+    try { return await promise; } finally { timings[key] += performance.now() - t0; }
+  };
   let done = 0;
   const sources = {};
   for (const f of files) {
@@ -142,7 +168,8 @@ async function loadModel(id, baseURL, options) {
     const hit = cache && (await cache.match(url));
     if (hit) {
       try {
-        await call('addFile', f.role, new Uint8Array(await hit.arrayBuffer()));
+        const cached = await timed('fetch', hit.arrayBuffer());
+        await timed('verify', addFile(f.role, new Uint8Array(cached)));
         ok = true;
         sources[f.role] = 'cache';
         report(f.size, true);
@@ -151,9 +178,9 @@ async function loadModel(id, baseURL, options) {
       }
     }
     if (!ok) {
-      const bytes = await download(url, f.size, (n) => report(n, false));
+      const bytes = await timed('fetch', download(url, f.size, (n) => report(n, false)));
       progress({ phase: 'verify', file: f.role, path: f.path, loaded: f.size, total: f.size, overallLoaded: done + f.size, overallTotal: total });
-      await call('addFile', f.role, bytes); // rejects a file whose SHA-256 differs
+      await timed('verify', addFile(f.role, bytes)); // rejects a file whose SHA-256 differs
       sources[f.role] = 'network';
       if (cache) {
         await cache.put(url, new Response(bytes, { headers: { 'Content-Type': 'application/octet-stream' } }));
@@ -163,11 +190,11 @@ async function loadModel(id, baseURL, options) {
   }
   progress({ phase: 'init', loaded: total, total, overallLoaded: total, overallTotal: total });
   const opts = options || {};
-  const info = await call('load', {
+  const info = await timed('build', call('load', {
     inputSize: Number(opts.inputSize || 0),
     backend: String(opts.backend || 'auto'),
     gpu: opts.backend === 'cpu' ? { available: false, reason: 'not requested' } : await probeGPU(),
-  });
+  }));
   if (cache) {
     await cache.put(manifestURL, new Response(man.text, { headers: { 'Content-Type': 'application/json' } }));
     // Drop the files of older model versions.
@@ -178,7 +205,7 @@ async function loadModel(id, baseURL, options) {
   }
   lastLoad = { baseURL, options };
   modelLoaded = true;
-  return { ...info, sources, cache: cache ? 'cache-storage' : 'unavailable' };
+  return { ...info, sources, timings, cache: cache ? 'cache-storage' : 'unavailable' };
 }
 
 async function toBytes(data) {

@@ -1,11 +1,3 @@
-// Package cpu holds the float32 compute kernels of the CPU backend: matrix
-// multiply, convolutions and their helpers. Everything here is plain Go
-// except the amd64 micro-kernels, which have a plain-Go twin that gives the
-// same results within float rounding (and is what wasm and other targets
-// build).
-//
-// Kernels panic when slices are shorter than the shapes they are given:
-// that is always a programming error of the caller, never bad user input.
 package cpu
 
 import (

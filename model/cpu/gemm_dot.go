@@ -1,26 +1,26 @@
 package cpu
 
 // The dot path: C = alpha*A*B^T + beta*C with A [m,k] and B stored [n,k],
-// both row-major, when k dwarfs m and n (a conv's weight gradient: dW =
+// both row-major, when k is long and m small (a conv's weight gradient: dW =
 // dY * cols^T, m = out channels, n = in channels * taps, k = pixels). Both
 // operands then have rows contiguous in k, so each C value is a dot product
-// of two rows read in place: no packing, which would cost up to 16/m of the
-// product, and no transposing of B.
+// of two rows read in place: no packing and no transposing of B.
 
-// dotMinK is the smallest k for the dot path, which also needs
-// k >= dotKRatio*max(m, n): below that the packed kernels reuse each value
-// enough to win.
+// The dot path is taken for k >= dotMinK and m <= dotMaxM: the packed path
+// then spends about 16/m of the product on packing B (each packed value
+// serves only m FMA lanes), while the dot kernel, bound by L2 bandwidth,
+// runs at roughly half the packed kernel's rate.
 const (
-	dotMinK   = 1024
-	dotKRatio = 4
-	// dotChunk is the k range done per pass: 4 rows of A (32 KiB, L1) meet
-	// a block of dotBlockN rows of B (256 KiB, L2).
-	dotChunk  = 2048
+	dotMinK = 1024
+	dotMaxM = 64
+	// dotChunk is the k range done per pass: 4 rows of A (16 KiB) stay in
+	// L1 while a block of dotBlockN rows of B (128 KiB) streams from L2.
+	dotChunk  = 1024
 	dotBlockN = 32
 )
 
 func useDot(kn *kernel, transA, transB bool, m, n, k int) bool {
-	return kn.dot != nil && !transA && transB && k >= dotMinK && k >= dotKRatio*max(m, n)
+	return kn.dot != nil && !transA && transB && k >= dotMinK && m <= dotMaxM
 }
 
 // dotKernel sets out[4*i+j] to the dot product of a[i] and b[j] (all of

@@ -3,6 +3,7 @@ package cpu
 import (
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 func TestParallelForCoversOnce(t *testing.T) {
@@ -36,5 +37,17 @@ func TestParallelForSmallRunsInline(t *testing.T) {
 	})
 	if calls != 1 {
 		t.Fatalf("%d calls, want 1", calls)
+	}
+}
+
+// TestFMAPeak checks the peak loop runs and reports a rate where this CPU
+// has one (AVX2 or AVX-512 FMA on amd64), and reports none elsewhere.
+func TestFMAPeak(t *testing.T) {
+	gflops, ok := FMAPeak(20 * time.Millisecond)
+	if want := fmaPeakLoop(1) > 0; ok != want {
+		t.Fatalf("FMAPeak ok = %v, want %v", ok, want)
+	}
+	if ok && !(gflops > 0) {
+		t.Fatalf("FMAPeak = %g GFLOP/s", gflops)
 	}
 }

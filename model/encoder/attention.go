@@ -23,7 +23,8 @@ type Attention struct {
 
 	// padQKV is the qkv row of a padding token: LayerNorm maps the zero
 	// token to normB, so it is the same for every padding token.
-	padQKV []float32
+	padQKV  []float32
+	zeroQKV []float32 // zeros, the "bias" added to padQKV rows
 	// biasPadded is bias laid out [Heads, rows, cols] with rows = N rounded
 	// up to 4 and cols = N rounded up to 16 (zeros outside N x N), the
 	// shapes the AVX-512 kernels work in.
@@ -47,6 +48,7 @@ func newAttention(l *loader, prefix string, dim, heads, window int) *Attention {
 		return nil
 	}
 	at.padQKV = make([]float32, 3*dim)
+	at.zeroQKV = make([]float32, 3*dim)
 	for o := range at.padQKV {
 		s := float64(at.qkvB[o])
 		for i, b := range at.normB {
@@ -153,21 +155,20 @@ func (at *Attention) forward(a *arena, x []float32, h, w int) {
 			}
 		}
 	})
-	// qkv without its bias: windowHead adds it while gathering, which
+	// qkv without its bias: window adds it while gathering, which
 	// saves a pass over the whole [tokens, 3*Dim] matrix.
 	qkv := a.get(tokens * qkvC)
 	linear(qkv, t, tokens, c, qkvC, at.qkvW, false)
 	a.put(t)
 
 	out := a.get(tokens * c)
-	ws := windowScratchSize(at.Window, at.KeyDim)
-	scratch := a.get(workers() * ws)
+	per := windowScratchSize(at.Heads, at.Window, at.KeyDim)
+	scratch := a.get(workers() * per)
 	nh, nw := at.windows(h, w)
-	parallelForWorker(nh*nw*at.Heads, 1, func(worker, lo, hi int) {
-		s := newWindowScratch(scratch[worker*ws:(worker+1)*ws], at.Window, at.KeyDim)
-		for task := lo; task < hi; task++ {
-			win, hd := task/at.Heads, task%at.Heads
-			at.windowHead(s, qkv, out, h, w, (win/nw)*at.Window, (win%nw)*at.Window, hd)
+	parallelForWorker(nh*nw, 1, func(worker, lo, hi int) {
+		ss := newWindowScratch(scratch[worker*per:(worker+1)*per], at.Heads, at.Window, at.KeyDim)
+		for win := lo; win < hi; win++ {
+			at.window(ss, qkv, out, h, w, (win/nw)*at.Window, (win%nw)*at.Window)
 		}
 	})
 	a.put(qkv, scratch)
@@ -175,9 +176,10 @@ func (at *Attention) forward(a *arena, x []float32, h, w int) {
 	a.put(out)
 }
 
-// windowScratch is one worker's buffers for one (window, head) task, in
-// the padded shapes of the AVX-512 kernels: rows = N rounded up to 4,
-// cols = N rounded up to 16.
+// windowScratch holds one head's buffers for one window, in the padded
+// shapes of the AVX-512 kernels: rows = N rounded up to 4, cols = N
+// rounded up to 16. The heads of a worker share s and o, which are only
+// used while that head runs.
 type windowScratch struct {
 	n, rows, cols, kd int
 	q                 []float32 // [rows, kd], pre-scaled by 1/sqrt(kd)
@@ -187,71 +189,79 @@ type windowScratch struct {
 	o                 []float32 // [rows, kd] attention output
 }
 
-func windowScratchSize(window, kd int) int {
+func windowScratchSize(heads, window, kd int) int {
 	n := window * window
 	rows, cols := roundUp(n, 4), roundUp(n, 16)
-	return rows*kd + kd*cols + n*kd + rows*cols + rows*kd
+	return heads*(rows*kd+kd*cols+n*kd) + rows*cols + rows*kd
 }
 
-func newWindowScratch(buf []float32, window, kd int) *windowScratch {
+// newWindowScratch carves one worker's buffers for all heads out of buf.
+func newWindowScratch(buf []float32, heads, window, kd int) []*windowScratch {
 	n := window * window
-	s := &windowScratch{n: n, rows: roundUp(n, 4), cols: roundUp(n, 16), kd: kd}
+	rows, cols := roundUp(n, 4), roundUp(n, 16)
 	take := func(size int) []float32 {
 		b := buf[:size:size]
 		buf = buf[size:]
 		return b
 	}
-	s.q = take(s.rows * kd)
-	s.kT = take(kd * s.cols)
-	s.v = take(n * kd)
-	s.s = take(s.rows * s.cols)
-	s.o = take(s.rows * kd)
-	clear(s.q) // rows past N stay zero: computed, never used
-	clear(s.kT)
-	return s
+	shared := &windowScratch{s: take(rows * cols), o: take(rows * kd)}
+	ss := make([]*windowScratch, heads)
+	for h := range ss {
+		ss[h] = &windowScratch{n: n, rows: rows, cols: cols, kd: kd,
+			q: take(rows * kd), kT: take(kd * cols), v: take(n * kd), s: shared.s, o: shared.o}
+		clear(ss[h].q) // rows past N stay zero: computed, never used
+		clear(ss[h].kT)
+	}
+	return ss
 }
 
-// windowHead runs head hd of the window whose top-left token is (y0, x0):
-// gather q, k, v, then softmax(q k^T + bias) v, written into the head's
+// window runs all heads of the window whose top-left token is (y0, x0):
+// gather each token's q, k, v (one pass over its qkv row, adding the qkv
+// bias), then per head softmax(q k^T + bias) v, written into the head's
 // columns of out for the real (unpadded) tokens.
-func (at *Attention) windowHead(s *windowScratch, qkv, out []float32, h, w, y0, x0, hd int) {
-	ws, kd, n, c := at.Window, at.KeyDim, s.n, at.Dim
+func (at *Attention) window(ss []*windowScratch, qkv, out []float32, h, w, y0, x0 int) {
+	ws, kd, c := at.Window, at.KeyDim, at.Dim
+	n, cols := ss[0].n, ss[0].cols
 	qkvC := 3 * c
 	scale := float32(1 / math.Sqrt(float64(kd)))
-	b := at.qkvB[hd*3*kd : (hd+1)*3*kd]
 	for i := 0; i < n; i++ {
 		y, xx := y0+i/ws, x0+i%ws
-		q, v := s.q[i*kd:(i+1)*kd], s.v[i*kd:(i+1)*kd]
-		if y >= h || xx >= w { // padding token: bias included in padQKV
-			row := at.padQKV[hd*3*kd : (hd+1)*3*kd]
+		pad := y >= h || xx >= w
+		row, b := at.padQKV, at.zeroQKV // padding: bias is in padQKV
+		if !pad {
+			row, b = qkv[(y*w+xx)*qkvC:(y*w+xx+1)*qkvC], at.qkvB
+		}
+		for hd, s := range ss {
+			rq, bq := row[hd*3*kd:hd*3*kd+kd], b[hd*3*kd:hd*3*kd+kd]
+			rk, bk := row[hd*3*kd+kd:hd*3*kd+2*kd], b[hd*3*kd+kd:hd*3*kd+2*kd]
+			rv, bv := row[hd*3*kd+2*kd:(hd+1)*3*kd], b[hd*3*kd+2*kd:(hd+1)*3*kd]
+			q, v := s.q[i*kd:(i+1)*kd], s.v[i*kd:(i+1)*kd]
 			for d := range q {
-				q[d] = row[d] * scale
-				s.kT[d*s.cols+i] = row[kd+d]
+				q[d] = (rq[d] + bq[d]) * scale
+				v[d] = rv[d] + bv[d]
 			}
-			copy(v, row[2*kd:])
-			continue
-		}
-		row := qkv[(y*w+xx)*qkvC+hd*3*kd : (y*w+xx)*qkvC+(hd+1)*3*kd]
-		for d := range q {
-			q[d] = (row[d] + b[d]) * scale
-			s.kT[d*s.cols+i] = row[kd+d] + b[kd+d]
-			v[d] = row[2*kd+d] + b[2*kd+d]
+			kT := s.kT[i:]
+			for d := range rk {
+				kT[d*cols] = rk[d] + bk[d]
+			}
 		}
 	}
-	bias := at.biasPadded[hd*s.rows*s.cols : (hd+1)*s.rows*s.cols]
-	if !attentionKernelsFast(s, bias) {
-		// Portable path: two matrix products around a row softmax.
-		copy(s.s, bias[:n*s.cols])
-		gemmSerial(false, false, n, n, kd, 1, s.q, kd, s.kT, s.cols, 1, s.s, s.cols)
+	for hd, s := range ss {
+		bias := at.biasPadded[hd*s.rows*s.cols : (hd+1)*s.rows*s.cols]
+		if !attentionKernelsFast(s, bias) {
+			// Portable path: two matrix products around a row softmax.
+			copy(s.s, bias[:n*cols])
+			gemmSerial(false, false, n, n, kd, 1, s.q, kd, s.kT, cols, 1, s.s, cols)
+			for i := 0; i < n; i++ {
+				softmaxRow(s.s[i*cols : i*cols+n])
+			}
+			gemmSerial(false, false, n, kd, n, 1, s.s, cols, s.v, kd, 0, s.o, kd)
+		}
 		for i := 0; i < n; i++ {
-			softmaxRow(s.s[i*s.cols : i*s.cols+n])
-		}
-		gemmSerial(false, false, n, kd, n, 1, s.s, s.cols, s.v, kd, 0, s.o, kd)
-	}
-	for i := 0; i < n; i++ {
-		y, xx := y0+i/ws, x0+i%ws
-		if y < h && xx < w {
-			copy(out[(y*w+xx)*c+hd*kd:(y*w+xx)*c+(hd+1)*kd], s.o[i*kd:(i+1)*kd])
+			y, xx := y0+i/ws, x0+i%ws
+			if y < h && xx < w {
+				copy(out[(y*w+xx)*c+hd*kd:(y*w+xx)*c+(hd+1)*kd], s.o[i*kd:(i+1)*kd])
+			}
 		}
 	}
 }

@@ -27,12 +27,17 @@ var tinyConfig = Config{
 // TestEncoderMatchesReference runs the whole encoder at several input
 // sizes, including odd ones, against the module-by-module reference.
 func TestEncoderMatchesReference(t *testing.T) {
+	// Small bands and im2col chunks, so banded code paths run many bands
+	// with a partial last one even on these small maps.
+	savedMLP, savedMB, savedCol := mlpBand, mbBandPixels, imcolPixels
+	defer func() { mlpBand, mbBandPixels, imcolPixels = savedMLP, savedMB, savedCol }()
+	mlpBand, mbBandPixels, imcolPixels = 7, 30, 50
 	p := randomParams(tinyConfig, 42)
 	enc, err := NewWithConfig(tinyConfig, p)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, size := range [][2]int{{32, 32}, {45, 29}, {16, 80}, {1, 1}} {
+	for _, size := range [][2]int{{32, 32}, {45, 29}, {16, 80}, {1, 1}, {100, 76}} {
 		h, w := size[0], size[1]
 		rng := rand.New(rand.NewPCG(uint64(h), uint64(w)))
 		x := to32(randomInput(rng, 3*h*w))

@@ -112,21 +112,29 @@ func depthwiseConv(dst, src []float32, h, wd, c, k, stride int, w, bias []float3
 	pad := k / 2
 	oh = (h+2*pad-k)/stride + 1
 	ow = (wd+2*pad-k)/stride + 1
+	parallelFor(oh, max(1, rowGrain(ow*c*k*k)), func(lo, hi int) {
+		depthwiseRows(dst[lo*ow*c:], src, h, wd, c, k, stride, lo, hi, w, bias, act)
+	})
+	return oh, ow
+}
+
+// depthwiseRows computes output rows [oy0, oy1) of depthwiseConv on the
+// calling goroutine into dst, which starts at row oy0.
+func depthwiseRows(dst, src []float32, h, wd, c, k, stride, oy0, oy1 int, w, bias []float32, act activation) {
+	pad := k / 2
+	ow := (wd+2*pad-k)/stride + 1
 	// Interior columns: ox*stride-pad >= 0 and ox*stride-pad+k-1 < wd.
 	ox0 := min((pad+stride-1)/stride, ow)
 	ox1 := max(ox0, min(ow, (wd-k+pad)/stride+1))
-	parallelFor(oh, max(1, rowGrain(ow*c*k*k)), func(lo, hi int) {
-		for oy := lo; oy < hi; oy++ {
-			row := dst[oy*ow*c : (oy+1)*ow*c]
-			if depthwiseRowFast(row, src, h, wd, c, k, stride, oy, ox0, ox1, w, bias, act) {
-				depthwisePixels(row, src, h, wd, c, k, stride, oy, 0, ox0, w, bias, act)
-				depthwisePixels(row, src, h, wd, c, k, stride, oy, ox1, ow, w, bias, act)
-				continue
-			}
-			depthwisePixels(row, src, h, wd, c, k, stride, oy, 0, ow, w, bias, act)
+	for oy := oy0; oy < oy1; oy++ {
+		row := dst[(oy-oy0)*ow*c : (oy-oy0+1)*ow*c]
+		if depthwiseRowFast(row, src, h, wd, c, k, stride, oy, ox0, ox1, w, bias, act) {
+			depthwisePixels(row, src, h, wd, c, k, stride, oy, 0, ox0, w, bias, act)
+			depthwisePixels(row, src, h, wd, c, k, stride, oy, ox1, ow, w, bias, act)
+			continue
 		}
-	})
-	return oh, ow
+		depthwisePixels(row, src, h, wd, c, k, stride, oy, 0, ow, w, bias, act)
+	}
 }
 
 // depthwisePixels is the generic depthwiseConv loop for output pixels

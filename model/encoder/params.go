@@ -25,9 +25,6 @@ func (p params) get(name string, shape ...int) ([]float32, error) {
 	return t.Data, nil
 }
 
-// has reports whether name is present.
-func (p params) has(name string) bool { _, ok := p[name]; return ok }
-
 // loader collects the first error of a series of lookups, so that
 // constructors read as a list of tensors rather than a ladder of ifs.
 type loader struct {

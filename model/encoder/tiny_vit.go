@@ -139,13 +139,36 @@ func newMBConv(l *loader, prefix string, dim, hidden int) *MBConv {
 
 // forward updates x (h x w x dim) in place.
 func (m *MBConv) forward(a *arena, x []float32, h, w int) {
-	t1 := a.get(h * w * m.Conv1.OutC)
-	t2 := a.get(h * w * m.Conv1.OutC)
+	hid := m.Conv1.OutC
+	t1 := a.get(h * w * hid)
 	m.Conv1.forward(a, t1, x, h, w, actGELU, false)
-	m.Conv2.forward(a, t2, t1, h, w, actGELU, false)
-	m.Conv3.forward(a, x, t2, h, w, actGELU, true)
-	a.put(t1, t2)
+	// The depthwise conv and conv3 run in bands of output rows on one
+	// worker each, so the band's depthwise output is still in cache when
+	// conv3 reads it (instead of a second full [h*w, hidden] map).
+	bandRows := max(1, mbBandPixels/w)
+	per := bandRows * w * hid
+	scratch := a.get(workers() * per)
+	bands := (h + bandRows - 1) / bandRows
+	c := m.Conv3.OutC
+	parallelForWorker(bands, 1, func(worker, lo, hi int) {
+		t2 := scratch[worker*per : (worker+1)*per]
+		for band := lo; band < hi; band++ {
+			y0, y1 := band*bandRows, min((band+1)*bandRows, h)
+			depthwiseRows(t2, t1, h, w, hid, m.Conv2.Kernel, 1, y0, y1, m.Conv2.weight, m.Conv2.bias, actGELU)
+			xb := x[y0*w*c : y1*w*c]
+			gemmSerial(false, true, (y1-y0)*w, c, hid, 1, t2, hid, m.Conv3.weight, hid, 1, xb, c)
+			for r := 0; r < (y1-y0)*w; r++ {
+				geluRow(xb[r*c:(r+1)*c], m.Conv3.bias)
+			}
+		}
+	})
+	a.put(t1, scratch)
 }
+
+// mbBandPixels is about how many pixels an MBConv band holds: 512 x 256
+// hidden channels is 512 KiB, half of a Zen 4 core's L2. A variable so
+// tests can force many bands.
+var mbBandPixels = 512
 
 // PatchMerging changes resolution and width between stages: 1x1 conv,
 // GELU, 3x3 depthwise (stride 2, or 1 before MobileSAM's last stage),
@@ -208,24 +231,41 @@ func newMlp(l *loader, prefix string, dim, hidden int) *Mlp {
 
 // forward adds the MLP branch to x (rows tokens) in place.
 func (m *Mlp) forward(a *arena, x []float32, rows int) {
+	// Bands of mlpBand tokens run start to finish on one worker (norm, fc1,
+	// GELU, fc2 added into x), so the 4x wider hidden activations stay in
+	// cache instead of streaming a [rows, Hidden] matrix through memory.
 	c := m.Dim
-	t := a.get(rows * c)
-	// Normalize, and add fc2's bias to the residual in the same pass.
-	parallelFor(rows, rowGrain(c), func(lo, hi int) {
-		for r := lo; r < hi; r++ {
-			src := x[r*c : (r+1)*c]
-			layerNormRow(t[r*c:(r+1)*c], src, m.normW, m.normB, 1e-5)
-			for i, b := range m.fc2B {
-				src[i] += b
+	per := mlpBand*c + mlpBand*m.Hidden
+	scratch := a.get(workers() * per)
+	bands := (rows + mlpBand - 1) / mlpBand
+	parallelForWorker(bands, 1, func(worker, lo, hi int) {
+		t := scratch[worker*per : worker*per+mlpBand*c]
+		hid := scratch[worker*per+mlpBand*c : (worker+1)*per]
+		for band := lo; band < hi; band++ {
+			r0, r1 := band*mlpBand, min((band+1)*mlpBand, rows)
+			n := r1 - r0
+			xb := x[r0*c : r1*c]
+			for r := 0; r < n; r++ {
+				src := xb[r*c : (r+1)*c]
+				layerNormRow(t[r*c:(r+1)*c], src, m.normW, m.normB, 1e-5)
+				for i, b := range m.fc2B { // fc2's bias, added to the residual
+					src[i] += b
+				}
 			}
+			gemmSerial(false, true, n, m.Hidden, c, 1, t, c, m.fc1W, c, 0, hid, m.Hidden)
+			for r := 0; r < n; r++ {
+				geluRow(hid[r*m.Hidden:(r+1)*m.Hidden], m.fc1B)
+			}
+			gemmSerial(false, true, n, c, m.Hidden, 1, hid, m.Hidden, m.fc2W, m.Hidden, 1, xb, c)
 		}
 	})
-	hid := a.get(rows * m.Hidden)
-	linear(hid, t, rows, c, m.Hidden, m.fc1W, false)
-	biasAct(hid, rows, m.Hidden, m.fc1B, actGELU)
-	linear(x, hid, rows, m.Hidden, c, m.fc2W, true)
-	a.put(t, hid)
+	a.put(scratch)
 }
+
+// mlpBand is the number of tokens an MLP band processes at once: its
+// hidden activations (at most 256 x 1280 floats) fit in L2. A variable so
+// tests can force many bands.
+var mlpBand = 256
 
 func (m *Mlp) flops(rows int) int64 {
 	return 2 * 2 * int64(rows) * int64(m.Dim) * int64(m.Hidden)

@@ -261,6 +261,10 @@ func describeFileError(name string, err error) string {
 		return fmt.Sprintf("%s is empty.", name)
 	case errors.Is(err, imageio.ErrTooLarge):
 		return fmt.Sprintf("%s is too large to analyse here. (%v)", name, err)
+	case errors.Is(err, imageio.ErrCorrupt):
+		return fmt.Sprintf("%s is damaged or incomplete and cannot be read. Export the image again and retry. (%v)", name, err)
+	case errors.Is(err, imageio.ErrUnsupported):
+		return fmt.Sprintf("%s uses an image variant busam does not read (for example 16-bit PNG or compressed DICOM). Save it as 8-bit PNG or JPEG. (%v)", name, err)
 	}
 	return fmt.Sprintf("%s could not be analysed: %v", name, err)
 }

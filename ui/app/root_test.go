@@ -60,6 +60,8 @@ func TestDescribeFileError(t *testing.T) {
 		{fmt.Errorf("x.xyz: %w", imageio.ErrUnknownFormat), "PNG, JPEG, BMP or DICOM"},
 		{fmt.Errorf("x.png: %w", imageio.ErrEmpty), "is empty"},
 		{fmt.Errorf("x.png: %w", imageio.ErrTooLarge), "too large"},
+		{fmt.Errorf("x.png: %w", imageio.ErrCorrupt), "damaged or incomplete"},
+		{fmt.Errorf("x.png: %w", imageio.ErrUnsupported), "variant"},
 		{errors.New("truncated"), "could not be analysed: truncated"},
 	} {
 		got := describeFileError("scan.png", tc.err)

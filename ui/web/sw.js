@@ -37,7 +37,11 @@ async function shellCacheName() {
 self.addEventListener('install', (event) => {
   event.waitUntil((async () => {
     const cache = await caches.open(await shellCacheName());
-    await cache.addAll(SHELL.map((p) => new Request(p, { cache: 'reload' })));
+    // Hashed files never change, so the HTTP cache may answer (no second
+    // download of what the page just loaded); the page and the web
+    // manifest keep their names and are revalidated.
+    const fixedName = (p) => p === './' || p.endsWith('.html') || p.endsWith('.webmanifest');
+    await cache.addAll(SHELL.map((p) => new Request(p, { cache: fixedName(p) ? 'no-cache' : 'default' })));
     await self.skipWaiting();
   })());
 });

@@ -136,8 +136,10 @@ func (e *Engine) SetManifest(name string, data []byte) ([]manifest.File, error) 
 
 // AddFile verifies data against the manifest entry of role and keeps it.
 // A file that fails the check is refused with an error that names it and
-// wraps manifest.ErrMismatch.
-func (e *Engine) AddFile(role string, data []byte) error {
+// wraps manifest.ErrMismatch. digest is data's SHA-256 (lowercase hex) when
+// the caller computed it already (the browser's crypto.subtle), or "" to
+// compute it here.
+func (e *Engine) AddFile(role string, data []byte, digest string) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.man == nil {
@@ -147,7 +149,10 @@ func (e *Engine) AddFile(role string, data []byte) error {
 	if !ok {
 		return fmt.Errorf("busam: the model manifest has no %q file", role)
 	}
-	if err := f.Verify(data); err != nil {
+	if digest == "" {
+		digest = manifest.SHA256Hex(data)
+	}
+	if err := f.VerifyDigest(data, digest); err != nil {
 		return err
 	}
 	e.files[role] = data

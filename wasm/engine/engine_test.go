@@ -71,7 +71,7 @@ func loaded(t *testing.T, m fakeModel) *Engine {
 		t.Fatal(err)
 	}
 	for role, data := range map[string][]byte{manifest.RoleEncoder: encBytes, manifest.RoleHeads: headsBytes} {
-		if err := e.AddFile(role, data); err != nil {
+		if err := e.AddFile(role, data, ""); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -105,7 +105,7 @@ func pngBytes(t *testing.T, w, h int) []byte {
 
 func TestAddFileRefusesTamperedFiles(t *testing.T) {
 	e := New()
-	if err := e.AddFile(manifest.RoleEncoder, encBytes); err == nil {
+	if err := e.AddFile(manifest.RoleEncoder, encBytes, ""); err == nil {
 		t.Error("a file was accepted before the manifest")
 	}
 	if _, err := e.SetManifest("manifest.json", testManifest(t)); err != nil {
@@ -122,13 +122,20 @@ func TestAddFileRefusesTamperedFiles(t *testing.T) {
 		{manifest.RoleEncoder, encBytes[:5], "bytes"},
 		{"decoder", encBytes, `no "decoder" file`},
 	} {
-		err := e.AddFile(tc.role, tc.data)
+		err := e.AddFile(tc.role, tc.data, "")
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("AddFile(%s, %d bytes) = %v, want an error saying %q", tc.role, len(tc.data), err, tc.want)
 		}
 	}
-	if err := e.AddFile(manifest.RoleEncoder, tampered); !errors.Is(err, manifest.ErrMismatch) {
+	if err := e.AddFile(manifest.RoleEncoder, tampered, ""); !errors.Is(err, manifest.ErrMismatch) {
 		t.Errorf("tampered file: %v does not wrap ErrMismatch", err)
+	}
+	// A digest computed elsewhere (crypto.subtle) is checked the same way.
+	if err := e.AddFile(manifest.RoleEncoder, encBytes, manifest.SHA256Hex(encBytes)); err != nil {
+		t.Errorf("good file with its digest refused: %v", err)
+	}
+	if err := e.AddFile(manifest.RoleEncoder, tampered, manifest.SHA256Hex(tampered)); !errors.Is(err, manifest.ErrMismatch) {
+		t.Errorf("tampered file with its own digest: %v", err)
 	}
 }
 
@@ -139,7 +146,7 @@ func TestLoadNeedsEveryFile(t *testing.T) {
 		t.Error("Load without a manifest succeeded")
 	}
 	e.SetManifest("manifest.json", testManifest(t))
-	if err := e.AddFile(manifest.RoleEncoder, encBytes); err != nil {
+	if err := e.AddFile(manifest.RoleEncoder, encBytes, ""); err != nil {
 		t.Fatal(err)
 	}
 	_, err := e.Load(Options{})
@@ -149,11 +156,11 @@ func TestLoadNeedsEveryFile(t *testing.T) {
 	if calls != 0 {
 		t.Error("the model was built from an incomplete set of files")
 	}
-	e.AddFile(manifest.RoleHeads, headsBytes)
+	e.AddFile(manifest.RoleHeads, headsBytes, "")
 	e2 := New(Candidate{Name: "cpu", Build: func(map[string][]byte, int) (Model, error) { return nil, errors.New("bad tensors") }})
 	e2.SetManifest("manifest.json", testManifest(t))
-	e2.AddFile(manifest.RoleEncoder, encBytes)
-	e2.AddFile(manifest.RoleHeads, headsBytes)
+	e2.AddFile(manifest.RoleEncoder, encBytes, "")
+	e2.AddFile(manifest.RoleHeads, headsBytes, "")
 	if _, err := e2.Load(Options{}); err == nil || !strings.Contains(err.Error(), "bad tensors") {
 		t.Errorf("builder error lost: %v", err)
 	}
@@ -239,8 +246,8 @@ func TestLoadInputSize(t *testing.T) {
 	e := New(Candidate{Name: "cpu", Build: func(_ map[string][]byte, size int) (Model, error) { gotSize = size; return fakeModel{}, nil }})
 	add := func() {
 		e.SetManifest("manifest.json", testManifest(t))
-		e.AddFile(manifest.RoleEncoder, encBytes)
-		e.AddFile(manifest.RoleHeads, headsBytes)
+		e.AddFile(manifest.RoleEncoder, encBytes, "")
+		e.AddFile(manifest.RoleHeads, headsBytes, "")
 	}
 	for _, tc := range []struct {
 		asked, want int
@@ -290,8 +297,8 @@ func TestBackendChoice(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			e := New(Candidate{Name: "webgpu", Usable: gpuUsable, Build: tc.gpuBuild}, Candidate{Name: "cpu", Build: ok})
 			e.SetManifest("manifest.json", testManifest(t))
-			e.AddFile(manifest.RoleEncoder, encBytes)
-			e.AddFile(manifest.RoleHeads, headsBytes)
+			e.AddFile(manifest.RoleEncoder, encBytes, "")
+			e.AddFile(manifest.RoleHeads, headsBytes, "")
 			info, err := e.Load(tc.opt)
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {

@@ -119,11 +119,18 @@ var ErrMismatch = errors.New("does not match the model manifest")
 
 // Verify checks data against the entry: size, then SHA-256.
 func (f File) Verify(data []byte) error {
+	return f.VerifyDigest(data, SHA256Hex(data))
+}
+
+// VerifyDigest is Verify with the SHA-256 of data already computed (the
+// browser's crypto.subtle hashes at native speed; Go's wasm build does
+// not). digest must be the lowercase hex SHA-256 of data.
+func (f File) VerifyDigest(data []byte, digest string) error {
 	if int64(len(data)) != f.Size {
 		return fmt.Errorf("model file %s: %d bytes, manifest says %d: %w", f.Path, len(data), f.Size, ErrMismatch)
 	}
-	if got := SHA256Hex(data); got != f.SHA256 {
-		return fmt.Errorf("model file %s: SHA-256 %s, manifest says %s (tampered or corrupt; refused): %w", f.Path, got, f.SHA256, ErrMismatch)
+	if digest != f.SHA256 {
+		return fmt.Errorf("model file %s: SHA-256 %s, manifest says %s (tampered or corrupt; refused): %w", f.Path, digest, f.SHA256, ErrMismatch)
 	}
 	return nil
 }

@@ -8,12 +8,12 @@
 
 const TILE_M: u32 = 64u;
 const TILE_N: u32 = 64u;
-const TILE_K: u32 = 32u;
+const TILE_K: u32 = 16u;
 
 // tile_a[k*16 + r/4][r%4] = A[row0 + r][k0 + k]; tile_b likewise for B's
 // columns: each invocation reads its 4 rows and 4 columns as one vec4.
-var<workgroup> tile_a: array<vec4<f32>, 512>;
-var<workgroup> tile_b: array<vec4<f32>, 512>;
+var<workgroup> tile_a: array<vec4<f32>, 256>;
+var<workgroup> tile_b: array<vec4<f32>, 256>;
 
 @compute @workgroup_size(16, 16, 1)
 fn main(@builtin(workgroup_id) wid: vec3<u32>,
@@ -33,7 +33,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
     for (var k0 = 0u; k0 < k; k0 = k0 + TILE_K) {
         // Each of the 256 invocations loads 4 values of each tile;
         // consecutive invocations walk k in A and columns in B.
-        for (var i = 0u; i < 8u; i = i + 1u) {
+        for (var i = 0u; i < 4u; i = i + 1u) {
             let idx = li + 256u * i;
             let ar = idx / TILE_K;
             let ak = idx % TILE_K;

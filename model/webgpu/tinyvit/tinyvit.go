@@ -6,17 +6,22 @@
 // maps; the transformer stages keep token rows [h*w, c]. Pointwise
 // convolutions switch layout for free by transposing operands inside the
 // matmul, and the neck writes the CHW embedding directly.
+//
+// New takes float32 tensors (encoder.safetensors); NewInt8 takes a quant
+// int8 file and keeps the transformer linears in int8 on the device.
 package tinyvit
 
 import (
 	"fmt"
 	"image"
 	"math"
+	"strings"
 
 	"github.com/busam/busam/model/cpu"
 	"github.com/busam/busam/model/encoder"
 	"github.com/busam/busam/model/tensor"
 	"github.com/busam/busam/model/webgpu"
+	"github.com/busam/busam/quant"
 )
 
 // Encoder holds the encoder's weights on one device.
@@ -24,6 +29,8 @@ type Encoder struct {
 	Config encoder.Config
 	d      *webgpu.Device
 	w      map[string]*webgpu.Buffer
+	// q holds the token linears kept in int8 (NewInt8), by weight name.
+	q map[string]*webgpu.QWeight
 }
 
 const (
@@ -35,20 +42,87 @@ const (
 // every tensor the forward pass reads is present with the right size.
 func New(d *webgpu.Device, cfg encoder.Config, p map[string]*tensor.Tensor) (*Encoder, error) {
 	e := &Encoder{Config: cfg, d: d, w: map[string]*webgpu.Buffer{}}
+	if err := e.upload(p, func(string) bool { return false }); err != nil {
+		e.Release()
+		return nil, err
+	}
+	return e, nil
+}
+
+// NewInt8 is New for an int8 weights file (package quant): the linear
+// layers of the transformer blocks (qkv, proj, fc1, fc2) stay int8 on the
+// device and run through LinearQ8, dequantized in the shader; every other
+// tensor is uploaded dequantized to float32.
+func NewInt8(d *webgpu.Device, cfg encoder.Config, m *quant.Model) (*Encoder, error) {
+	p, err := m.Float32()
+	if err != nil {
+		return nil, fmt.Errorf("tinyvit: %w", err)
+	}
+	int8s := map[string]bool{}
+	for _, t := range m.Manifest.Tensors {
+		if t.Scheme == quant.SchemeInt8 && isTokenLinear(t.Name) {
+			int8s[t.Name] = true
+		}
+	}
+	e := &Encoder{Config: cfg, d: d, w: map[string]*webgpu.Buffer{}, q: map[string]*webgpu.QWeight{}}
 	for _, s := range weightShapes(cfg) {
-		t, err := lookup(p, s, cfg)
+		if !int8s[s.name] {
+			continue
+		}
+		q, err := m.Int8(s.name)
 		if err != nil {
 			e.Release()
-			return nil, err
+			return nil, fmt.Errorf("tinyvit: %w", err)
 		}
-		b, err := d.UploadFloats(t, len(t))
+		if len(q.Q) != s.numel || len(q.Shape) < 2 {
+			e.Release()
+			return nil, fmt.Errorf("tinyvit: int8 tensor %s has shape %v, want %d values", s.name, q.Shape, s.numel)
+		}
+		out := q.Shape[0]
+		qw, err := d.UploadQWeight(q.Q, q.Scale, out, len(q.Q)/out)
 		if err != nil {
 			e.Release()
 			return nil, fmt.Errorf("tinyvit: upload %s: %w", s.name, err)
 		}
-		e.w[s.name] = b
+		e.q[s.name] = qw
+		delete(p, s.name) // not needed in float32
+	}
+	if err := e.upload(p, func(name string) bool { return e.q[name] != nil }); err != nil {
+		e.Release()
+		return nil, err
 	}
 	return e, nil
+}
+
+// isTokenLinear reports the weights that pointwise() runs as tokens x
+// W^T, the only layout LinearQ8 computes.
+func isTokenLinear(name string) bool {
+	for _, suffix := range []string{".attn.qkv.weight", ".attn.proj.weight", ".mlp.fc1.weight", ".mlp.fc2.weight"} {
+		if strings.HasSuffix(name, suffix) {
+			return true
+		}
+	}
+	return false
+}
+
+// upload checks and uploads every float tensor of the model, except those
+// skip names.
+func (e *Encoder) upload(p map[string]*tensor.Tensor, skip func(string) bool) error {
+	for _, s := range weightShapes(e.Config) {
+		if skip(s.name) {
+			continue
+		}
+		t, err := lookup(p, s, e.Config)
+		if err != nil {
+			return err
+		}
+		b, err := e.d.UploadFloats(t, len(t))
+		if err != nil {
+			return fmt.Errorf("tinyvit: upload %s: %w", s.name, err)
+		}
+		e.w[s.name] = b
+	}
+	return nil
 }
 
 // Release frees the weights on the device.
@@ -56,7 +130,10 @@ func (e *Encoder) Release() {
 	for _, b := range e.w {
 		b.Release()
 	}
-	e.w = nil
+	for _, q := range e.q {
+		q.Release()
+	}
+	e.w, e.q = nil, nil
 }
 
 // OutputSize is the embedding's spatial size for an h x w input.
@@ -236,6 +313,10 @@ func (f *pass) pointwise(dst, x *webgpu.Buffer, prefix string, in, out, hw int, 
 	ep := webgpu.Epilogue{Act: act, Beta: beta}
 	if bias {
 		ep.Bias = f.wt(prefix + ".bias")
+	}
+	if q := f.e.q[prefix+".weight"]; q != nil && from == tokens && to == tokens {
+		f.fail(f.d.LinearQ8(dst, x, q, hw, ep))
+		return
 	}
 	w := f.wt(prefix + ".weight")
 	var mm webgpu.MatMul

@@ -13,6 +13,7 @@ import (
 	"github.com/busam/busam/model/encoder"
 	"github.com/busam/busam/model/tensor"
 	"github.com/busam/busam/model/webgpu"
+	"github.com/busam/busam/quant"
 	"github.com/busam/busam/weights/safetensors"
 )
 
@@ -73,7 +74,7 @@ func randomParams(cfg encoder.Config, seed uint64) map[string]*tensor.Tensor {
 			p[s.name[:len(s.name)-len(".bias")]+".attention_biases"] = t
 			continue
 		}
-		t := tensor.New(s.numel)
+		t := tensor.New(s.shape...)
 		scale := float32(0.5)
 		if s.numel > 64 {
 			scale = float32(1 / math.Sqrt(float64(s.numel)/16))
@@ -261,4 +262,128 @@ func TestEmbedMatchesCPU(t *testing.T) {
 	if _, _, err := gpuEnc.EmbedSize(img, 0); err == nil {
 		t.Error("EmbedSize(img, 0) returned no error")
 	}
+}
+
+// quantizeTiny writes params to a float32 safetensors file and quantizes
+// it with package quant (small weights included), as `busam quantize` does.
+func quantizeTiny(t *testing.T, p map[string]*tensor.Tensor) *quant.Model {
+	t.Helper()
+	dir := t.TempDir()
+	var entries []safetensors.Entry
+	for name, v := range p {
+		entries = append(entries, safetensors.F32Entry(name, v))
+	}
+	in, out := filepath.Join(dir, "f32.safetensors"), filepath.Join(dir, "int8.safetensors")
+	if err := safetensors.WriteFile(in, entries, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := quant.QuantizeFile(in, out, quant.Options{Mode: quant.Int8, MinNumel: 16}); err != nil {
+		t.Fatal(err)
+	}
+	m, err := quant.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// TestInt8MatchesDequantized: with int8 token linears on the device, the
+// encoder equals the CPU encoder on the same weights dequantized.
+func TestInt8MatchesDequantized(t *testing.T) {
+	if runtime.GOOS == "js" {
+		t.Skip("native only: quantizing goes through files")
+	}
+	d := openDevice(t)
+	m := quantizeTiny(t, randomParams(tiny, 9))
+	deq, err := m.Float32()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cpuEnc, err := encoder.NewWithConfig(tiny, deq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gpuEnc, err := NewInt8(d, tiny, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gpuEnc.Release()
+	blocks := tiny.Depths[1] + tiny.Depths[2] + tiny.Depths[3]
+	if len(gpuEnc.q) != 4*blocks {
+		t.Fatalf("%d int8 weights on the device, want %d (qkv, proj, fc1, fc2 per block)", len(gpuEnc.q), 4*blocks)
+	}
+	x := randomImage(11, 3, 45, 29)
+	want, err := cpuEnc.Forward(x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := gpuEnc.Forward(x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cos, rel := compare(got.Data, want.Data)
+	t.Logf("int8 45x29: cosine %.8f, max relative error %.3g", cos, rel)
+	if cos < 0.99999 || rel > 1e-4 {
+		t.Errorf("cosine %.8f, max relative error %.3g", cos, rel)
+	}
+}
+
+// TestMobileSAMInt8 runs `busam quantize`'s int8 file at 128x128 (to keep
+// the test short): equal to the CPU encoder on its dequantized weights,
+// and close to float32.
+func TestMobileSAMInt8(t *testing.T) {
+	if runtime.GOOS == "js" {
+		t.Skip("native only: the weights file is on the host")
+	}
+	dir := filepath.Join(testutil.CacheDir(t), "weights")
+	path := testutil.Need(t, filepath.Join(dir, "encoder.int8.safetensors"), "int8 MobileSAM encoder")
+	d := openDevice(t)
+	m, err := quant.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deq, err := m.Float32()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cpuDeq, err := encoder.New(deq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gpuEnc, err := NewInt8(d, encoder.MobileSAM, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gpuEnc.Release()
+	x := randomImage(7, 3, 128, 128)
+	got, err := gpuEnc.Forward(x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := cpuDeq.Forward(x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cos, rel := compare(got.Data, want.Data)
+	t.Logf("int8 MobileSAM 128x128 (%d int8 linears) vs CPU on dequantized weights: cosine %.8f, max relative error %.3g", len(gpuEnc.q), cos, rel)
+	if cos < 0.9999 {
+		t.Errorf("cosine %.6f < 0.9999 against the same weights on the CPU", cos)
+	}
+	if f32 := filepath.Join(dir, "encoder.safetensors"); fileExists(f32) {
+		cpuF32, err := encoder.Load(f32)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ref, err := cpuF32.Forward(x)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cos, rel := compare(got.Data, ref.Data)
+		t.Logf("int8 on WebGPU vs float32 CPU encoder: cosine %.6f, max relative error %.3g", cos, rel)
+	}
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }

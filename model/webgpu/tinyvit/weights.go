@@ -8,9 +8,11 @@ import (
 )
 
 // weightShape is one tensor the forward pass reads: its name (PyTorch
-// module path) and element count. Attention biases are special: see lookup.
+// module path), PyTorch shape and element count. Attention biases are
+// special: see lookup.
 type weightShape struct {
 	name  string
+	shape []int
 	numel int
 	// attention bias of a window attention: heads and window size.
 	heads, window int
@@ -19,12 +21,18 @@ type weightShape struct {
 // weightShapes lists every tensor of a TinyViT of shape cfg.
 func weightShapes(cfg encoder.Config) []weightShape {
 	var ws []weightShape
-	add := func(name string, numel int) { ws = append(ws, weightShape{name: name, numel: numel}) }
+	add := func(name string, shape ...int) {
+		ws = append(ws, weightShape{name: name, shape: shape, numel: tensor.Numel(shape)})
+	}
 	conv := func(prefix string, in, out, k int, bias bool) {
-		add(prefix+".weight", out*in*k*k)
+		add(prefix+".weight", out, in, k, k)
 		if bias {
 			add(prefix+".bias", out)
 		}
+	}
+	linear := func(prefix string, in, out int) {
+		add(prefix+".weight", out, in)
+		add(prefix+".bias", out)
 	}
 	dw := func(prefix string, c int) { conv(prefix, 1, c, 3, true) } // [c,1,3,3]
 	merge := func(prefix string, dim, out int) {
@@ -49,14 +57,14 @@ func weightShapes(cfg encoder.Config) []weightShape {
 			p := fmt.Sprintf("layers.%d.blocks.%d", s, i)
 			add(p+".attn.norm.weight", dim)
 			add(p+".attn.norm.bias", dim)
-			conv(p+".attn.qkv", dim, 3*dim, 1, true)
-			conv(p+".attn.proj", dim, dim, 1, true)
+			linear(p+".attn.qkv", dim, 3*dim)
+			linear(p+".attn.proj", dim, dim)
 			ws = append(ws, weightShape{name: p + ".attn.bias", heads: cfg.Heads[s], window: cfg.Windows[s]})
 			dw(p+".local_conv.c", dim)
 			add(p+".mlp.norm.weight", dim)
 			add(p+".mlp.norm.bias", dim)
-			conv(p+".mlp.fc1", dim, 4*dim, 1, true)
-			conv(p+".mlp.fc2", 4*dim, dim, 1, true)
+			linear(p+".mlp.fc1", dim, 4*dim)
+			linear(p+".mlp.fc2", 4*dim, dim)
 		}
 		if s < 3 {
 			merge(fmt.Sprintf("layers.%d.downsample", s), dim, d[s+1])

@@ -4,7 +4,7 @@
 // Web Worker and drives it through globalThis.busamGo:
 //
 //	setManifest(text)        -> Promise<[{role, path, size, sha256}]>
-//	addFile(role, Uint8Array) -> Promise<void>  (rejects a file whose SHA-256 differs)
+//	addFile(role, Uint8Array, sha256hex?) -> Promise<void>  (rejects a file whose SHA-256 differs)
 //	load({inputSize, backend, gpu}) -> Promise<{backend, backendReason, files, inputSize}>
 //	analyze(name, Uint8Array) -> Promise<{mask, width, height, probs, label, timings, backend, attention}>
 //
@@ -47,11 +47,15 @@ func main() {
 	api.Set("addFile", js.FuncOf(func(_ js.Value, args []js.Value) any {
 		role, err1 := stringArg(args, 0, "role")
 		data, err2 := bytesArg(args, 1, "file bytes")
+		digest := "" // optional: the SHA-256 crypto.subtle computed
+		if len(args) > 2 && args[2].Type() == js.TypeString {
+			digest = args[2].String()
+		}
 		return promise(func() (any, error) {
 			if err := firstErr(err1, err2); err != nil {
 				return nil, err
 			}
-			return nil, eng.AddFile(role, data)
+			return nil, eng.AddFile(role, data, digest)
 		})
 	}))
 	api.Set("load", js.FuncOf(func(_ js.Value, args []js.Value) any {
