@@ -176,6 +176,21 @@ func (p page) screenshot(name string) {
 	}
 }
 
+// areaPixels reads the lesion area in pixels off the page (0 when it says
+// no lesion was segmented).
+func (p page) areaPixels() int {
+	p.t.Helper()
+	text := p.text("#area")
+	if strings.HasPrefix(text, "No lesion") {
+		return 0
+	}
+	var px int
+	if _, err := fmt.Sscanf(text, "%d px", &px); err != nil {
+		p.t.Fatalf("lesion area %q: %v", text, err)
+	}
+	return px
+}
+
 // modelSource says where the loaded model came from: cache or network.
 func (p page) modelSource() string {
 	s, _ := browsertest.Eval[string](p.b, `document.getElementById('app')?.dataset.modelSource ?? ''`)
@@ -512,6 +527,10 @@ func TestApp(t *testing.T) {
 		}
 	}
 
+	if got, want := p.areaPixels(), view.Area(native.Mask); math.Abs(float64(got-want)) > 20+0.01*float64(want) {
+		t.Errorf("page shows a lesion of %d px, the native mask has %d", got, want)
+	}
+
 	// Teaching mode: the page computes the Dice against the ground truth.
 	if err := b.Upload("#truth-input", benignMask); err != nil {
 		t.Fatal(err)
@@ -634,7 +653,7 @@ func TestModelDownloadFails(t *testing.T) {
 		t.Fatalf("state %q with the model files missing, want failed", s)
 	}
 	msg := p.text("#load-error")
-	if !strings.Contains(msg, "could not be") || !strings.Contains(msg, "404") || !strings.Contains(msg, "Try again") {
+	if !strings.Contains(msg, "could not be downloaded") || !strings.Contains(msg, "404") || !strings.Contains(msg, "Try again") {
 		t.Errorf("load error %q should say the model could not be loaded, why, and offer a retry", msg)
 	}
 	p.screenshot("08-download-failed")

@@ -35,6 +35,9 @@ func (o *AdamW) Step(g heads.Grads, lr float64) {
 	bc2 := 1 - math.Pow(o.Beta2, float64(o.step))
 	b1, b2 := float32(o.Beta1), float32(o.Beta2)
 	for k, p := range o.params {
+		if p.Frozen {
+			continue
+		}
 		w, m, v, grad := p.Value.Data, o.m[k], o.v[k], g[k]
 		decay := 1.0
 		if o.decay[k] {

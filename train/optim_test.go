@@ -34,7 +34,8 @@ func TestScheduleShape(t *testing.T) {
 func TestAdamWConverges(t *testing.T) {
 	mat := &heads.Param{Name: "w", Value: tensor.New(2, 2), Index: 0}
 	bias := &heads.Param{Name: "b", Value: tensor.New(2), Index: 1}
-	params := []*heads.Param{mat, bias}
+	frozen := &heads.Param{Name: "f", Value: tensor.New(2), Index: 2, Frozen: true}
+	params := []*heads.Param{mat, bias, frozen}
 	o := NewAdamW(params, 0.1)
 	g := heads.NewGrads(params)
 	for range 3000 {
@@ -44,6 +45,11 @@ func TestAdamWConverges(t *testing.T) {
 			}
 		}
 		o.Step(g, 0.01)
+	}
+	for _, w := range frozen.Value.Data {
+		if w != 0 {
+			t.Errorf("frozen parameter moved to %v", w)
+		}
 	}
 	for _, w := range bias.Value.Data {
 		if math.Abs(float64(w)-3) > 0.01 {

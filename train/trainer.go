@@ -30,8 +30,11 @@ type Options struct {
 	ClassWeight float64      `json:"class_weight"` // weight of the classification loss
 	ClipNorm    float64      `json:"clip_norm"`    // global gradient-norm clip; 0 = off
 	FlipProb    float64      `json:"flip_prob"`
-	Patience    int          `json:"patience"` // epochs without a better val score before stopping; 0 = never stop early
-	Seed        uint64       `json:"seed"`
+	// TeacherForcing is the probability that the classifier pools under
+	// the true mask instead of the predicted one while training.
+	TeacherForcing float64 `json:"teacher_forcing"`
+	Patience       int     `json:"patience"` // epochs without a better val score before stopping; 0 = never stop early
+	Seed           uint64  `json:"seed"`
 
 	Workers  int              `json:"-"` // goroutines per batch; <= 0 = GOMAXPROCS. Does not change results.
 	Progress io.Writer        `json:"-"` // progress bar destination; nil = none
@@ -42,19 +45,22 @@ type Options struct {
 func DefaultOptions(kind string) Options {
 	return Options{Model: heads.DefaultConfig(kind), Epochs: 30, Batch: 8, LR: 2e-3, WeightDecay: 1e-4,
 		WarmupFrac: 0.05, MinLRFrac: 0.02, BCEWeight: 1, DiceWeight: 1, ClassWeight: 0.5, ClipNorm: 5,
-		FlipProb: 0.5, Patience: 8, Seed: 1}
+		FlipProb: 0.5, TeacherForcing: 0.5, Patience: 8, Seed: 1}
 }
 
 // EpochStats is one line of train_log.json.
 type EpochStats struct {
 	Epoch     int     `json:"epoch"`
 	TrainLoss float64 `json:"train_loss"`
-	ValLoss   float64 `json:"val_loss"`
-	ValDice   float64 `json:"val_dice"`
-	ValAcc    float64 `json:"val_acc"`
-	ValBalAcc float64 `json:"val_bal_acc"`
-	LR        float64 `json:"lr"`
-	Seconds   float64 `json:"seconds"`
+	// The two parts of TrainLoss: mask (Dice + BCE) and weighted class loss.
+	TrainMaskLoss  float64 `json:"train_mask_loss"`
+	TrainClassLoss float64 `json:"train_class_loss"`
+	ValLoss        float64 `json:"val_loss"`
+	ValDice        float64 `json:"val_dice"`
+	ValAcc         float64 `json:"val_acc"`
+	ValBalAcc      float64 `json:"val_bal_acc"`
+	LR             float64 `json:"lr"`
+	Seconds        float64 `json:"seconds"`
 }
 
 // Score is what early stopping maximises: val Dice + val balanced accuracy.
@@ -74,8 +80,9 @@ func (o Options) validate(train, val []*Example) error {
 		return fmt.Errorf("train: epochs (%d) and batch (%d) must be positive", o.Epochs, o.Batch)
 	case !(o.LR > 0) || o.WeightDecay < 0 || o.WarmupFrac < 0 || o.WarmupFrac > 1 || o.MinLRFrac < 0 || o.MinLRFrac > 1:
 		return fmt.Errorf("train: bad learning-rate settings (lr %v, weight decay %v, warm-up %v, floor %v)", o.LR, o.WeightDecay, o.WarmupFrac, o.MinLRFrac)
-	case o.BCEWeight < 0 || o.DiceWeight < 0 || o.ClassWeight < 0 || o.ClipNorm < 0 || o.FlipProb < 0 || o.FlipProb > 1:
-		return errors.New("train: loss weights, clip norm and flip probability must be non-negative (flip <= 1)")
+	case o.BCEWeight < 0 || o.DiceWeight < 0 || o.ClassWeight < 0 || o.ClipNorm < 0 ||
+		o.FlipProb < 0 || o.FlipProb > 1 || o.TeacherForcing < 0 || o.TeacherForcing > 1:
+		return errors.New("train: loss weights and clip norm must be non-negative, flip and teacher-forcing probabilities in [0,1]")
 	case len(train) == 0 || len(val) == 0:
 		return fmt.Errorf("train: need training and validation samples (have %d and %d)", len(train), len(val))
 	}
@@ -123,7 +130,7 @@ type trainer struct {
 	weights  []float64 // class weights
 	workers  int
 	slots    []heads.Grads
-	slotLoss []float64
+	slotLoss [][2]float64 // mask and class loss of each batch slot
 }
 
 // Run trains a model on train, selecting the epoch by val, and returns it
@@ -148,8 +155,11 @@ func Run(opt Options, train, val []*Example) (*Result, error) {
 	for range opt.Batch {
 		t.slots = append(t.slots, heads.NewGrads(model.Params()))
 	}
-	t.slotLoss = make([]float64, opt.Batch)
+	t.slotLoss = make([][2]float64, opt.Batch)
 
+	if err := t.setFeatureStats(train); err != nil {
+		return nil, err
+	}
 	perEpoch := (len(train) + opt.Batch - 1) / opt.Batch
 	sched := Schedule{Peak: opt.LR, Total: opt.Epochs * perEpoch, MinFrac: opt.MinLRFrac,
 		Warmup: max(1, int(math.Round(opt.WarmupFrac*float64(opt.Epochs*perEpoch))))}
@@ -164,12 +174,14 @@ func Run(opt Options, train, val []*Example) (*Result, error) {
 		start := time.Now()
 		order := rand.New(rand.NewPCG(opt.Seed, uint64(epoch))).Perm(len(train))
 		bar := newBar(opt.Progress, perEpoch, epoch, opt.Epochs)
-		var epochLoss float64
+		var maskLoss, classLoss float64
 		var lr float64
 		for b := 0; b < len(order); b += opt.Batch {
 			batch := order[b:min(b+opt.Batch, len(order))]
-			batchLoss := t.step(train, batch, epoch, sum)
-			epochLoss += batchLoss * float64(len(batch))
+			ml, cl := t.step(train, batch, epoch, sum)
+			batchLoss := ml + cl
+			maskLoss += ml * float64(len(batch))
+			classLoss += cl * float64(len(batch))
 			lr = sched.LR(step)
 			adam.Step(sum, lr)
 			step++
@@ -183,7 +195,9 @@ func Run(opt Options, train, val []*Example) (*Result, error) {
 			fmt.Fprintln(opt.Progress)
 		}
 		st := t.evaluate(val)
-		st.Epoch, st.TrainLoss, st.LR = epoch, epochLoss/float64(len(train)), lr
+		st.Epoch, st.LR = epoch, lr
+		st.TrainMaskLoss, st.TrainClassLoss = maskLoss/float64(len(train)), classLoss/float64(len(train))
+		st.TrainLoss = st.TrainMaskLoss + st.TrainClassLoss
 		st.Seconds = time.Since(start).Seconds()
 		res.Log = append(res.Log, st)
 		if opt.OnEpoch != nil {
@@ -201,6 +215,34 @@ func Run(opt Options, train, val []*Example) (*Result, error) {
 	}
 	res.Model = model
 	return res, nil
+}
+
+// setFeatureStats standardises the classifier input with the mean and
+// standard deviation of each feature over the training set (pooled under
+// the true masks, with the initial decoder), so that features of very
+// different scales start on an equal footing.
+func (t *trainer) setFeatureStats(train []*Example) error {
+	zs := make([][]float32, len(train))
+	parallel(len(train), t.workers, func(i int) {
+		e := train[i]
+		g := 4 * e.Emb[0].Shape[1]
+		zs[i] = t.model.ClassifierInput(e.input(0), tensor.From(e.Target[0], 1, g, g))
+	})
+	n := len(zs[0])
+	mean, std := make([]float32, n), make([]float32, n)
+	for j := range n {
+		var s, sq float64
+		for _, z := range zs {
+			s += float64(z[j])
+		}
+		mu := s / float64(len(zs))
+		for _, z := range zs {
+			d := float64(z[j]) - mu
+			sq += d * d
+		}
+		mean[j], std[j] = float32(mu), float32(math.Sqrt(sq/float64(len(zs))))
+	}
+	return t.model.SetFeatureStats(mean, std)
 }
 
 func newBar(w io.Writer, steps, epoch, epochs int) *progressbar.ProgressBar {
@@ -227,10 +269,11 @@ func (t *trainer) sampleRNG(epoch, sample int) *rand.Rand {
 	return rand.New(rand.NewPCG(t.opt.Seed^0x5eed, uint64(epoch)<<32|uint64(sample)))
 }
 
-// step computes the mean loss of a batch and its gradient into sum: one
+// step computes the mean mask and class losses of a batch and their
+// gradient into sum: one
 // goroutine per sample slot, then a reduction in slot order, so the sum is
 // the same for any number of workers.
-func (t *trainer) step(data []*Example, batch []int, epoch int, sum heads.Grads) float64 {
+func (t *trainer) step(data []*Example, batch []int, epoch int, sum heads.Grads) (maskLoss, classLoss float64) {
 	var classNorm float64
 	for _, i := range batch {
 		classNorm += t.weights[data[i].Class]
@@ -246,22 +289,29 @@ func (t *trainer) step(data []*Example, batch []int, epoch int, sum heads.Grads)
 		if e.Emb[1] != nil && rng.Float64() < t.opt.FlipProb {
 			flip = 1
 		}
-		out, tape := t.model.ForwardTrain(e.input(flip), rng)
+		var out heads.Output
+		var tape *heads.Tape
+		if rng.Float64() < t.opt.TeacherForcing {
+			side := 4 * e.Emb[0].Shape[1]
+			out, tape = t.model.ForwardTrainMask(e.input(flip), rng, tensor.From(e.Target[flip], 1, side, side))
+		} else {
+			out, tape = t.model.ForwardTrain(e.input(flip), rng)
+		}
 		ml, dmask := t.loss.Eval(out.MaskLogits, e.Target[flip], e.ValidW, e.ValidH, e.Lesion)
 		scale(dmask.Data, inv)
 		cw := t.opt.ClassWeight * t.weights[e.Class] / classNorm
 		cl, dcls := CrossEntropy(out.ClassLogits, e.Class, cw)
 		t.model.Backward(tape, dmask, dcls, g)
-		t.slotLoss[slot] = ml + cl*float64(len(batch))
+		t.slotLoss[slot] = [2]float64{ml * inv, cl}
 	})
 	sum.Zero()
-	var loss float64
 	for slot := range batch {
 		sum.Add(t.slots[slot])
-		loss += t.slotLoss[slot] * inv
+		maskLoss += t.slotLoss[slot][0]
+		classLoss += t.slotLoss[slot][1]
 	}
 	clipNorm(sum, t.opt.ClipNorm)
-	return loss
+	return maskLoss, classLoss
 }
 
 func scale(s []float32, f float64) {

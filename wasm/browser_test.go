@@ -131,7 +131,8 @@ func modelDir(t testing.TB, dist, imgPath string) string {
 	}
 	t.Logf("dist/web has no trained heads: testing with seeded random heads")
 	out := filepath.Join(tmp, "site")
-	if _, err := assemble.Run(assemble.Options{Out: out, Models: []assemble.ModelFile{
+	// Compressed like a real build, so downloads go through Content-Encoding.
+	if _, err := assemble.Run(assemble.Options{Out: out, Compress: true, Models: []assemble.ModelFile{
 		{Role: manifest.RoleEncoder, Src: encPath}, {Role: manifest.RoleHeads, Src: headsPath},
 	}}); err != nil {
 		t.Fatal(err)

@@ -10,9 +10,9 @@
 // file is read from Cache Storage or downloaded (with progress), hashed
 // (crypto.subtle; Go's crypto/sha256 where that is missing, e.g. plain http
 // on a LAN address), checked against the manifest by the Go module, and
-// only then cached. A cached
-// file that fails the check is dropped and downloaded again; a downloaded
-// file that fails is refused with the reason. Nothing is ever uploaded.
+// only then cached. A cached file that fails the check is dropped and
+// downloaded again; a downloaded file that fails is refused with the
+// reason. Nothing is ever uploaded.
 'use strict';
 
 importScripts('./wasm_exec.js');

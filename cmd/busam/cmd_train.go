@@ -49,6 +49,7 @@ func runTrain(args []string) error {
 	fs.Float64Var(&o.ClassWeight, "cls", o.ClassWeight, "weight of the class-weighted cross-entropy")
 	fs.Float64Var(&o.ClipNorm, "clip", o.ClipNorm, "gradient global-norm clip (0 = off)")
 	fs.Float64Var(&o.FlipProb, "flip", o.FlipProb, "probability of training on the mirrored sample")
+	fs.Float64Var(&o.TeacherForcing, "teacher", o.TeacherForcing, "probability of pooling the classifier under the true mask while training")
 	fs.IntVar(&o.Patience, "patience", o.Patience, "stop after this many epochs without a better val Dice + balanced accuracy (0 = never)")
 	seed := fs.Uint64("seed", o.Seed, "seed of shuffling, augmentation, dropout and initialisation")
 	fs.IntVar(&o.Workers, "workers", 0, "goroutines per batch (default GOMAXPROCS; does not change results)")
@@ -143,8 +144,8 @@ func runTrain(args []string) error {
 	fmt.Fprintf(os.Stderr, "train: %d train / %d val samples (%d without a flipped embedding), %s heads, %d params, %.2f GFLOP/sample inference, %.2f training\n",
 		len(trainSet), len(valSet), st.NoFlip+vst.NoFlip, *kind, m.NumParams(), float64(m.FLOPs(64, 64))/1e9, float64(m.TrainFLOPs(64, 64))/1e9)
 	o.OnEpoch = func(e train.EpochStats) {
-		fmt.Printf("epoch %3d  train loss %.4f  val loss %.4f  val Dice %.4f  val acc %.4f (balanced %.4f)  lr %.2e  %.1fs\n",
-			e.Epoch, e.TrainLoss, e.ValLoss, e.ValDice, e.ValAcc, e.ValBalAcc, e.LR, e.Seconds)
+		fmt.Printf("epoch %3d  train loss %.4f (mask %.4f, class %.4f)  val loss %.4f  val Dice %.4f  val acc %.4f (balanced %.4f)  lr %.2e  %.1fs\n",
+			e.Epoch, e.TrainLoss, e.TrainMaskLoss, e.TrainClassLoss, e.ValLoss, e.ValDice, e.ValAcc, e.ValBalAcc, e.LR, e.Seconds)
 	}
 	res, err := train.Run(o, trainSet, valSet)
 	if err != nil {

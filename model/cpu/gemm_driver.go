@@ -187,9 +187,6 @@ func packColsGo(d, src []float32, ldb, kc, cols, nr int) {
 	}
 }
 
-// packColsB32Go is packColsGo for 32-wide slivers.
-func packColsB32Go(d, src []float32, ldb, kc, cols int) { packColsGo(d, src, ldb, kc, cols, 32) }
-
 func roundUp(x, m int) int { return (x + m - 1) / m * m }
 
 // packed is a reusable packing buffer whose data starts on a 64-byte

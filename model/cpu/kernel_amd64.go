@@ -173,8 +173,13 @@ var packRowsB32 = func() func(dst, src []float32, ldb, kc, cols int) {
 //go:noescape
 func packBT32AVX512(dst, src *float32, ldb, kc int, mask uint32)
 
+//go:noescape
+func transpose16AVX512(dst, src *float32, ldb, blocks int)
+
 // packColsB32 packs a transposed B: dst[p*32+j] = src[j*ldb+p] for p < kc,
 // j < cols (<= 32), zero for j >= cols; nil where there is no vector copy.
+// Full slivers go through 16x16 in-register transposes, the rest through
+// gathers.
 var packColsB32 = func() func(dst, src []float32, ldb, kc, cols int) {
 	if !hasAVX512 {
 		return nil
@@ -183,17 +188,28 @@ var packColsB32 = func() func(dst, src []float32, ldb, kc, cols int) {
 		if kc == 0 {
 			return
 		}
-		// The gather offsets are int32 element offsets.
-		if ldb > (1<<31-1)/32 {
-			packColsB32Go(dst, src, ldb, kc, cols)
+		_, _ = dst[32*kc-1], src[(cols-1)*ldb+kc-1]
+		done := 0
+		if cols == 32 {
+			done = kc / 16 * 16
+			if done > 0 {
+				transpose16AVX512(&dst[0], &src[0], ldb, done/16)
+				transpose16AVX512(&dst[16], &src[16*ldb], ldb, done/16)
+			}
+		}
+		if done == kc {
 			return
 		}
-		_, _ = dst[32*kc-1], src[(cols-1)*ldb+kc-1]
+		// The gather offsets are int32 element offsets.
+		if ldb > (1<<31-1)/32 {
+			packColsGo(dst[done*32:], src[done:], ldb, kc-done, cols, 32)
+			return
+		}
 		mask := uint32(0xffffffff)
 		if cols < 32 {
 			mask = 1<<uint(cols) - 1
 		}
-		packBT32AVX512(&dst[0], &src[0], ldb, kc, mask)
+		packBT32AVX512(&dst[done*32], &src[done], ldb, kc-done, mask)
 	}
 }()
 

@@ -2,6 +2,7 @@ package encoder
 
 import (
 	"fmt"
+	"image"
 	"path/filepath"
 	"testing"
 
@@ -47,5 +48,16 @@ func BenchmarkGELU(b *testing.B) {
 	b.SetBytes(int64(4 * len(x)))
 	for i := 0; i < b.N; i++ {
 		biasAct(x, len(x)/64, 64, nil, actGELU)
+	}
+}
+
+// BenchmarkPreprocess resizes a BUSI-sized grey image to the 1024 input.
+func BenchmarkPreprocess(b *testing.B) {
+	img := image.NewGray(image.Rect(0, 0, 562, 471))
+	for i := range img.Pix {
+		img.Pix[i] = uint8(i * 31)
+	}
+	for i := 0; i < b.N; i++ {
+		Preprocess(img, DefaultSize)
 	}
 }

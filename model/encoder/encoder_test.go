@@ -220,3 +220,23 @@ func TestEmbed(t *testing.T) {
 		}
 	}
 }
+
+// TestFLOPs checks the analytic count against the multiply-adds the
+// module-by-module reference performs (padding tokens of window attention
+// and padding taps of convolutions included, as in the ONNX graph; the MLP
+// and the rest run on real tokens only).
+func TestFLOPs(t *testing.T) {
+	p := randomParams(tinyConfig, 9)
+	enc, err := NewWithConfig(tinyConfig, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, size := range [][2]int{{32, 32}, {45, 29}, {100, 76}} {
+		h, w := size[0], size[1]
+		refMACs = 0
+		refEncoder(tinyConfig, params(p), make([]float64, 3*h*w), h, w)
+		if got, want := enc.FLOPs(h, w), 2*refMACs; got != want {
+			t.Errorf("%dx%d: FLOPs %d, reference performs %d", h, w, got, want)
+		}
+	}
+}

@@ -13,6 +13,20 @@ func geluRowAVX512(x, bias *float32, n int)
 func softmaxRowAVX512(x *float32, n int, tail uint16)
 
 //go:noescape
+func layerNormRowAVX512(dst, src, w, b *float32, c int, eps float32)
+
+// layerNormRow normalizes src into dst (see layerNorm); dst may be src.
+func layerNormRow(dst, src, w, b []float32, eps float32) {
+	c := len(src)
+	if haveAVX512 && c > 0 && c%16 == 0 {
+		_, _, _ = dst[c-1], w[c-1], b[c-1]
+		layerNormRowAVX512(&dst[0], &src[0], &w[0], &b[0], c, eps)
+		return
+	}
+	layerNormRowGo(dst, src, w, b, eps)
+}
+
+//go:noescape
 func attnScoresAVX512(s, q, kT, bias *float32, rows, cols, kd int)
 
 //go:noescape

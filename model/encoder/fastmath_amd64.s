@@ -454,3 +454,70 @@ pvj:
 	JGT  pvgroup
 	VZEROUPPER
 	RET
+
+// HSUM adds the 16 lanes of Z<n> into the low lane of X<n>; X<t> is scratch.
+#define HSUM(zn, yn, xn, yt, xt) \
+	VEXTRACTF32X8 $1, zn, yt; \
+	VADDPS yt, yn, yn; \
+	VEXTRACTF128 $1, yn, xt; \
+	VADDPS xt, xn, xn; \
+	VPERMILPS $0x4e, xn, xt; \
+	VADDPS xt, xn, xn; \
+	VPERMILPS $0xb1, xn, xt; \
+	VADDPS xt, xn, xn
+
+// func layerNormRowAVX512(dst, src, w, b *float32, c int, eps float32)
+// dst = (src - mean) / sqrt(var + eps) * w + b over c values (c > 0 a
+// multiple of 16; dst may be src). Two passes for mean and variance, as
+// layerNormRow; sums are split over 16 lanes.
+TEXT ·layerNormRowAVX512(SB), NOSPLIT, $0-44
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ w+16(FP), DX
+	MOVQ b+24(FP), BX
+	MOVQ c+32(FP), CX
+	MOVQ CX, R8
+	SHLQ $2, R8
+	CVTSQ2SS CX, X7         // c as float
+
+	VXORPS Z0, Z0, Z0
+	XORQ AX, AX
+lnsum:
+	VADDPS (SI)(AX*1), Z0, Z0
+	ADDQ $64, AX
+	CMPQ AX, R8
+	JLT  lnsum
+	HSUM(Z0, Y0, X0, Y1, X1)
+	VDIVSS X7, X0, X0
+	VBROADCASTSS X0, Z2     // mean
+
+	VXORPS Z3, Z3, Z3
+	XORQ AX, AX
+lnvar:
+	VMOVUPS (SI)(AX*1), Z4
+	VSUBPS Z2, Z4, Z4
+	VFMADD231PS Z4, Z4, Z3
+	ADDQ $64, AX
+	CMPQ AX, R8
+	JLT  lnvar
+	HSUM(Z3, Y3, X3, Y1, X1)
+	VDIVSS X7, X3, X3
+	VADDSS eps+40(FP), X3, X3
+	VSQRTSS X3, X3, X3
+	VMOVSS consts<>+16(SB), X5
+	VDIVSS X3, X5, X5
+	VBROADCASTSS X5, Z5     // 1/sqrt(var + eps)
+
+	XORQ AX, AX
+lnout:
+	VMOVUPS (SI)(AX*1), Z4
+	VSUBPS Z2, Z4, Z4
+	VMULPS Z5, Z4, Z4
+	VMOVUPS (BX)(AX*1), Z6
+	VFMADD231PS (DX)(AX*1), Z4, Z6
+	VMOVUPS Z6, (DI)(AX*1)
+	ADDQ $64, AX
+	CMPQ AX, R8
+	JLT  lnout
+	VZEROUPPER
+	RET

@@ -18,3 +18,6 @@ func depthwiseRowFast(dst, src []float32, h, wd, c, k, stride, oy, ox0, ox1 int,
 
 // attentionKernelsFast has no portable fast path: see fastmath_amd64.go.
 func attentionKernelsFast(s *windowScratch, bias []float32) bool { return false }
+
+// layerNormRow normalizes src into dst (see layerNorm); dst may be src.
+func layerNormRow(dst, src, w, b []float32, eps float32) { layerNormRowGo(dst, src, w, b, eps) }

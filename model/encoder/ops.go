@@ -25,6 +25,9 @@ func rowGrain(c int) int { return max(1, 16384/max(c, 1)) }
 
 // biasAct adds bias (per channel, may be nil) to rows of C values and applies act.
 func biasAct(x []float32, rows, c int, bias []float32, act activation) {
+	if bias == nil && act == actNone {
+		return
+	}
 	parallelFor(rows, rowGrain(c), func(lo, hi int) {
 		for r := lo; r < hi; r++ {
 			row := x[r*c : (r+1)*c]
@@ -63,7 +66,8 @@ func layerNorm(dst, src []float32, rows, c int, w, b []float32, eps float32) {
 	})
 }
 
-func layerNormRow(dst, src, w, b []float32, eps float32) {
+// layerNormRowGo is the portable layerNormRow.
+func layerNormRowGo(dst, src, w, b []float32, eps float32) {
 	// Sums in float64: scalar float64 adds cost the same as float32 ones
 	// and keep a large mean from eating the variance's digits.
 	c := len(src)

@@ -121,6 +121,7 @@ func TestLayerNorm(t *testing.T) {
 		{7, 13, 0, 1e-5},
 		{5, 64, 100, 1e-6}, // large mean relative to spread
 		{3, 320, -3, 1e-6},
+		{4, 16, 50, 1e-5},
 	} {
 		x := randomInput(rng, tc.rows*tc.c)
 		for i := range x {
@@ -132,9 +133,16 @@ func TestLayerNorm(t *testing.T) {
 		}
 		w := to32(randomInput(rng, tc.c))
 		b := to32(randomInput(rng, tc.c))
+		want := refLayerNorm(x, tc.rows, tc.c, w, b, float64(tc.eps))
 		got := to32(x)
-		layerNorm(got, got, tc.rows, tc.c, w, b, tc.eps)
-		assertClose(t, "layerNorm", got, refLayerNorm(x, tc.rows, tc.c, w, b, float64(tc.eps)), 2e-5)
+		layerNorm(got, got, tc.rows, tc.c, w, b, tc.eps) // in place, dispatching
+		assertClose(t, "layerNorm", got, want, 2e-5)
+		got = make([]float32, len(x))
+		src := to32(x)
+		for r := 0; r < tc.rows; r++ {
+			layerNormRowGo(got[r*tc.c:(r+1)*tc.c], src[r*tc.c:(r+1)*tc.c], w, b, tc.eps)
+		}
+		assertClose(t, "layerNormRowGo", got, want, 2e-5)
 	}
 }
 

@@ -13,11 +13,16 @@ import (
 	"github.com/busam/busam/model/tensor"
 )
 
+// refMACs counts the multiply-adds the reference performs, padding taps of
+// convolutions included, to check (*Encoder).FLOPs independently.
+var refMACs int64
+
 // refConv is a direct CHW convolution with groups, zero padding and bias.
 func refConv(src []float64, inC, h, w int, weight, bias []float32, outC, k, stride, pad, groups int) ([]float64, int, int) {
 	oh, ow := (h+2*pad-k)/stride+1, (w+2*pad-k)/stride+1
 	icg, ocg := inC/groups, outC/groups
 	out := make([]float64, outC*oh*ow)
+	refMACs += int64(outC * oh * ow * icg * k * k)
 	for oc := 0; oc < outC; oc++ {
 		g := oc / ocg
 		for y := 0; y < oh; y++ {
@@ -77,6 +82,7 @@ func refLayerNorm(x []float64, n, c int, w, b []float32, eps float64) []float64 
 // refLinear is y[n, out] = x[n, in] W^T + b, W as [out, in].
 func refLinear(x []float64, n, in, out int, w, b []float32) []float64 {
 	y := make([]float64, n*out)
+	refMACs += int64(n * out * in)
 	for r := 0; r < n; r++ {
 		for o := 0; o < out; o++ {
 			s := float64(b[o])
@@ -116,6 +122,7 @@ func refAttention(x []float64, n int, at *Attention, bias []float32) []float64 {
 	qkv := refLinear(xn, n, dim, 3*dim, at.qkvW, at.qkvB)
 	o := make([]float64, n*dim)
 	scale := 1 / math.Sqrt(float64(kd))
+	refMACs += int64(2 * heads * n * n * kd) // q k^T and p v
 	for h := 0; h < heads; h++ {
 		// qkv.view(n, heads, -1).split([kd, kd, kd]): per head [q | k | v].
 		at := func(t, part, d int) float64 { return qkv[t*3*dim+h*3*kd+part*kd+d] }

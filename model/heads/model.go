@@ -141,8 +141,11 @@ type Model struct {
 	stem4, stem2      *convBlock // unet only
 	in, mid, up1, up2 *convBlock
 	red1, red2, out   *Conv2d
-	norm              *LayerNorm
-	fc1, fc2          *Linear
+	// featShift, featScale standardise the classifier input per feature
+	// (frozen; the trainer sets them from training data, see SetFeatureStats).
+	featShift, featScale *Param
+	norm                 *LayerNorm
+	fc1, fc2             *Linear
 }
 
 // New builds a model with seeded random weights.
@@ -171,6 +174,9 @@ func New(c Config) (*Model, error) {
 	s.normal(m.out.W, 0.01)
 	s.fill(m.out.B, -2)
 	feat := 2*(c.EmbedDim+w0) + 2
+	m.featShift = s.add("cls.feat_shift", feat)
+	m.featScale = s.fill(s.add("cls.feat_scale", feat), 1)
+	m.featShift.Frozen, m.featScale.Frozen = true, true
 	m.norm = newLayerNorm(s, "cls.norm", feat)
 	m.fc1 = newLinear(s, "cls.fc1", feat, c.Hidden, heStd(feat))
 	m.fc2 = newLinear(s, "cls.fc2", c.Hidden, c.Classes, 0.01)
@@ -250,6 +256,37 @@ func (m *Model) ForwardTrain(in Input, rng *rand.Rand) (Output, *Tape) {
 	return m.forward(in, rng, nil)
 }
 
+// ForwardTrainMask is ForwardTrain with the classifier's attention taken
+// from prob [1,4h,4w], lesion probabilities over the mask grid, instead of
+// the predicted mask: training can pool under the true mask (teacher
+// forcing) while the decoder is still poor.
+func (m *Model) ForwardTrainMask(in Input, rng *rand.Rand, prob *tensor.Tensor) (Output, *Tape) {
+	att := m.attentionFrom(prob)
+	return m.forward(in, rng, &att)
+}
+
+// ClassifierInput returns the classifier's input vector before
+// standardisation, pooling under prob [1,4h,4w]; the trainer gathers
+// feature statistics with it. in must pass Check.
+func (m *Model) ClassifierInput(in Input, prob *tensor.Tensor) []float32 {
+	att := m.attentionFrom(prob)
+	_, t := m.forward(in, nil, &att)
+	return t.z.Data
+}
+
+// SetFeatureStats sets the per-feature standardisation of the classifier
+// input: x -> (x - mean) / std, with std floored at 1e-3.
+func (m *Model) SetFeatureStats(mean, std []float32) error {
+	if len(mean) != m.featShift.Value.Len() || len(std) != len(mean) {
+		return fmt.Errorf("heads: %d/%d feature statistics for %d features", len(mean), len(std), m.featShift.Value.Len())
+	}
+	copy(m.featShift.Value.Data, mean)
+	for i, s := range std {
+		m.featScale.Value.Data[i] = 1 / max(s, 1e-3)
+	}
+	return nil
+}
+
 // attention is the classifier's view of the predicted mask: pooling
 // weights plus the mask's mean and peak at the embedding's resolution.
 type attention struct {
@@ -259,7 +296,12 @@ type attention struct {
 
 // maskAttention derives the attention from the mask logits.
 func (m *Model) maskAttention(logits *tensor.Tensor) attention {
-	soft := AvgPool(Sigmoid(logits), 4)
+	return m.attentionFrom(Sigmoid(logits))
+}
+
+// attentionFrom derives the attention from lesion probabilities [1,4h,4w].
+func (m *Model) attentionFrom(prob *tensor.Tensor) attention {
+	soft := AvgPool(prob, 4)
 	var mass float64
 	var peak float32
 	for _, v := range soft.Data {
@@ -321,7 +363,11 @@ func (m *Model) forward(in Input, rng *rand.Rand, fixed *attention) (Output, *Ta
 	t.z.Data[pooled.Len()] = att.mean
 	t.z.Data[pooled.Len()+1] = att.peak
 
-	t.zn, t.zst = m.norm.Forward(t.z)
+	zs := tensor.New(t.z.Len())
+	for i, v := range t.z.Data {
+		zs.Data[i] = (v - m.featShift.Value.Data[i]) * m.featScale.Value.Data[i]
+	}
+	t.zn, t.zst = m.norm.Forward(zs)
 	t.h1 = m.fc1.Forward(t.zn)
 	t.h1a = GELU(t.h1)
 	t.h1d = t.h1a
@@ -348,6 +394,9 @@ func (m *Model) Backward(t *Tape, dMask *tensor.Tensor, dClass []float32, g Grad
 		d = GELUBackward(t.h1, d)
 		d = m.fc1.Backward(t.zn, d, g)
 		d = m.norm.Backward(t.zst, d, g)
+		for i, sc := range m.featScale.Value.Data {
+			d.Data[i] *= sc
+		}
 		// Only a2 is trainable among the pooled features; the mask stats
 		// are constants for the classifier (see Model).
 		np := 2 * t.feats.Shape[0]

@@ -1,6 +1,7 @@
 package heads
 
 import (
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -194,5 +195,41 @@ func TestFLOPsOfDefaultModels(t *testing.T) {
 		if f, tf := x.FLOPs(64, 64), x.TrainFLOPs(64, 64); tf <= 2*f || tf >= 3*f {
 			t.Errorf("%s: train FLOPs %d not between 2x and 3x forward %d", x.Config.Kind, tf, f)
 		}
+	}
+}
+
+func TestFeatureStatsStandardiseClassifierInput(t *testing.T) {
+	m, _ := New(tinyConfig("conv"))
+	rng := rand.New(rand.NewPCG(5, 5))
+	in := Input{Embedding: randTensor(rng, 6, 3, 2)}
+	prob := tensor.New(1, 12, 8)
+	for i := range prob.Data {
+		prob.Data[i] = rng.Float32()
+	}
+	z := append([]float32(nil), m.ClassifierInput(in, prob)...)
+	// Standardising with this very input as the mean makes the classifier
+	// see a zero vector, so LayerNorm passes only its bias: the class
+	// logits no longer depend on the embedding.
+	ones := make([]float32, len(z))
+	for i := range ones {
+		ones[i] = 1
+	}
+	if err := m.SetFeatureStats(z, ones); err != nil {
+		t.Fatal(err)
+	}
+	out, _ := m.ForwardTrainMask(in, nil, prob)
+	other := Input{Embedding: randTensor(rng, 6, 3, 2)}
+	if got := m.ClassifierInput(other, prob); slices.Equal(got, z) {
+		t.Fatal("different inputs gave the same classifier input")
+	}
+	zeroLN, _ := m.norm.Forward(tensor.New(len(z)))
+	want := m.fc2.Forward(GELU(m.fc1.Forward(zeroLN)))
+	for i, v := range out.ClassLogits {
+		if math.Abs(float64(v-want.Data[i])) > 1e-5 {
+			t.Errorf("class logit %d = %v, want %v for a zero standardised input", i, v, want.Data[i])
+		}
+	}
+	if err := m.SetFeatureStats(z[:3], ones[:3]); err == nil {
+		t.Error("short statistics accepted")
 	}
 }

@@ -13,6 +13,9 @@ type Param struct {
 	Name  string
 	Value *tensor.Tensor
 	Index int
+	// Frozen parameters are set from data, not learned: Backward leaves
+	// their gradient at zero and optimisers skip them.
+	Frozen bool
 }
 
 // Grads holds one gradient slice per parameter, indexed by Param.Index.

@@ -82,7 +82,8 @@ type Root struct {
 	Counts     view.Counts
 	TruthError string
 
-	pixels []byte // composed RGBA, reused between draws
+	pixels []byte    // composed RGBA, reused between draws
+	heat   []float64 // the attention map at image size, made on first use
 }
 
 // New returns the app in its initial state; Start begins loading the model.
@@ -157,6 +158,12 @@ func describeLoadError(err error) string {
 	if strings.Contains(msg, "offline") || strings.Contains(msg, "Failed to fetch") || strings.Contains(msg, "NetworkError") {
 		return "The model could not be downloaded: the network is unreachable. Connect once to download it; afterwards busam works offline. (" + msg + ")"
 	}
+	if strings.Contains(msg, "HTTP ") {
+		return "The model could not be downloaded from this server; if trying again does not help, its model files are missing or outdated. (" + msg + ")"
+	}
+	if strings.Contains(msg, "SHA-256") || strings.Contains(msg, "refused") {
+		return "The downloaded model failed its integrity check and was not used. Try again. (" + msg + ")"
+	}
 	return "The model could not be loaded: " + msg
 }
 
@@ -185,7 +192,7 @@ func (c *Root) openFile(file js.Value, name string) {
 	c.seq++
 	seq := c.seq
 	c.FileError, c.Result, c.truth, c.TruthName, c.TruthError, c.ShowOverlap = "", nil, nil, "", "", false
-	c.FileName, c.base = name, view.Frame{}
+	c.FileName, c.base, c.heat = name, view.Frame{}, nil
 	if c.Phase != PhaseReady {
 		c.FileError = "The model is not loaded yet; wait for it, then open the image again."
 		return
@@ -283,6 +290,10 @@ func (c *Root) redraw() {
 	}
 	if r := c.Result; r != nil {
 		l.Mask, l.Attention, l.AttW, l.AttH = r.Mask, r.Attention, r.AttW, r.AttH
+		if c.ShowAttention && c.heat == nil && len(r.Attention) == r.AttW*r.AttH && len(r.Attention) > 0 {
+			c.heat = view.AttentionAtImage(r.Attention, r.AttW, r.AttH, c.base.W, c.base.H)
+		}
+		l.Heat = c.heat
 	}
 	if l.ShowOverlap {
 		l.Truth = c.truth

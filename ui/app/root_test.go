@@ -69,8 +69,15 @@ func TestDescribeFileError(t *testing.T) {
 			t.Errorf("describeFileError(%v) = %q; want it to name the file and say %q", tc.err, got, tc.want)
 		}
 	}
-	if got := describeLoadError(errors.New("busam: cannot fetch /model/manifest.json (offline?): Failed to fetch")); !strings.Contains(got, "network is unreachable") {
-		t.Errorf("offline load error reads %q", got)
+	for _, tc := range []struct{ err, want string }{
+		{"busam: cannot fetch /model/manifest.json (offline?): Failed to fetch", "network is unreachable"},
+		{"busam: /model/encoder.1234.safetensors: HTTP 404", "could not be downloaded from this server"},
+		{"busam: model file heads.x.safetensors: SHA-256 mismatch", "integrity check"},
+		{"busam: building the model: bad tensor", "could not be loaded: busam: building"},
+	} {
+		if got := describeLoadError(errors.New(tc.err)); !strings.Contains(got, tc.want) || !strings.Contains(got, tc.err) {
+			t.Errorf("load error %q reads %q; want %q and the cause", tc.err, got, tc.want)
+		}
 	}
 }
 

@@ -47,6 +47,9 @@ type Layers struct {
 	Attention     []float32
 	AttW, AttH    int
 	ShowAttention bool
+	// Heat, if set, is AttentionAtImage's result for this image, kept by
+	// the caller so redraws (an opacity slider) skip the resampling.
+	Heat []float64
 }
 
 // Frame is an RGBA picture, 4 bytes a pixel, row-major.
@@ -84,10 +87,18 @@ func Compose(dst []byte, base Frame, l Layers) error {
 	copy(dst, base.Pix)
 	alpha := clamp01(l.Opacity)
 
-	if l.ShowAttention && len(l.Attention) > 0 {
-		if err := drawHeatmap(dst, base.W, base.H, l.Attention, l.AttW, l.AttH, alpha); err != nil {
-			return err
+	if l.ShowAttention && (len(l.Attention) > 0 || l.Heat != nil) {
+		heat := l.Heat
+		if heat == nil {
+			if l.AttW <= 0 || l.AttH <= 0 || len(l.Attention) != l.AttW*l.AttH {
+				return fmt.Errorf("view: attention map is %dx%d with %d values", l.AttW, l.AttH, len(l.Attention))
+			}
+			heat = AttentionAtImage(l.Attention, l.AttW, l.AttH, base.W, base.H)
 		}
+		if len(heat) != n {
+			return fmt.Errorf("view: heat map has %d pixels, the image %dx%d", len(heat), base.W, base.H)
+		}
+		drawHeatmap(dst, heat, alpha)
 	}
 	if l.ShowFill && alpha > 0 {
 		switch {
@@ -174,19 +185,23 @@ func drawContour(dst []byte, w, h int, mask []uint8, width int, c RGB) {
 	}
 }
 
-// drawHeatmap blends the attention map, bilinearly upsampled over the
-// image's part of the frame and normalised to its own range there, with
-// transparency growing as attention falls, so the image stays readable.
-func drawHeatmap(dst []byte, w, h int, att []float32, aw, ah int, alpha float64) error {
-	if aw <= 0 || ah <= 0 || len(att) != aw*ah {
-		return fmt.Errorf("view: attention map is %dx%d with %d values", aw, ah, len(att))
-	}
-	heat := AttentionAtImage(att, aw, ah, w, h)
+// drawHeatmap blends a 0..1 heat map, with transparency growing as
+// attention falls, so the image stays readable.
+func drawHeatmap(dst []byte, heat []float64, alpha float64) {
 	for i, v := range heat {
-		blend(dst[4*i:], Colormap(v), alpha*(0.25+0.75*v)*v)
+		if a := alpha * (0.25 + 0.75*v) * v; a > 0 {
+			blend(dst[4*i:], heatLUT[int(clamp01(v)*255+0.5)], a)
+		}
 	}
-	return nil
 }
+
+// heatLUT is Colormap at 256 levels, finer than the eye tells apart.
+var heatLUT = func() (lut [256]RGB) {
+	for i := range lut {
+		lut[i] = Colormap(float64(i) / 255)
+	}
+	return lut
+}()
 
 // AttentionAtImage samples the attention map at every image pixel and
 // normalises it to 0..1 over the image. The frame is square with the image

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"image"
+	"io"
 	"strings"
 	"sync"
 	"time"
@@ -181,6 +182,9 @@ func (e *Engine) Load(opt Options) (Info, error) {
 	m, backend, err := e.buildOnCandidates(opt)
 	if err != nil {
 		return Info{}, err
+	}
+	if c, ok := e.model.(io.Closer); ok {
+		c.Close() // e.g. the previous model's WebGPU device
 	}
 	e.model, e.backend, e.files = m, backend, nil
 	return Info{Backend: backend, Files: append([]manifest.File(nil), e.man.Files...), InputSize: opt.InputSize}, nil

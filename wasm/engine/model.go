@@ -30,7 +30,8 @@ type pipelineModel struct {
 	heads *heads.Model
 	size  int
 
-	mu sync.Mutex // a WebGPU device takes one caller at a time
+	mu      sync.Mutex // a WebGPU device takes one caller at a time
+	release func()     // frees the WebGPU weights and device; nil on the CPU
 }
 
 func (m *pipelineModel) Analyze(img image.Image) (pipeline.Result, error) {
@@ -40,6 +41,18 @@ func (m *pipelineModel) Analyze(img image.Image) (pipeline.Result, error) {
 		return pipeline.Analyze(m.cpu, m.heads, img)
 	}
 	return analyzeWith(m.enc, m.heads, img, m.size)
+}
+
+// Close releases the WebGPU device of a WebGPU model; a CPU model holds
+// nothing to release.
+func (m *pipelineModel) Close() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.release != nil {
+		m.release()
+		m.release = nil
+	}
+	return nil
 }
 
 // analyzeWith is pipeline.Analyze with another encoder or input size,
@@ -106,7 +119,8 @@ func BuildWebGPUModel(files map[string][]byte, inputSize int) (Model, error) {
 		d.Close()
 		return nil, err
 	}
-	return &pipelineModel{enc: enc, heads: h, size: inputSize}, nil
+	release := func() { enc.Release(); d.Close() }
+	return &pipelineModel{enc: enc, heads: h, size: inputSize, release: release}, nil
 }
 
 func readHeads(files map[string][]byte) (*heads.Model, error) {

@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -11,6 +13,7 @@ import (
 	"github.com/busam/busam/model/encoder"
 	"github.com/busam/busam/model/heads"
 	"github.com/busam/busam/model/pipeline"
+	"github.com/busam/busam/model/webgpu"
 	"github.com/busam/busam/wasm/manifest"
 )
 
@@ -81,5 +84,81 @@ func TestBuildPipelineModelRefusesBadFiles(t *testing.T) {
 		if _, err := BuildPipelineModel(files, 256); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
+	}
+}
+
+// The WebGPU model (natively: wgpu over Vulkan, lavapipe in CI) agrees with
+// the CPU model built from the same bytes.
+func TestWebGPUModelMatchesCPU(t *testing.T) {
+	encPath := testutil.Need(t, filepath.Join(testutil.CacheDir(t), "weights", "encoder.safetensors"), "converted encoder weights")
+	imgPath := testutil.Need(t, filepath.Join(testutil.DataDir(t), "benign", "benign (1).png"), "BUSI data")
+	if os.Getenv("XDG_RUNTIME_DIR") == "" {
+		t.Setenv("XDG_RUNTIME_DIR", os.TempDir())
+	}
+	d, err := webgpu.Open(webgpu.Options{})
+	missing := ""
+	switch {
+	case err != nil:
+		missing = "no WebGPU device: " + err.Error()
+	case d.Backend() != "vulkan":
+		missing = "WebGPU adapter is " + d.Description() + ", not Vulkan"
+	}
+	if d != nil {
+		d.Close()
+	}
+	if missing != "" {
+		if os.Getenv("CI") != "" {
+			t.Fatal(missing)
+		}
+		t.Skip(missing)
+	}
+	h, err := heads.New(heads.DefaultConfig("conv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	headsPath := filepath.Join(t.TempDir(), "heads.safetensors")
+	if err := h.Save(headsPath); err != nil {
+		t.Fatal(err)
+	}
+	files := map[string][]byte{}
+	for role, p := range map[string]string{manifest.RoleEncoder: encPath, manifest.RoleHeads: headsPath} {
+		if files[role], err = os.ReadFile(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	img, err := imageio.Load(imgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const size = 128 // small: lavapipe is a CPU and must keep submissions short
+	gpu, err := BuildWebGPUModel(files, size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gpu.(io.Closer).Close()
+	cpu, err := BuildPipelineModel(files, size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := gpu.Analyze(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := cpu.Analyze(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range want.Probs {
+		if d := math.Abs(float64(got.Probs[i] - want.Probs[i])); d > 1e-3 {
+			t.Errorf("P(%s): webgpu %.6f, cpu %.6f", want.Classes[i], got.Probs[i], want.Probs[i])
+		}
+	}
+	var maxDiff float64
+	for i := range want.Attention.Data {
+		maxDiff = max(maxDiff, math.Abs(float64(got.Attention.Data[i]-want.Attention.Data[i])))
+	}
+	t.Logf("attention max |webgpu - cpu| = %.3g", maxDiff)
+	if maxDiff > 1e-5 {
+		t.Errorf("attention differs by %.3g", maxDiff)
 	}
 }
