@@ -61,9 +61,9 @@ build_cli() {
 }
 
 build_web() {
-  if [ -d wasm/cmd/busamwasm ]; then
+  if [ -d ui/cmd/webapp ]; then
     log "build dist/web (wasm module, app, model files)"
-    go run ./wasm/cmd/assemble --out dist/web --weights "$BUSAM_CACHE/weights"
+    go run ./ui/cmd/webapp --out dist/web --weights "$BUSAM_CACHE/weights"
   fi
 }
 

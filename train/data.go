@@ -29,12 +29,17 @@ type LoadOptions struct {
 	Workers int             // <= 0: GOMAXPROCS
 	// Progress, when set, shows a progress bar there.
 	Progress io.Writer
+	// SkipMissing drops samples whose embedding is not cached instead of
+	// failing (for experiments on a partly computed cache; counted in
+	// LoadStats.Skipped).
+	SkipMissing bool
 }
 
 // LoadStats counts what LoadExamples found.
 type LoadStats struct {
 	Examples  int
 	NoFlip    int // samples whose flipped embedding is not cached (trained unflipped)
+	Skipped   int // samples dropped for lack of an embedding (SkipMissing)
 	MissingID []string
 }
 
@@ -93,17 +98,32 @@ func LoadExamples(ds *dataset.Dataset, ids []string, src EmbeddingSource, opt Lo
 		bar.Finish()
 		fmt.Fprintln(opt.Progress)
 	}
+	kept := out[:0]
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			kept = append(kept, out[i])
+		case opt.SkipMissing && errors.Is(err, errNoEmbedding):
+			st.Skipped++
+			errs[i] = nil
+		}
+	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, st, err
 	}
-	st.Examples, st.NoFlip = len(out), int(noFlip.Load())
-	return out, st, nil
+	st.Examples, st.NoFlip = len(kept), int(noFlip.Load())
+	return kept, st, nil
 }
+
+// errNoEmbedding marks a sample whose embedding is not in the cache.
+var errNoEmbedding = errors.New("embedding not cached")
 
 func loadExample(s dataset.Sample, class int, src EmbeddingSource, opt LoadOptions) (*Example, bool, error) {
 	e := &Example{ID: s.ID, Class: class, Lesion: s.Label.HasLesion()}
 	var err error
-	if e.Emb[0], err = src(s.Image, false); err != nil {
+	if e.Emb[0], err = src(s.Image, false); errors.Is(err, fs.ErrNotExist) {
+		return nil, false, fmt.Errorf("train: %s: %w: %w", s.ID, errNoEmbedding, err)
+	} else if err != nil {
 		return nil, false, fmt.Errorf("train: embedding of %s: %w", s.ID, err)
 	}
 	if len(e.Emb[0].Shape) != 3 || e.Emb[0].Shape[1] != e.Emb[0].Shape[2] {

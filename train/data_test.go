@@ -1,6 +1,7 @@
 package train
 
 import (
+	"errors"
 	"fmt"
 	"image"
 	"image/color"
@@ -189,5 +190,22 @@ func TestLoadExamples(t *testing.T) {
 	none := func(string, bool) (*tensor.Tensor, error) { return nil, fs.ErrNotExist }
 	if _, _, err := LoadExamples(ds, ids[:1], none, opt); err == nil {
 		t.Errorf("missing embedding accepted")
+	}
+	// SkipMissing drops exactly the samples without an embedding.
+	some := func(path string, flip bool) (*tensor.Tensor, error) {
+		if filepath.Base(path) == "normal (1).png" {
+			return nil, fs.ErrNotExist
+		}
+		return src(path, flip)
+	}
+	skip := opt
+	skip.SkipMissing = true
+	got, st, err := LoadExamples(ds, ids, some, skip)
+	if err != nil || len(got) != 3 || st.Skipped != 1 {
+		t.Errorf("SkipMissing: %d examples, %d skipped, %v; want 3, 1", len(got), st.Skipped, err)
+	}
+	broken := func(string, bool) (*tensor.Tensor, error) { return nil, errors.New("disk on fire") }
+	if _, _, err := LoadExamples(ds, ids, broken, skip); err == nil {
+		t.Errorf("SkipMissing hid a real read error")
 	}
 }

@@ -25,6 +25,7 @@ type Manifest struct {
 	TrainSamples   int        `json:"train_samples"`
 	ValSamples     int        `json:"val_samples"`
 	NoFlipSamples  int        `json:"no_flip_samples"` // flipped embedding not cached
+	SkippedSamples int        `json:"skipped_samples"` // no embedding cached (--skip-missing)
 	Params         int        `json:"params"`
 	FLOPsPerSample int64      `json:"flops_per_sample"` // inference, heads only
 	BestEpoch      int        `json:"best_epoch"`

@@ -32,7 +32,7 @@ func runTrain(args []string) error {
 	fs := flag.NewFlagSet("train", flag.ContinueOnError)
 	data := fs.String("data", "", "dataset: BUSI-layout folder or CSV manifest (required)")
 	splitPath := fs.String("split", "", "split JSON from the split command (required)")
-	cacheDir := fs.String("cache", filepath.Join(".cache", "embed"), "embedding cache folder (from `busam embed`)")
+	cacheDir := fs.String("cache", filepath.Join(".cache", "embeddings"), "embedding cache folder (from `busam embed`, same default)")
 	encPath := fs.String("encoder", filepath.Join(".cache", "weights", "encoder.safetensors"), "encoder weights; their sha256 keys the cache")
 	modelSHA := fs.String("model-sha", "", "encoder sha256 to key the cache with (default: hash of --encoder)")
 	kind := fs.String("kind", "conv", "decoder: conv or unet")
@@ -58,6 +58,7 @@ func runTrain(args []string) error {
 	hidden := fs.Int("hidden", 0, "classifier hidden width (default per kind)")
 	dropout := fs.Float64("dropout", -1, "classifier dropout (default per kind)")
 	quiet := fs.Bool("quiet", false, "no progress bars")
+	skipMissing := fs.Bool("skip-missing", false, "train on the samples whose embeddings are cached, skipping the rest (experiments only)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -119,7 +120,7 @@ func runTrain(args []string) error {
 		}
 		return cache.Get(key)
 	}
-	lo := train.LoadOptions{Kind: *kind, Classes: classes, Workers: o.Workers}
+	lo := train.LoadOptions{Kind: *kind, Classes: classes, Workers: o.Workers, SkipMissing: *skipMissing}
 	if !*quiet {
 		lo.Progress = os.Stderr
 		o.Progress = os.Stderr
@@ -134,6 +135,12 @@ func runTrain(args []string) error {
 	valSet, vst, err := train.LoadExamples(ds, sp.Val, src, lo)
 	if err != nil {
 		return err
+	}
+	if st.Skipped+vst.Skipped > 0 {
+		fmt.Fprintf(os.Stderr, "train: skipped %d train and %d val samples without a cached embedding\n", st.Skipped, vst.Skipped)
+	}
+	if len(trainSet) == 0 || len(valSet) == 0 {
+		return fmt.Errorf("no cached embeddings for the train or val part (%d and %d found)", len(trainSet), len(valSet))
 	}
 	// The embedding width comes from the cache (256 for SAM encoders).
 	o.Model.EmbedDim = trainSet[0].Emb[0].Shape[0]
@@ -153,7 +160,7 @@ func runTrain(args []string) error {
 	}
 	man := train.Manifest{Command: append([]string{"busam", "train"}, args...), Data: *data, SplitFile: *splitPath,
 		SplitSHA256: splitSHA, EncoderSHA256: sha, Seed: o.Seed, Options: o, TrainSamples: len(trainSet),
-		ValSamples: len(valSet), NoFlipSamples: st.NoFlip + vst.NoFlip, Params: m.NumParams(), FLOPsPerSample: m.FLOPs(64, 64)}
+		ValSamples: len(valSet), NoFlipSamples: st.NoFlip + vst.NoFlip, SkippedSamples: st.Skipped + vst.Skipped, Params: m.NumParams(), FLOPsPerSample: m.FLOPs(64, 64)}
 	if err := train.WriteRun(*out, res, man); err != nil {
 		return err
 	}

@@ -136,9 +136,9 @@ func (at *Attention) windows(h, w int) (nh, nw int) {
 // x = x + proj(attention(norm(window_partition(pad(x))))).
 //
 // Rather than materializing the padded, window-partitioned map, qkv is
-// computed for the real tokens only and each (window, head) task gathers
-// its q, k, v rows, using padQKV for padding tokens: same result, less
-// work and memory traffic.
+// computed for the real tokens only and each window task gathers its q,
+// k, v rows, using padQKV for padding tokens: same result, less work and
+// memory traffic.
 func (at *Attention) forward(a *arena, x []float32, h, w int) {
 	c := at.Dim
 	qkvC := 3 * c
@@ -163,9 +163,10 @@ func (at *Attention) forward(a *arena, x []float32, h, w int) {
 
 	out := a.get(tokens * c)
 	per := windowScratchSize(at.Heads, at.Window, at.KeyDim)
-	scratch := a.get(workers() * per)
+	nwk := workers()
+	scratch := a.get(nwk * per)
 	nh, nw := at.windows(h, w)
-	parallelForWorker(nh*nw, 1, func(worker, lo, hi int) {
+	parallelForWorker(nh*nw, 1, nwk, func(worker, lo, hi int) {
 		ss := newWindowScratch(scratch[worker*per:(worker+1)*per], at.Heads, at.Window, at.KeyDim)
 		for win := lo; win < hi; win++ {
 			at.window(ss, qkv, out, h, w, (win/nw)*at.Window, (win%nw)*at.Window)

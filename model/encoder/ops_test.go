@@ -345,8 +345,8 @@ func TestParallelForCoversRange(t *testing.T) {
 	for _, n := range []int{0, 1, 2, 7, 100, 1001} {
 		for _, grain := range []int{0, 1, 3, 1000} {
 			hits := make([]int32, n)
-			parallelForWorker(n, grain, func(worker, lo, hi int) {
-				if worker < 0 || worker >= workers() {
+			parallelForWorker(n, grain, 3, func(worker, lo, hi int) {
+				if worker < 0 || worker >= 3 {
 					t.Errorf("worker %d out of range", worker)
 				}
 				for i := lo; i < hi; i++ {

@@ -14,18 +14,19 @@ func workers() int { return runtime.GOMAXPROCS(0) }
 // and runs fn on them on up to workers() goroutines. Small loops run on the
 // calling goroutine, so starting workers is only paid for with enough work.
 func parallelFor(n, grain int, fn func(lo, hi int)) {
-	parallelForWorker(n, grain, func(_, lo, hi int) { fn(lo, hi) })
+	parallelForWorker(n, grain, workers(), func(_, lo, hi int) { fn(lo, hi) })
 }
 
-// parallelForWorker is parallelFor that also tells fn which worker (in
-// [0, workers())) runs the chunk, for per-worker scratch buffers.
-func parallelForWorker(n, grain int, fn func(worker, lo, hi int)) {
+// parallelForWorker is parallelFor on at most maxWorkers goroutines that
+// also tells fn which worker (in [0, maxWorkers)) runs the chunk, for
+// per-worker scratch buffers sized by the caller.
+func parallelForWorker(n, grain, maxWorkers int, fn func(worker, lo, hi int)) {
 	if n <= 0 {
 		return
 	}
 	grain = max(grain, 1)
 	maxChunks := (n + grain - 1) / grain
-	nw := min(workers(), maxChunks)
+	nw := min(maxWorkers, maxChunks)
 	if nw <= 1 {
 		fn(0, 0, n)
 		return

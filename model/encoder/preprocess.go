@@ -3,8 +3,6 @@ package encoder
 import (
 	"image"
 
-	"golang.org/x/image/draw"
-
 	"github.com/busam/busam/model/tensor"
 )
 
@@ -41,10 +39,10 @@ func ResizedSize(w, h, size int) (int, int) {
 // with zeros at the bottom and right. A size below 1 means DefaultSize; an
 // empty image gives an all-zero input and a zero Geometry.
 //
-// The resize is golang.org/x/image/draw.BiLinear at 8 bits per channel:
-// like SAM's PIL-based resize it produces 8-bit pixels, and when shrinking
-// it widens its kernel to the scale (antialiasing) as PIL does, rather than
-// sampling four pixels and aliasing.
+// The resize is PIL's bilinear filter (resize.go), which SAM's
+// ResizeLongestSide uses through torchvision: it shrinks with an
+// antialiasing kernel instead of sampling four pixels, and produces 8-bit
+// levels.
 func Preprocess(img image.Image, size int) (*tensor.Tensor, Geometry) {
 	if size < 1 {
 		size = DefaultSize
@@ -57,23 +55,23 @@ func Preprocess(img image.Image, size int) (*tensor.Tensor, Geometry) {
 	g := Geometry{OrigW: b.Dx(), OrigH: b.Dy(), Size: size}
 	g.ResizedW, g.ResizedH = ResizedSize(g.OrigW, g.OrigH, size)
 
-	rgba := image.NewRGBA(image.Rect(0, 0, g.ResizedW, g.ResizedH))
-	if g.ResizedW == g.OrigW && g.ResizedH == g.OrigH {
-		draw.Draw(rgba, rgba.Bounds(), img, b.Min, draw.Src)
-	} else {
-		draw.BiLinear.Scale(rgba, rgba.Bounds(), img, b, draw.Src, nil)
-	}
+	planes, w, h := imagePlanes(img)
+	tx, ty := newAxisTaps(w, g.ResizedW), newAxisTaps(h, g.ResizedH)
 	plane := size * size
-	parallelFor(g.ResizedH, 16, func(lo, hi int) {
-		for y := lo; y < hi; y++ {
-			row := rgba.Pix[y*rgba.Stride:]
-			for x := 0; x < g.ResizedW; x++ {
-				for ch := 0; ch < 3; ch++ {
-					v := float32(row[4*x+ch])
-					out.Data[ch*plane+y*size+x] = (v - pixelMean[ch]) / pixelStd[ch]
+	var p []float32
+	for ch := 0; ch < 3; ch++ {
+		if ch < len(planes) { // a grey image's one plane serves all three
+			p = resizePlane(planes[ch], w, h, g.ResizedW, g.ResizedH, tx, ty)
+		}
+		mean, std := pixelMean[ch], pixelStd[ch]
+		dst := out.Data[ch*plane : (ch+1)*plane]
+		parallelFor(g.ResizedH, 16, func(lo, hi int) {
+			for y := lo; y < hi; y++ {
+				for x, v := range p[y*g.ResizedW : (y+1)*g.ResizedW] {
+					dst[y*size+x] = (v - mean) / std
 				}
 			}
-		}
-	})
+		})
+	}
 	return out, g
 }

@@ -39,13 +39,20 @@ func TestPreprocessConstantImages(t *testing.T) {
 			rgb.Set(x, y, color.RGBA{10, 200, 30, 255})
 		}
 	}
+	// Half-transparent colour is composited over black (premultiplied).
+	translucent := image.NewNRGBA(image.Rect(0, 0, 4, 4))
+	for i := 0; i < len(translucent.Pix); i += 4 {
+		copy(translucent.Pix[i:], []uint8{200, 100, 50, 128})
+	}
 	for _, tc := range []struct {
 		name string
 		img  image.Image
 		want [3]float64
+		tol  float64
 	}{
-		{"grey replicated", grey, [3]float64{77, 77, 77}},
-		{"rgb", rgb, [3]float64{10, 200, 30}},
+		{"grey replicated", grey, [3]float64{77, 77, 77}, 1e-3},
+		{"rgb", rgb, [3]float64{10, 200, 30}, 1e-3},
+		{"nrgba half alpha", translucent, [3]float64{100, 50, 25}, 1.001}, // 8-bit premultiplication rounds
 	} {
 		const size = 16
 		x, g := Preprocess(tc.img, size)
@@ -68,7 +75,7 @@ func TestPreprocessConstantImages(t *testing.T) {
 						}
 						continue
 					}
-					if v := pixel(x.Data, size, ch, px, py); math.Abs(v-tc.want[ch]) > 1e-3 {
+					if v := pixel(x.Data, size, ch, px, py); math.Abs(v-tc.want[ch]) > tc.tol {
 						t.Fatalf("%s: pixel (%d,%d) channel %d = %v, want %v", tc.name, px, py, ch, v, tc.want[ch])
 					}
 				}
@@ -138,4 +145,76 @@ func TestPreprocessEmptyAndNil(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestPreprocessShrinkAntialiases: halving a one-pixel checkerboard must
+// average neighbours to mid-grey, which point-sampling bilinear would not.
+func TestPreprocessShrinkAntialiases(t *testing.T) {
+	img := image.NewGray(image.Rect(0, 0, 32, 16))
+	for y := 0; y < 16; y++ {
+		for x := 0; x < 32; x++ {
+			if (x+y)%2 == 1 {
+				img.Pix[y*img.Stride+x] = 255
+			}
+		}
+	}
+	x, g := Preprocess(img, 16)
+	if g.ResizedW != 16 || g.ResizedH != 8 {
+		t.Fatalf("geometry %+v", g)
+	}
+	// Interior pixels (the border renormalizes its clipped kernel).
+	for py := 1; py < 7; py++ {
+		for px := 1; px < 15; px++ {
+			if v := pixel(x.Data, 16, 0, px, py); math.Abs(v-127.5) > 1 {
+				t.Fatalf("(%d,%d) = %v, want about 127.5", px, py, v)
+			}
+		}
+	}
+}
+
+// TestPreprocessMatchesFilterDefinition checks an upscale and a
+// downscale of a random image against the triangle filter computed
+// directly in float64 (2-D weights, PIL's pixel-centre convention).
+func TestPreprocessMatchesFilterDefinition(t *testing.T) {
+	src := image.NewGray(image.Rect(0, 0, 13, 7))
+	for i := range src.Pix {
+		src.Pix[i] = uint8((i * 97) % 256)
+	}
+	for _, size := range []int{40, 5} {
+		x, g := Preprocess(src, size)
+		for py := 0; py < g.ResizedH; py++ {
+			for px := 0; px < g.ResizedW; px++ {
+				want := triangleSample(src, 13, 7, g.ResizedW, g.ResizedH, px, py)
+				if v := pixel(x.Data, size, 1, px, py); math.Abs(v-math.Round(want)) > 1.001 {
+					t.Fatalf("size %d (%d,%d) = %v, want %v", size, px, py, v, want)
+				}
+			}
+		}
+	}
+}
+
+func triangleSample(img *image.Gray, w, h, ow, oh, px, py int) float64 {
+	axis := func(in, out, o int) map[int]float64 {
+		scale := float64(in) / float64(out)
+		sup := math.Max(1, scale)
+		c := (float64(o) + 0.5) * scale
+		ws, sum := map[int]float64{}, 0.0
+		for i := 0; i < in; i++ {
+			if wt := 1 - math.Abs((float64(i)+0.5-c)/sup); wt > 0 {
+				ws[i] = wt
+				sum += wt
+			}
+		}
+		for i := range ws {
+			ws[i] /= sum
+		}
+		return ws
+	}
+	v := 0.0
+	for y, wy := range axis(h, oh, py) {
+		for x, wx := range axis(w, ow, px) {
+			v += wy * wx * float64(img.GrayAt(x, y).Y)
+		}
+	}
+	return v
 }

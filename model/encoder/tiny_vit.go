@@ -147,10 +147,11 @@ func (m *MBConv) forward(a *arena, x []float32, h, w int) {
 	// conv3 reads it (instead of a second full [h*w, hidden] map).
 	bandRows := max(1, mbBandPixels/w)
 	per := bandRows * w * hid
-	scratch := a.get(workers() * per)
+	nwk := workers()
+	scratch := a.get(nwk * per)
 	bands := (h + bandRows - 1) / bandRows
 	c := m.Conv3.OutC
-	parallelForWorker(bands, 1, func(worker, lo, hi int) {
+	parallelForWorker(bands, 1, nwk, func(worker, lo, hi int) {
 		t2 := scratch[worker*per : (worker+1)*per]
 		for band := lo; band < hi; band++ {
 			y0, y1 := band*bandRows, min((band+1)*bandRows, h)
@@ -236,9 +237,10 @@ func (m *Mlp) forward(a *arena, x []float32, rows int) {
 	// cache instead of streaming a [rows, Hidden] matrix through memory.
 	c := m.Dim
 	per := mlpBand*c + mlpBand*m.Hidden
-	scratch := a.get(workers() * per)
+	nwk := workers()
+	scratch := a.get(nwk * per)
 	bands := (rows + mlpBand - 1) / mlpBand
-	parallelForWorker(bands, 1, func(worker, lo, hi int) {
+	parallelForWorker(bands, 1, nwk, func(worker, lo, hi int) {
 		t := scratch[worker*per : worker*per+mlpBand*c]
 		hid := scratch[worker*per+mlpBand*c : (worker+1)*per]
 		for band := lo; band < hi; band++ {

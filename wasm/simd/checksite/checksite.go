@@ -26,6 +26,18 @@ const Program = "github.com/busam/busam/wasm/simd/cmd/simdcheck"
 // Build writes index.html, wasm_exec.js and simdcheck.wasm into dir,
 // compiling the program with the go command found in PATH.
 func Build(dir string) error {
+	if err := BuildWasm(dir, Program, "simdcheck.wasm"); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "index.html"), indexHTML, 0o644); err != nil {
+		return fmt.Errorf("checksite: %w", err)
+	}
+	return nil
+}
+
+// BuildWasm compiles the Go program pkg (an import path) for js/wasm into
+// dir/name and puts Go's wasm_exec.js, which runs it, next to it.
+func BuildWasm(dir, pkg, name string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("checksite: %w", err)
 	}
@@ -37,15 +49,13 @@ func Build(dir string) error {
 	if err != nil {
 		return fmt.Errorf("checksite: %w", err)
 	}
-	cmd := exec.Command("go", "build", "-trimpath", "-o", filepath.Join(dir, "simdcheck.wasm"), Program)
+	cmd := exec.Command("go", "build", "-trimpath", "-o", filepath.Join(dir, name), pkg)
 	cmd.Env = append(os.Environ(), "GOOS=js", "GOARCH=wasm")
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("checksite: building %s for js/wasm: %v\n%s", Program, err, out)
+		return fmt.Errorf("checksite: building %s for js/wasm: %v\n%s", pkg, err, out)
 	}
-	for name, data := range map[string][]byte{"index.html": indexHTML, "wasm_exec.js": execJS} {
-		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
-			return fmt.Errorf("checksite: %w", err)
-		}
+	if err := os.WriteFile(filepath.Join(dir, "wasm_exec.js"), execJS, 0o644); err != nil {
+		return fmt.Errorf("checksite: %w", err)
 	}
 	return nil
 }
