@@ -191,6 +191,47 @@ func (p page) areaPixels() int {
 	return px
 }
 
+// freezeLimit is how long the main thread may be busy at a stretch
+// during an analysis. The model runs in a worker; the page only decodes
+// the image for display and draws it, well under this. A second without a
+// frame is what users call a frozen page.
+const freezeLimit = 1000.0 // ms
+
+// watchLongTasks starts recording the main thread's long tasks (over
+// 50 ms, from the Long Tasks API) into a page global.
+func (p page) watchLongTasks() {
+	p.t.Helper()
+	ok, err := browsertest.Eval[bool](p.b, `(() => {
+		if (!PerformanceObserver.supportedEntryTypes.includes('longtask')) return false;
+		window.__e2eLongTasks = [];
+		new PerformanceObserver((list) => {
+			for (const e of list.getEntries()) window.__e2eLongTasks.push(e.duration);
+		}).observe({type: 'longtask'});
+		return true;
+	})()`)
+	if err != nil || !ok {
+		p.t.Fatalf("this Chromium cannot report long tasks (%v)", err)
+	}
+}
+
+// checkNoFreeze fails if a long task recorded since watchLongTasks lasted
+// more than freezeLimit.
+func (p page) checkNoFreeze() {
+	p.t.Helper()
+	tasks, err := browsertest.Eval[[]float64](p.b, `new Promise((r) => setTimeout(() => r(window.__e2eLongTasks), 100))`)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	longest := 0.0
+	for _, d := range tasks {
+		longest = math.Max(longest, d)
+	}
+	p.t.Logf("main thread during the analysis: %d long tasks, longest %.0f ms", len(tasks), longest)
+	if longest > freezeLimit {
+		p.t.Errorf("the page froze for %.0f ms during an analysis (limit %.0f ms)", longest, freezeLimit)
+	}
+}
+
 // modelSource says where the loaded model came from: cache or network.
 func (p page) modelSource() string {
 	s, _ := browsertest.Eval[string](p.b, `document.getElementById('app')?.dataset.modelSource ?? ''`)
@@ -507,12 +548,15 @@ func TestApp(t *testing.T) {
 	p.screenshot("01-ready")
 	checkRequests(t, origin, b.Requests())
 
-	// One analysis, with every request recorded.
+	// One analysis, with every request recorded and the main thread
+	// watched for freezes.
 	b.ResetRequests()
+	p.watchLongTasks()
 	if s := p.analyze(benign); s != "done" {
 		t.Fatalf("analysing %s: state %s: %s", benign, s, p.text("#file-error"))
 	}
 	checkRequests(t, origin, b.Requests())
+	p.checkNoFreeze()
 	p.screenshot("02-result")
 	shown := p.result()
 
@@ -605,6 +649,24 @@ func TestApp(t *testing.T) {
 	}
 	if msg := p.text("#file-error"); !strings.Contains(msg, "notes.txt") || !strings.Contains(msg, "PNG, JPEG, BMP or DICOM") {
 		t.Errorf("error message for a text file %q should name it and the supported formats", msg)
+	}
+
+	// Drag and drop: a file dropped on the drop zone is opened like a
+	// chosen one (a text file, so the check needs no model run).
+	if _, err := browsertest.Eval[bool](b, `(() => {
+		const dt = new DataTransfer();
+		dt.items.add(new File(['just text, not pixels\n'], 'dropped.txt', {type: 'text/plain'}));
+		const zone = document.getElementById('dropzone');
+		for (const type of ['dragenter', 'dragover', 'drop']) {
+			zone.dispatchEvent(new DragEvent(type, {dataTransfer: dt, bubbles: true, cancelable: true}));
+		}
+		return true;
+	})()`); err != nil {
+		t.Fatal(err)
+	}
+	p.waitFor(`document.getElementById('app').dataset.file === 'dropped.txt' && document.getElementById('app').dataset.state === 'error'`, quickUITimeout)
+	if msg := p.text("#file-error"); !strings.Contains(msg, "dropped.txt") {
+		t.Errorf("dropping a file gave the message %q, which does not name it", msg)
 	}
 
 	// Offline: no network and no server; the service worker serves the

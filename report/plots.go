@@ -218,7 +218,8 @@ func plotDiceHistogram(s metrics.Summary, recs []metrics.Record, path string) er
 }
 
 // plotTraining draws three panels from the training log: losses, validation
-// Dice and accuracy, and the learning rate (log scale when all positive).
+// Dice and (balanced) accuracy, and the learning rate. Series absent from
+// the log are left out.
 func plotTraining(log []Epoch, path string) error {
 	if len(log) == 0 {
 		return fmt.Errorf("report: empty training log")
@@ -263,7 +264,8 @@ func plotTraining(log []Epoch, path string) error {
 	}
 	quality, err := panel("Validation", "score",
 		"Dice", series(func(e Epoch) float64 { return e.ValDice }),
-		"accuracy", series(func(e Epoch) float64 { return e.ValAcc }))
+		"accuracy", series(func(e Epoch) float64 { return e.ValAcc }),
+		"balanced accuracy", series(func(e Epoch) float64 { return e.ValBalAcc }))
 	if err != nil {
 		return err
 	}

@@ -336,14 +336,14 @@ func TestPickExamples(t *testing.T) {
 func TestReadTrainLog(t *testing.T) {
 	dir := t.TempDir()
 	good := filepath.Join(dir, "train_log.json")
-	os.WriteFile(good, []byte(`[{"epoch":1,"train_loss":0.9,"val_loss":null,"val_dice":0.5,"val_acc":0.6,"lr":0.001,"seconds":12.5},
+	os.WriteFile(good, []byte(`[{"epoch":1,"train_loss":0.9,"val_loss":null,"val_dice":0.5,"val_acc":0.6,"val_bal_acc":0.55,"lr":0.001,"seconds":12.5,"extra":1},
 		{"epoch":2,"train_loss":0.7,"lr":0.0005}]`), 0o644)
 	log, err := ReadTrainLog(good)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(log) != 2 || log[0].TrainLoss != 0.9 || !math.IsNaN(log[0].ValLoss) || log[0].Seconds != 12.5 ||
-		log[1].Epoch != 2 || !math.IsNaN(log[1].ValDice) {
+		log[0].ValBalAcc != 0.55 || log[1].Epoch != 2 || !math.IsNaN(log[1].ValDice) || !math.IsNaN(log[1].ValBalAcc) {
 		t.Errorf("ReadTrainLog = %+v", log)
 	}
 	for name, body := range map[string]string{

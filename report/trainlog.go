@@ -15,12 +15,14 @@ type Epoch struct {
 	ValLoss   float64
 	ValDice   float64
 	ValAcc    float64
+	ValBalAcc float64 // optional in the file
 	LR        float64
 	Seconds   float64
 }
 
 // ReadTrainLog parses a train_log.json: a JSON array of
-// {"epoch","train_loss","val_loss","val_dice","val_acc","lr","seconds"}.
+// {"epoch","train_loss","val_loss","val_dice","val_acc","lr","seconds"},
+// optionally with "val_bal_acc"; other keys are ignored.
 func ReadTrainLog(path string) ([]Epoch, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -32,6 +34,7 @@ func ReadTrainLog(path string) ([]Epoch, error) {
 		ValLoss   *float64 `json:"val_loss"`
 		ValDice   *float64 `json:"val_dice"`
 		ValAcc    *float64 `json:"val_acc"`
+		ValBalAcc *float64 `json:"val_bal_acc"`
 		LR        *float64 `json:"lr"`
 		Seconds   *float64 `json:"seconds"`
 	}
@@ -50,7 +53,7 @@ func ReadTrainLog(path string) ([]Epoch, error) {
 			return nil, fmt.Errorf("report: training log %s: entry %d has no \"epoch\"", path, i)
 		}
 		out[i] = Epoch{Epoch: *r.Epoch, TrainLoss: or(r.TrainLoss), ValLoss: or(r.ValLoss),
-			ValDice: or(r.ValDice), ValAcc: or(r.ValAcc), LR: or(r.LR), Seconds: or(r.Seconds)}
+			ValDice: or(r.ValDice), ValAcc: or(r.ValAcc), ValBalAcc: or(r.ValBalAcc), LR: or(r.LR), Seconds: or(r.Seconds)}
 	}
 	return out, nil
 }

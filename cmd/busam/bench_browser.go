@@ -509,9 +509,13 @@ func (r browserResults) markdown() string {
 	}
 	b.WriteString(". Setup for WebGPU rows = device + weight upload (busam) or session creation (onnxruntime-web).\n")
 	if len(r.gemm.Bench) > 0 {
-		fmt.Fprintf(&b, "\nGemm in the page, C = A*B, median of %d after a warm-up (`%s`):\n\n| shape | plain Go GFLOP/s | wasm SIMD GFLOP/s | speed-up |\n|---|---:|---:|---:|\n", o.reps, r.gemm.Kernel)
+		fmt.Fprintf(&b, "\nKernels in the page (Go wasm, simdcheck), plain Go vs wasm SIMD, median of %d after a warm-up (GEMM C = A*B on `%s`; GELU, softmax, depthwise: package wasm/simd):\n\n| kernel | plain Go | wasm SIMD | speed-up |\n|---|---:|---:|---:|\n", o.reps, r.gemm.Kernel)
 		for _, g := range r.gemm.Bench {
-			fmt.Fprintf(&b, "| %s | %.2f | %.2f | %.1fx |\n", g.Name, g.PlainGoGFLOPs, g.SIMDGFLOPs, g.PlainGoMs/g.SIMDMs)
+			if g.PlainGoGFLOPs > 0 {
+				fmt.Fprintf(&b, "| %s | %.2f GFLOP/s | %.2f GFLOP/s | %.1fx |\n", g.Name, g.PlainGoGFLOPs, g.SIMDGFLOPs, g.PlainGoMs/g.SIMDMs)
+				continue
+			}
+			fmt.Fprintf(&b, "| %s | %.1f ms | %.1f ms | %.1fx |\n", g.Name, g.PlainGoMs, g.SIMDMs, g.PlainGoMs/g.SIMDMs)
 		}
 	}
 	mib := func(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }

@@ -30,9 +30,13 @@ func benchEncoder(args []string) error {
 	images := fs.Int("images", 3, "number of BUSI images")
 	runs := fs.Int("runs", 3, "timed runs per image and runtime (the median is reported)")
 	threads := fs.Int("threads", runtime.NumCPU(), "threads for both runtimes (Go: GOMAXPROCS; ORT: intraOpNumThreads)")
-	weights := fs.String("weights", ".cache/weights/encoder.safetensors", "encoder weights (safetensors)")
-	onnx := fs.String("onnx", ".cache/weights/encoder.onnx", "the same encoder as ONNX, for ONNX Runtime")
-	data := fs.String("data", filepath.Join("..", "shared", "data", "Dataset_BUSI_with_GT"), "BUSI folder")
+	weights := fs.String("weights", filepath.Join(defaultWeightsDir(), "encoder.safetensors"), "encoder weights (safetensors)")
+	onnx := fs.String("onnx", filepath.Join(defaultWeightsDir(), "encoder.onnx"), "the same encoder as ONNX, for ONNX Runtime")
+	defaultData := os.Getenv("BUSAM_DATA")
+	if defaultData == "" {
+		defaultData = filepath.Join("..", "shared", "data", "Dataset_BUSI_with_GT")
+	}
+	data := fs.String("data", defaultData, "BUSI folder ($BUSAM_DATA)")
 	noORT := fs.Bool("no-ort", false, "time only the Go encoder")
 	if err := fs.Parse(args); err != nil {
 		return err

@@ -29,7 +29,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/busam/busam/dataset"
 	"github.com/busam/busam/embed"
 	"github.com/busam/busam/imageio"
 	"github.com/busam/busam/model/encoder"
@@ -64,7 +63,7 @@ func (m *modelFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&m.heads, "heads", "", "trained heads (safetensors from busam train), required")
 	fs.StringVar(&m.encoder, "encoder", filepath.Join(".cache", "weights", "encoder.safetensors"),
 		"encoder weights (run for images missing from --cache; their sha256 keys the cache)")
-	fs.StringVar(&m.cache, "cache", filepath.Join(".cache", "embed"),
+	fs.StringVar(&m.cache, "cache", filepath.Join(".cache", "embeddings"),
 		"embedding cache folder (from busam embed); missing entries are computed, not stored; \"\" for none")
 	fs.StringVar(&m.modelSHA, "model-sha", "", "encoder sha256 to key the cache with (default: hash of --encoder)")
 }
@@ -105,7 +104,7 @@ type inputImage struct {
 	Name string // relative path with extension: the "image" column
 }
 
-// listInputs resolves --data: a CSV manifest (dataset.Load), a single image
+// listInputs resolves --data: a CSV manifest (its image column), a single image
 // file, or a folder searched recursively for images (a BUSI folder is one).
 // Hidden entries, masks (*_mask, *_mask_K), earlier outputs (*_pred) and the
 // skip folder (the output folder when it lies inside) are left out.
@@ -116,13 +115,9 @@ func listInputs(data, skip string) ([]inputImage, error) {
 	}
 	if !st.IsDir() {
 		if strings.EqualFold(filepath.Ext(data), ".csv") {
-			ds, err := dataset.Load(data)
+			out, err := readImageColumn(data)
 			if err != nil {
 				return nil, err
-			}
-			var out []inputImage
-			for _, s := range ds.Samples {
-				out = append(out, inputImage{Path: s.Image, Rel: s.ID, Name: s.ID + filepath.Ext(s.Image)})
 			}
 			return relativeToCommonFolder(out), nil
 		}
@@ -168,6 +163,56 @@ func listInputs(data, skip string) ([]inputImage, error) {
 		return nil, fmt.Errorf("no images in %s", data)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Rel < out[j].Rel })
+	return out, nil
+}
+
+// readImageColumn lists the images of a CSV manifest (dataset's format:
+// header with an "image" column, paths relative to the manifest's folder).
+// Only that column is read: predicting needs no labels or masks.
+func readImageColumn(path string) ([]inputImage, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	r := csv.NewReader(f)
+	r.TrimLeadingSpace = true
+	r.FieldsPerRecord = -1
+	rows, err := r.ReadAll()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	col := -1
+	if len(rows) > 0 {
+		for i, h := range rows[0] {
+			if strings.EqualFold(strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")), "image") {
+				col = i
+			}
+		}
+	}
+	if col < 0 {
+		return nil, fmt.Errorf("%s: no \"image\" column in the header", path)
+	}
+	root := filepath.Dir(path)
+	var out []inputImage
+	for n, row := range rows[1:] {
+		if col >= len(row) || strings.TrimSpace(row[col]) == "" {
+			return nil, fmt.Errorf("%s: line %d has no image", path, n+2)
+		}
+		img := filepath.FromSlash(strings.TrimSpace(row[col]))
+		if !filepath.IsAbs(img) {
+			img = filepath.Join(root, img)
+		}
+		rel, err := filepath.Rel(root, img)
+		if err != nil {
+			return nil, fmt.Errorf("%s: line %d: %w", path, n+2, err)
+		}
+		rel = filepath.ToSlash(rel)
+		out = append(out, inputImage{Path: img, Rel: strings.TrimSuffix(rel, filepath.Ext(rel)), Name: rel})
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%s: no images listed", path)
+	}
 	return out, nil
 }
 
@@ -492,7 +537,7 @@ func (a *pipelineAnalyzer) Analyze(imagePath string, img image.Image) (pipeline.
 
 // cacheNote says how the cache served a run ("" without a cache).
 func (a *pipelineAnalyzer) cacheNote() string {
-	if a.cache == nil {
+	if a.cache == nil || a.hits+a.misses == 0 {
 		return ""
 	}
 	return fmt.Sprintf("embedding cache %s: %d hits, %d computed by the encoder", a.cache.Dir(), a.hits, a.misses)

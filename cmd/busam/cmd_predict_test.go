@@ -155,8 +155,9 @@ func TestPredictCorruptImage(t *testing.T) {
 func TestPredictManifestAndSingleImage(t *testing.T) {
 	root := fakeBUSI(t)
 	manifest := filepath.Join(root, "list.csv")
-	os.WriteFile(manifest, []byte("image,mask,label\nbenign/benign (1).png,benign/benign (1)_mask.png,benign\n"+
-		"normal/normal (2).png,,normal\n"), 0o644)
+	// Labels and masks are not needed to predict: a benign image without
+	// its mask and a row without a label are fine.
+	os.WriteFile(manifest, []byte("label,image\nbenign,benign/benign (1).png\n,normal/normal (2).png\n"), 0o644)
 	out := filepath.Join(t.TempDir(), "pred")
 	model := &fakeModel{}
 	if err := runPredict(predictOptions{data: manifest, out: out}, model, &bytes.Buffer{}, &bytes.Buffer{}); err != nil {
@@ -252,6 +253,23 @@ func TestCheckOutputNames(t *testing.T) {
 	for _, tc := range tests {
 		if err := checkOutputNames(tc.in); (err == nil) != tc.ok {
 			t.Errorf("%s: error %v, want ok=%v", tc.name, err, tc.ok)
+		}
+	}
+}
+
+func TestReadImageColumnBadManifests(t *testing.T) {
+	dir := t.TempDir()
+	for name, body := range map[string]string{
+		"noimage.csv":  "path,label\na.png,benign\n",
+		"empty.csv":    "",
+		"headonly.csv": "image\n",
+		"blank.csv":    "image,label\n,benign\n",
+		"quote.csv":    "image\n\"a.png\n",
+	} {
+		p := filepath.Join(dir, name)
+		os.WriteFile(p, []byte(body), 0o644)
+		if _, err := readImageColumn(p); err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("%s: error %v, want one naming the file", name, err)
 		}
 	}
 }

@@ -56,6 +56,7 @@ func runTrain(args []string) error {
 	width := fs.String("width", "", "decoder widths at 1x,2x,4x (default per kind)")
 	stem := fs.String("stem", "", "unet stem widths at 4x,2x (default per kind)")
 	hidden := fs.Int("hidden", 0, "classifier hidden width (default per kind)")
+	mid := fs.Int("mid", 0, "residual 3x3 blocks at the embedding's resolution (default 1)")
 	dropout := fs.Float64("dropout", -1, "classifier dropout (default per kind)")
 	quiet := fs.Bool("quiet", false, "no progress bars")
 	skipMissing := fs.Bool("skip-missing", false, "train on the samples whose embeddings are cached, skipping the rest (experiments only)")
@@ -77,6 +78,9 @@ func runTrain(args []string) error {
 	}
 	if *hidden > 0 {
 		o.Model.Hidden = *hidden
+	}
+	if *mid > 0 {
+		o.Model.MidBlocks = *mid
 	}
 	if *dropout >= 0 {
 		o.Model.Dropout = *dropout

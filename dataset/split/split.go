@@ -237,6 +237,10 @@ func Save(path string, sp *Split) error {
 		return fmt.Errorf("split: %s: %w", path, err)
 	}
 	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(0o644); err != nil {
+		tmp.Close()
+		return fmt.Errorf("split: %s: %w", path, err)
+	}
 	if _, err := tmp.Write(append(data, '\n')); err != nil {
 		tmp.Close()
 		return fmt.Errorf("split: %s: %w", path, err)

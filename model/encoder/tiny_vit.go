@@ -59,8 +59,10 @@ func (c *Conv2dBN) outSize(h, w int) (int, int) {
 	return (h+2*p-c.Kernel)/c.Stride + 1, (w+2*p-c.Kernel)/c.Stride + 1
 }
 
-// imcolPixels bounds the im2col scratch of a dense conv (pixels per chunk).
-var imcolPixels = 8192 // a variable so tests can force several chunks
+// imcolPixels bounds the im2col scratch of a dense conv (pixels per chunk):
+// 1024 pixels keep the stem's chunk (1024 x 288 floats) in L2; measured a few
+// percent faster on the stem and neck than 8192.
+var imcolPixels = 1024 // a variable so tests can force several chunks
 
 // forward computes dst = act(conv(src) + bias [+ dst when accumulate]) for
 // an HWC map of h x w and returns the output size. Accumulate is how

@@ -3,6 +3,7 @@ package heads
 import (
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/busam/busam/model/tensor"
@@ -225,9 +226,13 @@ func tinyConfig(kind string) Config {
 }
 
 func TestModelGradients(t *testing.T) {
-	for _, kind := range []string{"conv", "unet"} {
+	for _, kind := range []string{"conv", "unet", "conv-deep"} {
 		t.Run(kind, func(t *testing.T) {
-			m, err := New(tinyConfig(kind))
+			cfg := tinyConfig(strings.TrimSuffix(kind, "-deep"))
+			if strings.HasSuffix(kind, "-deep") {
+				cfg.MidBlocks = 3
+			}
+			m, err := New(cfg)
 			if err != nil {
 				t.Fatal(err)
 			}

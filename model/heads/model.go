@@ -11,16 +11,19 @@ import (
 // Config describes a head model; it is stored as JSON in the weights file,
 // so a saved model rebuilds itself without outside knowledge.
 type Config struct {
-	Kind     string  `json:"kind"`      // "conv" or "unet"
-	EmbedDim int     `json:"embed_dim"` // channels of the encoder embedding (256 for SAM)
-	Classes  int     `json:"classes"`   // 3 (normal, benign, malignant) or 2 (benign, malignant)
-	Width    [3]int  `json:"width"`     // decoder channels at the embedding's resolution, x2 and x4
-	Stem     [2]int  `json:"stem"`      // unet image-stem channels at x4 and x2 (unused by "conv")
-	Groups   int     `json:"groups"`    // GroupNorm groups; every normalised width must be a multiple
-	Hidden   int     `json:"hidden"`    // classifier MLP width
-	Dropout  float64 `json:"dropout"`   // classifier dropout probability while training
-	AttnEps  float64 `json:"attn_eps"`  // pixels of mask mass added to the pooling normaliser
-	InitSeed uint64  `json:"init_seed"` // seed of the weight initialisation
+	Kind     string `json:"kind"`      // "conv" or "unet"
+	EmbedDim int    `json:"embed_dim"` // channels of the encoder embedding (256 for SAM)
+	Classes  int    `json:"classes"`   // 3 (normal, benign, malignant) or 2 (benign, malignant)
+	Width    [3]int `json:"width"`     // decoder channels at the embedding's resolution, x2 and x4
+	Stem     [2]int `json:"stem"`      // unet image-stem channels at x4 and x2 (unused by "conv")
+	Groups   int    `json:"groups"`    // GroupNorm groups; every normalised width must be a multiple
+	// MidBlocks is the number of residual 3x3 blocks at the embedding's
+	// resolution (0 means 1); each widens the receptive field by a cell.
+	MidBlocks int     `json:"mid_blocks,omitempty"`
+	Hidden    int     `json:"hidden"`    // classifier MLP width
+	Dropout   float64 `json:"dropout"`   // classifier dropout probability while training
+	AttnEps   float64 `json:"attn_eps"`  // pixels of mask mass added to the pooling normaliser
+	InitSeed  uint64  `json:"init_seed"` // seed of the weight initialisation
 }
 
 // DefaultConfig returns the configuration used for training on SAM
@@ -55,6 +58,9 @@ func (c Config) Validate() error {
 		if v > 4096 {
 			return fmt.Errorf("heads: config dimension %d exceeds 4096: %+v", v, c)
 		}
+	}
+	if c.MidBlocks < 0 || c.MidBlocks > 16 {
+		return fmt.Errorf("heads: mid_blocks %d not in [0,16]", c.MidBlocks)
 	}
 	if c.Classes > 64 {
 		return fmt.Errorf("heads: %d classes, at most 64", c.Classes)
@@ -123,14 +129,15 @@ func (b *convBlock) backward(t blockTape, dy *tensor.Tensor, g Grads, wantDx boo
 //
 // Decoder, for an embedding e [E,h,w]:
 //
-//	a1 = block1x1(e); a2 = block3x3(a1) + a1                    [W0,h,w]
+//	a  = block1x1(e); a = block3x3(a) + a, MidBlocks times: a2  [W0,h,w]
 //	b  = block3x3(up2(1x1(a2)) [++ stem x2])                    [W1,2h,2w]
 //	c  = block3x3(up2(1x1(b))  [++ stem x4])                    [W2,4h,4w]
 //	mask logits = 1x1(c)                                        [1,4h,4w]
 //
 // Classifier: the soft mask sigmoid(logits), average-pooled to h x w and
 // normalised by (its sum + AttnEps), weights a pooling of [e ++ a2]; that
-// pooled vector, the global averages, and the mask's mean and peak go
+// pooled vector, the global averages, and the mask's mean and peak are
+// standardised per feature with fixed training-set statistics, then go
 // through LayerNorm -> Linear -> GELU -> Dropout -> Linear. The mask is a
 // constant for the classifier's gradient, so the class loss cannot shrink
 // or grow the mask to suit itself; it does train a2.
@@ -138,9 +145,10 @@ type Model struct {
 	Config Config
 	params []*Param
 
-	stem4, stem2      *convBlock // unet only
-	in, mid, up1, up2 *convBlock
-	red1, red2, out   *Conv2d
+	stem4, stem2    *convBlock // unet only
+	in, up1, up2    *convBlock
+	mids            []*convBlock // residual blocks at the embedding's resolution
+	red1, red2, out *Conv2d
 	// featShift, featScale standardise the classifier input per feature
 	// (frozen; the trainer sets them from training data, see SetFeatureStats).
 	featShift, featScale *Param
@@ -163,7 +171,13 @@ func New(c Config) (*Model, error) {
 		skip4, skip2 = c.Stem[0], c.Stem[1]
 	}
 	m.in = newBlock(s, "dec.in", c.EmbedDim, w0, 1, c.Groups, true)
-	m.mid = newBlock(s, "dec.mid", w0, w0, 3, c.Groups, true)
+	for i := range max(1, c.MidBlocks) {
+		name := "dec.mid" // the first keeps the name it had before MidBlocks
+		if i > 0 {
+			name = fmt.Sprintf("dec.mid%d", i+1)
+		}
+		m.mids = append(m.mids, newBlock(s, name, w0, w0, 3, c.Groups, true))
+	}
 	m.red1 = newConv2d(s, "dec.red1", w0, w1, 1, false)
 	m.up1 = newBlock(s, "dec.up1", w1+skip2, w1, 3, c.Groups, true)
 	m.red2 = newConv2d(s, "dec.red2", w1, w2, 1, false)
@@ -239,15 +253,16 @@ func (m *Model) Forward(in Input) Output {
 
 // Tape is what a training forward pass keeps for its backward pass.
 type Tape struct {
-	stem4, stem2, in, mid, up1, up2 blockTape
-	s4                              *tensor.Tensor
-	a2, b, c                        *tensor.Tensor
-	att                             attention
-	feats                           *tensor.Tensor // [E+W0, h, w]
-	z                               *tensor.Tensor // classifier input
-	zst                             normStats
-	zn, h1, h1a, h1d                *tensor.Tensor
-	keep                            []float32
+	stem4, stem2, in, up1, up2 blockTape
+	mids                       []blockTape
+	s4                         *tensor.Tensor
+	a2, b, c                   *tensor.Tensor
+	att                        attention
+	feats                      *tensor.Tensor // [E+W0, h, w]
+	z                          *tensor.Tensor // classifier input
+	zst                        normStats
+	zn, h1, h1a, h1d           *tensor.Tensor
+	keep                       []float32
 }
 
 // ForwardTrain runs the model in training mode: dropout draws from rng
@@ -333,10 +348,14 @@ func (m *Model) forward(in Input, rng *rand.Rand, fixed *attention) (Output, *Ta
 	}
 	a1, tin := m.in.forward(e)
 	t.in = tin
-	a2, tmid := m.mid.forward(a1)
-	t.mid = tmid
-	for i, v := range a1.Data {
-		a2.Data[i] += v
+	a2 := a1
+	for _, blk := range m.mids { // a <- block(a) + a
+		y, tb := blk.forward(a2)
+		t.mids = append(t.mids, tb)
+		for i, v := range a2.Data {
+			y.Data[i] += v
+		}
+		a2 = y
 	}
 	t.a2 = a2
 	u1 := Upsample2x(m.red1.Forward(a2))
@@ -428,9 +447,13 @@ func (m *Model) Backward(t *Tape, dMask *tensor.Tensor, dClass []float32, g Grad
 			da2.Data[i] += v
 		}
 	}
-	da1 := m.mid.backward(t.mid, da2, g, true)
-	for i, v := range da2.Data { // residual a2 = mid(a1) + a1
-		da1.Data[i] += v
+	da1 := da2
+	for k := len(m.mids) - 1; k >= 0; k-- { // residual a <- block(a) + a
+		d := m.mids[k].backward(t.mids[k], da1, g, true)
+		for i, v := range da1.Data {
+			d.Data[i] += v
+		}
+		da1 = d
 	}
 	m.in.backward(t.in, da1, g, false)
 }
@@ -443,7 +466,10 @@ func (m *Model) FLOPs(h, w int) int64 {
 	if m.stem4 != nil {
 		f += m.stem4.conv.FLOPs(4*h, 4*w) + m.stem2.conv.FLOPs(2*h, 2*w)
 	}
-	f += m.in.conv.FLOPs(h, w) + m.mid.conv.FLOPs(h, w) + m.red1.FLOPs(h, w)
+	f += m.in.conv.FLOPs(h, w) + m.red1.FLOPs(h, w)
+	for _, blk := range m.mids {
+		f += blk.conv.FLOPs(h, w)
+	}
 	f += m.up1.conv.FLOPs(2*h, 2*w) + m.red2.FLOPs(2*h, 2*w)
 	f += m.up2.conv.FLOPs(4*h, 4*w) + m.out.FLOPs(4*h, 4*w)
 	f += 2 * int64(m.fc1.In*m.fc1.Out+m.fc2.In*m.fc2.Out)

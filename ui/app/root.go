@@ -209,6 +209,7 @@ func (c *Root) analyze(seq int, file js.Value, name string) {
 	var img image.Image
 	var meta imageio.Meta
 	if err == nil {
+		yield() // the decode below is the longest stretch of main-thread work
 		img, meta, err = imageio.Decode(name, data)
 	}
 	c.env.Lock()
@@ -222,39 +223,67 @@ func (c *Root) analyze(seq int, file js.Value, name string) {
 		return
 	}
 	c.Meta, c.base = meta, view.ToRGBA(img)
-	c.redraw()
 	c.env.UnlockRender()
+	if !c.drawIfCurrent(seq) {
+		return
+	}
 
 	res, err := c.client.analyze(name, data)
 
 	c.env.Lock()
-	defer c.env.UnlockRender()
 	if seq != c.seq {
+		c.env.UnlockOnly()
 		return
 	}
 	c.Analyzing = false
-	if err != nil {
+	switch {
+	case err != nil:
 		c.FileError = describeFileError(name, err)
-		return
-	}
-	if res.Width != c.base.W || res.Height != c.base.H {
+	case res.Width != c.base.W || res.Height != c.base.H:
 		c.FileError = fmt.Sprintf("%s: the model analysed a %dx%d image but the page decoded %dx%d", name, res.Width, res.Height, c.base.W, c.base.H)
-		return
+	default:
+		c.Result = res
 	}
-	c.Result = res
-	c.redraw()
+	c.env.UnlockRender()
+	c.drawIfCurrent(seq)
 }
 
-// tick updates the elapsed time shown while an analysis runs.
+// drawIfCurrent yields to the browser, then redraws the canvas if analysis
+// seq is still the current one, which it reports. Splitting the work this
+// way keeps each stretch of main-thread work short.
+func (c *Root) drawIfCurrent(seq int) bool {
+	yield()
+	c.env.Lock()
+	if seq != c.seq {
+		c.env.UnlockOnly()
+		return false
+	}
+	before := c.FileError
+	c.redraw()
+	if c.FileError != before {
+		c.env.UnlockRender() // show the drawing error
+	} else {
+		c.env.UnlockOnly() // nothing vugu shows has changed
+	}
+	return true
+}
+
+// yield lets the browser run pending work (render, input) between two
+// stretches of main-thread Go code: with every goroutine asleep, the Go
+// runtime returns to the JavaScript event loop.
+func yield() { time.Sleep(time.Millisecond) }
+
+// tick updates the elapsed time shown while an analysis runs; once a
+// second is enough for a clock and keeps re-renders rare.
 func (c *Root) tick(seq int) {
 	for {
-		time.Sleep(250 * time.Millisecond)
+		time.Sleep(time.Second)
 		c.env.Lock()
 		if seq != c.seq || !c.Analyzing {
 			c.env.UnlockOnly()
 			return
 		}
-		c.Elapsed = time.Since(c.started).Round(100 * time.Millisecond)
+		c.Elapsed = time.Since(c.started).Round(time.Second)
 		c.env.UnlockRender()
 	}
 }
@@ -440,7 +469,7 @@ func formatMS(ms float64) string {
 func (c *Root) DiceText() string { return fmt.Sprintf("%.3f", c.Counts.Dice()) }
 
 // ElapsedText is shown while analysing.
-func (c *Root) ElapsedText() string { return fmt.Sprintf("%.1f s", c.Elapsed.Seconds()) }
+func (c *Root) ElapsedText() string { return fmt.Sprintf("%.0f s", c.Elapsed.Seconds()) }
 
 // LoadPercent is the model download progress for the <progress> element.
 func (c *Root) LoadPercent() string { return fmt.Sprintf("%.0f", 100*c.LoadFraction) }

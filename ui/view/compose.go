@@ -100,24 +100,24 @@ func Compose(dst []byte, base Frame, l Layers) error {
 		}
 		drawHeatmap(dst, heat, alpha)
 	}
-	if l.ShowFill && alpha > 0 {
+	if a := weight256(alpha); l.ShowFill && a > 0 {
 		switch {
 		case l.ShowOverlap && l.Truth != nil:
 			for i := 0; i < n; i++ {
 				p, t := l.Mask != nil && l.Mask[i] != 0, l.Truth[i] != 0
 				switch {
 				case p && t:
-					blend(dst[4*i:], TruePosColor, alpha)
+					blend256(dst[4*i:], TruePosColor, a)
 				case p:
-					blend(dst[4*i:], FalsePosCol, alpha)
+					blend256(dst[4*i:], FalsePosCol, a)
 				case t:
-					blend(dst[4*i:], FalseNegCol, alpha)
+					blend256(dst[4*i:], FalseNegCol, a)
 				}
 			}
 		case l.Mask != nil:
 			for i, v := range l.Mask {
 				if v != 0 {
-					blend(dst[4*i:], LesionColor, alpha)
+					blend256(dst[4*i:], LesionColor, a)
 				}
 			}
 		}
@@ -140,11 +140,17 @@ func ContourWidth(w, h int) int {
 	return max(1, (max(w, h)+250)/500)
 }
 
-// blend mixes c into the RGBA pixel p with weight a; alpha stays opaque.
-func blend(p []byte, c RGB, a float64) {
-	p[0] = uint8(float64(p[0])*(1-a) + float64(c.R)*a + 0.5)
-	p[1] = uint8(float64(p[1])*(1-a) + float64(c.G)*a + 0.5)
-	p[2] = uint8(float64(p[2])*(1-a) + float64(c.B)*a + 0.5)
+// weight256 turns a 0..1 weight into the integer weight blend256 takes.
+func weight256(a float64) int { return int(clamp01(a)*256 + 0.5) }
+
+// blend256 mixes c into the RGBA pixel p with weight a/256 (alpha stays
+// opaque); integer maths, as it runs for every pixel of every redraw in
+// WebAssembly.
+func blend256(p []byte, c RGB, a int) {
+	b := 256 - a
+	p[0] = uint8((int(p[0])*b + int(c.R)*a + 128) >> 8)
+	p[1] = uint8((int(p[1])*b + int(c.G)*a + 128) >> 8)
+	p[2] = uint8((int(p[2])*b + int(c.B)*a + 128) >> 8)
 	p[3] = 255
 }
 
@@ -178,7 +184,7 @@ func drawContour(dst []byte, w, h int, mask []uint8, width int, c RGB) {
 			for dx := r0; dx <= r1; dx++ {
 				xx, yy := x+dx, y+dy
 				if xx >= 0 && yy >= 0 && xx < w && yy < h {
-					blend(dst[4*(yy*w+xx):], c, 1)
+					blend256(dst[4*(yy*w+xx):], c, 256)
 				}
 			}
 		}
@@ -189,8 +195,8 @@ func drawContour(dst []byte, w, h int, mask []uint8, width int, c RGB) {
 // attention falls, so the image stays readable.
 func drawHeatmap(dst []byte, heat []float64, alpha float64) {
 	for i, v := range heat {
-		if a := alpha * (0.25 + 0.75*v) * v; a > 0 {
-			blend(dst[4*i:], heatLUT[int(clamp01(v)*255+0.5)], a)
+		if a := weight256(alpha * (0.25 + 0.75*v) * v); a > 0 {
+			blend256(dst[4*i:], heatLUT[int(clamp01(v)*255+0.5)], a)
 		}
 	}
 }

@@ -1,19 +1,25 @@
 // Package simd holds busam's hand-written WebAssembly SIMD kernels: the
-// WebAssembly text source (gemm.wat), its compiled module (gemm.wasm, made
-// with wabt's wat2wasm and committed so builds need no wabt) and the bytes of
-// that module for the Go side to instantiate.
+// WebAssembly text sources (gemm.wat, ops.wat), their compiled modules
+// (gemm.wasm, ops.wasm, made with wabt's wat2wasm and committed so builds
+// need no wabt), and, in js/wasm builds, the Go functions that call them.
 //
-// Go's wasm backend emits no SIMD, so the js/wasm build of model/cpu runs
-// its matrix products through the "tile" export of this module: f32x4
-// mul+add over the packed panels of its GEMM driver, reading and writing the
-// Go module's own linear memory (the module imports it as env.memory).
-// See model/cpu/gemm_wasmsimd_js.go for the Go side.
+// Go's wasm backend emits no SIMD. The modules import the Go module's own
+// linear memory (env.memory) and work on Go slices in place: gemm.wasm is
+// the GEMM tile kernel of model/cpu (see model/cpu/gemm_wasmsimd_js.go);
+// ops.wasm has GELU, softmax and depthwise convolution for model/encoder,
+// bit-identical to its plain-Go loops.
 //
-// To rebuild after editing gemm.wat:
+// The js/wasm build finds the Go memory through globalThis.wasm, where
+// wasm/worker.js keeps the result of instantiating the Go module; without
+// it every function here reports that it did nothing and callers keep
+// their plain-Go paths (Err says why).
+//
+// To rebuild after editing a .wat file:
 //
 //	wat2wasm wasm/simd/gemm.wat -o wasm/simd/gemm.wasm
+//	wat2wasm wasm/simd/ops.wat -o wasm/simd/ops.wasm
 //
-// TestModuleMatchesSource fails when the two disagree (when wabt is installed).
+// TestModulesMatchSources fails when they disagree (when wabt is installed).
 package simd
 
 import _ "embed"
@@ -27,6 +33,11 @@ import _ "embed"
 //
 //go:embed gemm.wasm
 var GemmModule []byte
+
+// OpsModule is ops.wasm: gelu, softmax and depthwise (see ops.wat).
+//
+//go:embed ops.wasm
+var OpsModule []byte
 
 // TileRows and TileCols are the register tile of the kernel: the rows and
 // cols a tile call gets must be multiples of them.

@@ -9,36 +9,54 @@ import (
 	"testing"
 )
 
-// TestModuleMatchesSource recompiles gemm.wat with wabt and compares the
-// result with the committed gemm.wasm (skipped where wat2wasm is missing).
-func TestModuleMatchesSource(t *testing.T) {
+var modules = []struct {
+	name     string
+	embedded []byte
+	exports  []string
+}{
+	{"gemm", GemmModule, []string{"tile"}},
+	{"ops", OpsModule, []string{"gelu", "softmax", "depthwise"}},
+}
+
+// TestModulesMatchSources recompiles each .wat with wabt and compares the
+// result with the committed (and embedded) .wasm; skipped where wat2wasm
+// is missing.
+func TestModulesMatchSources(t *testing.T) {
 	wat2wasm, err := exec.LookPath("wat2wasm")
 	if err != nil {
 		t.Skip("wat2wasm (Debian package wabt) not installed")
 	}
-	out := filepath.Join(t.TempDir(), "gemm.wasm")
-	if msg, err := exec.Command(wat2wasm, "gemm.wat", "-o", out).CombinedOutput(); err != nil {
-		t.Fatalf("wat2wasm gemm.wat: %v\n%s", err, msg)
-	}
-	want, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(GemmModule, want) {
-		t.Fatalf("gemm.wasm (%d bytes) is stale: wat2wasm gemm.wat gives %d bytes; run: wat2wasm wasm/simd/gemm.wat -o wasm/simd/gemm.wasm", len(GemmModule), len(want))
+	for _, m := range modules {
+		t.Run(m.name, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), m.name+".wasm")
+			if msg, err := exec.Command(wat2wasm, m.name+".wat", "-o", out).CombinedOutput(); err != nil {
+				t.Fatalf("wat2wasm %s.wat: %v\n%s", m.name, err, msg)
+			}
+			want, err := os.ReadFile(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(m.embedded, want) {
+				t.Fatalf("%s.wasm (%d bytes) is stale: wat2wasm %s.wat gives %d bytes; run: wat2wasm wasm/simd/%s.wat -o wasm/simd/%s.wasm",
+					m.name, len(m.embedded), m.name, len(want), m.name, m.name)
+			}
+		})
 	}
 }
 
-// TestModuleShape checks, without wabt, that the embedded bytes are a
-// WebAssembly module that imports env.memory and exports "tile".
-func TestModuleShape(t *testing.T) {
-	m := GemmModule
-	if len(m) < 8 || !bytes.Equal(m[:4], []byte("\x00asm")) || binary.LittleEndian.Uint32(m[4:8]) != 1 {
-		t.Fatalf("gemm.wasm does not start with the wasm magic and version 1: % x", m[:min(8, len(m))])
-	}
-	for _, s := range []string{"env", "memory", "tile"} {
-		if !bytes.Contains(m, []byte(s)) {
-			t.Errorf("gemm.wasm has no %q (import env.memory, export tile expected)", s)
+// TestModuleShapes checks, without wabt, that the embedded bytes are
+// WebAssembly modules that import env.memory and have their exports.
+func TestModuleShapes(t *testing.T) {
+	for _, m := range modules {
+		b := m.embedded
+		if len(b) < 8 || !bytes.Equal(b[:4], []byte("\x00asm")) || binary.LittleEndian.Uint32(b[4:8]) != 1 {
+			t.Errorf("%s.wasm does not start with the wasm magic and version 1: % x", m.name, b[:min(8, len(b))])
+			continue
+		}
+		for _, s := range append([]string{"env", "memory"}, m.exports...) {
+			if !bytes.Contains(b, []byte(s)) {
+				t.Errorf("%s.wasm has no %q", m.name, s)
+			}
 		}
 	}
 }

@@ -16,8 +16,9 @@ import (
 // TestSIMDKernelInChromium runs model/cpu's Gemm and Conv2D on the
 // WebAssembly SIMD kernel in headless Chromium and compares them with the
 // plain-Go kernel, on the same page, over many shapes (transposes, strides,
-// edge tiles, alpha/beta, NaN in C with beta = 0, conv bias); then checks
-// that without globalThis.wasm the build falls back to the plain-Go kernel.
+// edge tiles, alpha/beta, NaN in C with beta = 0, conv bias), and the GELU,
+// softmax and depthwise kernels with the encoder's plain-Go loops; then
+// checks that without globalThis.wasm the build falls back to plain Go.
 func TestSIMDKernelInChromium(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds a js/wasm program and starts Chromium")
@@ -34,7 +35,7 @@ func TestSIMDKernelInChromium(t *testing.T) {
 	if !rep.SIMD || !strings.HasPrefix(rep.Kernel, "wasm-simd") {
 		t.Fatalf("kernel %q, SIMD %v (%s); want the wasm SIMD kernel", rep.Kernel, rep.SIMD, rep.SIMDError)
 	}
-	if len(rep.Cases) < 60 {
+	if len(rep.Cases) < 100 {
 		t.Fatalf("only %d cases ran", len(rep.Cases))
 	}
 	exact := 0
@@ -44,6 +45,11 @@ func TestSIMDKernelInChromium(t *testing.T) {
 		// operations is a bug.
 		if c.MaxRel > 1e-6 {
 			t.Errorf("%s: max relative difference %.3g", c.Name, c.MaxRel)
+		}
+		// The elementwise kernels replay the Go code's float32 operations
+		// lane by lane: anything but the same bits is a bug.
+		if !strings.HasPrefix(c.Name, "gemm") && !strings.HasPrefix(c.Name, "conv2d") && !c.Exact {
+			t.Errorf("%s: not bit-identical to the plain-Go loop (max relative difference %.3g)", c.Name, c.MaxRel)
 		}
 		if c.Exact {
 			exact++

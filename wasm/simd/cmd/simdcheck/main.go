@@ -1,9 +1,10 @@
 //go:build js && wasm
 
-// Command simdcheck runs in a browser page (wasm/simd/testdata/index.html):
-// it compares model/cpu's Gemm and Conv2D on the WebAssembly SIMD kernel
-// with the plain-Go kernel on many shapes, and, with ?bench=1 in the page
-// address, times both. The result lands in globalThis.simdcheck as JSON
+// Command simdcheck runs in a browser page (wasm/simd/checksite): it
+// compares model/cpu's Gemm and Conv2D on the WebAssembly SIMD kernel with
+// the plain-Go kernel on many shapes, and package simd's GELU, softmax and
+// depthwise kernels with the plain-Go loops of model/encoder (copies in
+// reference.go); with ?bench=1 in the page address it also times both. The result lands in globalThis.simdcheck as JSON
 // (see report), for the Go test and `busam bench browser` to read.
 package main
 
@@ -72,11 +73,13 @@ func run() (rep report) {
 	}
 	rep.Cases = gemmChecks()
 	rep.Cases = append(rep.Cases, convChecks()...)
+	rep.Cases = append(rep.Cases, opsChecks()...)
 	search := js.Global().Get("location").Get("search").String()
 	q, _ := url.ParseQuery(strings.TrimPrefix(search, "?"))
 	if q.Get("bench") != "" {
 		reps, _ := strconv.Atoi(q.Get("reps"))
 		rep.Bench = gemmBench(max(reps, 3))
+		rep.Bench = append(rep.Bench, opsBench(max(reps, 3))...)
 	}
 	return rep
 }
