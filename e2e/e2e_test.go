@@ -50,6 +50,7 @@ import (
 	"github.com/suyashkumar/dicom/pkg/tag"
 	"github.com/suyashkumar/dicom/pkg/uid"
 
+	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/network"
 	cdppage "github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
@@ -76,14 +77,35 @@ func webDir(t *testing.T) string {
 	testutil.Need(t, filepath.Join(dir, "index.html"), "the assembled web app (./build.sh build)")
 	names := readAssets(t, dir)
 	if _, ok := names["ui.wasm"]; !ok {
-		// Like testutil.Need: a failure under CI, a skip for developers.
-		msg := fmt.Sprintf("%s was assembled without the UI (no ui.wasm in assets.json); build it with go run ./ui/cmd/webapp", dir)
-		if os.Getenv("CI") != "" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
+		need(t, fmt.Sprintf("%s was assembled without the UI (no ui.wasm in assets.json); build it with go run ./ui/cmd/webapp", dir))
+	}
+	if _, ok := modelManifest(t, dir).File(manifest.RoleHeads); !ok {
+		need(t, fmt.Sprintf("%s was assembled without trained heads (no %q file in model/%s); train them, then ./build.sh build", dir, manifest.RoleHeads, manifest.FileName))
 	}
 	return dir
+}
+
+// need reports a missing prepared input like testutil.Need: a failure
+// under CI, a skip for developers.
+func need(t *testing.T, msg string) {
+	t.Helper()
+	if os.Getenv("CI") != "" {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
+}
+
+func modelManifest(t *testing.T, dir string) *manifest.Manifest {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, "model", manifest.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	man, err := manifest.Parse(manifest.FileName, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return man
 }
 
 func readAssets(t *testing.T, dir string) map[string]string {
@@ -197,6 +219,63 @@ func (p page) areaPixels() int {
 // frame is what users call a frozen page.
 const freezeLimit = 1000.0 // ms
 
+// download clicks a button and returns the file the browser saved.
+func (p page) download(button, name string) []byte {
+	p.t.Helper()
+	dir := p.t.TempDir()
+	ctx := p.b.Context()
+	if _, err := chromedp.CallBrowser(ctx, browser.SetDownloadBehavior, browser.SetDownloadBehaviorParams{
+		Behavior: browser.SetDownloadBehaviorBehaviorAllow, DownloadPath: dir,
+	}); err != nil {
+		p.t.Fatal(err)
+	}
+	if _, err := browsertest.Eval[bool](p.b, fmt.Sprintf(`(document.querySelector(%q).click(), true)`, button)); err != nil {
+		p.t.Fatal(err)
+	}
+	path := filepath.Join(dir, name)
+	deadline := time.Now().Add(quickUITimeout)
+	for {
+		if b, err := os.ReadFile(path); err == nil && len(b) > 0 {
+			return b
+		}
+		if time.Now().After(deadline) {
+			entries, _ := os.ReadDir(dir)
+			p.t.Fatalf("clicking %s saved no %s (folder holds %v)", button, name, entries)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// checkExports downloads the mask PNG and the result JSON, which the page
+// makes itself, and checks them against the native pipeline's result.
+func checkExports(t *testing.T, p page, native pipeline.Result) {
+	t.Helper()
+	maskPNG := p.download("#download-mask", "benign (1)_mask.png")
+	img, meta, err := imageio.Decode("mask.png", maskPNG)
+	if err != nil {
+		t.Fatalf("the exported mask: %v", err)
+	}
+	mask, err := view.MaskFromImage("mask.png", img, native.W, native.H)
+	if err != nil {
+		t.Fatalf("the exported mask (%s): %v", meta.Format, err)
+	}
+	counts, err := view.Compare(mask, native.Mask)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := counts.FP + counts.FN; float64(diff) > 20+0.01*float64(view.Area(native.Mask)) {
+		t.Errorf("the exported mask differs from the native mask in %d pixels", diff)
+	}
+	var rep view.Report
+	if err := json.Unmarshal(p.download("#download-json", "benign (1)_result.json"), &rep); err != nil {
+		t.Fatalf("the exported result: %v", err)
+	}
+	if rep.Label != native.Label.String() || rep.Width != native.W || rep.Height != native.H ||
+		rep.LesionAreaPx != view.Area(mask) || rep.Notice != view.Notice || rep.File != "benign (1).png" {
+		t.Errorf("the exported result %+v does not match the analysis (%s, %dx%d, %d px)", rep, native.Label, native.W, native.H, view.Area(mask))
+	}
+}
+
 // watchLongTasks starts recording the main thread's long tasks (over
 // 50 ms, from the Long Tasks API) into a page global.
 func (p page) watchLongTasks() {
@@ -282,14 +361,7 @@ func (p page) result() shownResult {
 // the app serves.
 func nativeResult(t *testing.T, dir, imagePath string) pipeline.Result {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(dir, "model", manifest.FileName))
-	if err != nil {
-		t.Fatal(err)
-	}
-	man, err := manifest.Parse(manifest.FileName, b)
-	if err != nil {
-		t.Fatal(err)
-	}
+	man := modelManifest(t, dir)
 	encFile, ok1 := man.File(manifest.RoleEncoder)
 	headsFile, ok2 := man.File(manifest.RoleHeads)
 	if !ok1 || !ok2 {
@@ -320,15 +392,7 @@ func nativeResult(t *testing.T, dir, imagePath string) pipeline.Result {
 // Dice has a spread of about 0.2). Heads without a record (untrained
 // development weights) get no quality bar, only the native comparison.
 func diceThreshold(t *testing.T, dir string) (float64, string) {
-	b, err := os.ReadFile(filepath.Join(dir, "model", manifest.FileName))
-	if err != nil {
-		t.Fatal(err)
-	}
-	man, err := manifest.Parse(manifest.FileName, b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hf, _ := man.File(manifest.RoleHeads)
+	hf, _ := modelManifest(t, dir).File(manifest.RoleHeads)
 	meta, err := heads.Metadata(filepath.Join(dir, "model", hf.Path))
 	if err != nil {
 		t.Fatal(err)
@@ -574,6 +638,8 @@ func TestApp(t *testing.T) {
 	if got, want := p.areaPixels(), view.Area(native.Mask); math.Abs(float64(got-want)) > 20+0.01*float64(want) {
 		t.Errorf("page shows a lesion of %d px, the native mask has %d", got, want)
 	}
+
+	checkExports(t, p, native)
 
 	// Teaching mode: the page computes the Dice against the ground truth.
 	if err := b.Upload("#truth-input", benignMask); err != nil {

@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -146,6 +147,9 @@ func runTrain(args []string) error {
 	if len(trainSet) == 0 || len(valSet) == 0 {
 		return fmt.Errorf("no cached embeddings for the train or val part (%d and %d found)", len(trainSet), len(valSet))
 	}
+	// The examples are gigabytes of live, never-freed data: let the heap
+	// grow by a fifth of that between collections, not by all of it.
+	debug.SetGCPercent(20)
 	// The embedding width comes from the cache (256 for SAM encoders).
 	o.Model.EmbedDim = trainSet[0].Emb[0].Shape[0]
 	m, err := heads.New(o.Model)

@@ -1,25 +1,15 @@
 package encoder
 
-import (
-	"fmt"
-	"math"
-
-	"github.com/busam/busam/model/tensor"
-)
-
-// Attention is TinyViT's window attention: LayerNorm, a fused qkv linear
-// whose output is laid out per head as [q | k | v], scaled dot products
-// plus a learned per-head bias that depends on the relative offset of the
-// two tokens, softmax, and an output projection. The map is cut into
-// Window x Window windows after padding the bottom and right with zero
+// attentionOp runs one window Attention (see params.go). The map is cut
+// into Window x Window windows after padding the bottom and right with zero
 // tokens, which (as in the original) take part in every softmax of their
 // window.
-type Attention struct {
-	Dim, Heads, KeyDim, Window int
-	normW, normB               []float32
-	qkvW, qkvB                 []float32 // [Heads*3*KeyDim, Dim]
-	projW, projB               []float32 // [Dim, Heads*KeyDim]
-	bias                       []float32 // [Heads, N, N], N = Window^2
+type attentionOp struct {
+	*Attention
+	normW, normB []float32
+	qkvW, qkvB   []float32 // [Heads*3*KeyDim, Dim], per head [q | k | v]
+	projW, projB []float32 // [Dim, Heads*KeyDim]
+	bias         []float32 // [Heads, N, N], N = Window^2
 
 	// padQKV is the qkv row of a padding token: LayerNorm maps the zero
 	// token to normB, so it is the same for every padding token.
@@ -31,21 +21,13 @@ type Attention struct {
 	biasPadded []float32
 }
 
-func newAttention(l *loader, prefix string, dim, heads, window int) *Attention {
-	kd := dim / heads
-	at := &Attention{Dim: dim, Heads: heads, KeyDim: kd, Window: window}
-	at.normW = l.get(prefix+".norm.weight", dim)
-	at.normB = l.get(prefix+".norm.bias", dim)
-	at.qkvW = l.get(prefix+".qkv.weight", 3*dim, dim)
-	at.qkvB = l.get(prefix+".qkv.bias", 3*dim)
-	at.projW = l.get(prefix+".proj.weight", dim, dim)
-	at.projB = l.get(prefix+".proj.bias", dim)
-	if l.err != nil {
-		return nil
-	}
-	at.bias, l.err = attentionBias(l.p, prefix, heads, window)
-	if l.err != nil {
-		return nil
+func newAttentionOp(p *Attention) *attentionOp {
+	dim, heads, window := p.Dim, p.Heads, p.Window
+	at := &attentionOp{Attention: p,
+		normW: p.Norm.Weight.Data, normB: p.Norm.Bias.Data,
+		qkvW: p.QKV.Weight.Data, qkvB: p.QKV.Bias.Data,
+		projW: p.Proj.Weight.Data, projB: p.Proj.Bias.Data,
+		bias: p.Bias.Data,
 	}
 	at.padQKV = make([]float32, 3*dim)
 	at.zeroQKV = make([]float32, 3*dim)
@@ -69,69 +51,6 @@ func newAttention(l *loader, prefix string, dim, heads, window int) *Attention {
 
 func roundUp(v, m int) int { return (v + m - 1) / m * m }
 
-// attentionBias returns the [heads, N, N] bias of a window attention. The
-// ONNX export stores it already gathered; a PyTorch checkpoint stores the
-// table attention_biases [heads, offsets] indexed by the (|dy|, |dx|)
-// offset of two tokens, offsets numbered in order of first appearance.
-func attentionBias(p params, prefix string, heads, window int) ([]float32, error) {
-	n := window * window
-	for _, name := range []string{prefix + ".ab", prefix + ".attention_bias", prefix + ".attention_biases"} {
-		t, ok := p[name]
-		if !ok {
-			continue
-		}
-		if len(t.Data) != tensor.Numel(t.Shape) {
-			return nil, fmt.Errorf("encoder: tensor %s has shape %v but %d values", name, t.Shape, len(t.Data))
-		}
-		switch len(t.Data) {
-		case heads * n * n:
-			return t.Data, nil
-		case heads * n: // window^2 distinct offsets, one table entry each
-			return gatherAttentionBias(t.Data, heads, window), nil
-		default:
-			return nil, fmt.Errorf("encoder: tensor %s has shape %v, want [%d,%d,%d] or [%d,%d]", name, t.Shape, heads, n, n, heads, n)
-		}
-	}
-	return nil, fmt.Errorf("encoder: missing tensor %s.attention_biases", prefix)
-}
-
-// gatherAttentionBias expands a [heads, offsets] table to [heads, N, N].
-func gatherAttentionBias(table []float32, heads, window int) []float32 {
-	n := window * window
-	index := map[[2]int]int{}
-	idx := make([]int, n*n)
-	for i := 0; i < n; i++ {
-		for j := 0; j < n; j++ {
-			off := [2]int{abs(i/window - j/window), abs(i%window - j%window)}
-			id, ok := index[off]
-			if !ok {
-				id = len(index)
-				index[off] = id
-			}
-			idx[i*n+j] = id
-		}
-	}
-	out := make([]float32, heads*n*n)
-	for h := 0; h < heads; h++ {
-		for k, id := range idx {
-			out[h*n*n+k] = table[h*n+id]
-		}
-	}
-	return out
-}
-
-func abs(v int) int {
-	if v < 0 {
-		return -v
-	}
-	return v
-}
-
-// windows returns the window grid of an h x w map.
-func (at *Attention) windows(h, w int) (nh, nw int) {
-	return (h + at.Window - 1) / at.Window, (w + at.Window - 1) / at.Window
-}
-
 // forward adds the attention branch to x (h*w tokens of Dim) in place:
 // x = x + proj(attention(norm(window_partition(pad(x))))).
 //
@@ -139,7 +58,7 @@ func (at *Attention) windows(h, w int) (nh, nw int) {
 // computed for the real tokens only and each window task gathers its q,
 // k, v rows, using padQKV for padding tokens: same result, less work and
 // memory traffic.
-func (at *Attention) forward(a *arena, x []float32, h, w int) {
+func (at *attentionOp) forward(a *arena, x []float32, h, w int) {
 	c := at.Dim
 	qkvC := 3 * c
 	tokens := h * w
@@ -149,7 +68,7 @@ func (at *Attention) forward(a *arena, x []float32, h, w int) {
 	parallelFor(tokens, rowGrain(c), func(lo, hi int) {
 		for r := lo; r < hi; r++ {
 			src := x[r*c : (r+1)*c]
-			layerNormRow(t[r*c:(r+1)*c], src, at.normW, at.normB, 1e-5)
+			layerNormRow(t[r*c:(r+1)*c], src, at.normW, at.normB, at.Norm.Eps)
 			for i, b := range at.projB {
 				src[i] += b
 			}
@@ -165,7 +84,7 @@ func (at *Attention) forward(a *arena, x []float32, h, w int) {
 	per := windowScratchSize(at.Heads, at.Window, at.KeyDim)
 	nwk := workers()
 	scratch := a.get(nwk * per)
-	nh, nw := at.windows(h, w)
+	nh, nw := at.Windows(h, w)
 	parallelForWorker(nh*nw, 1, nwk, func(worker, lo, hi int) {
 		ss := newWindowScratch(scratch[worker*per:(worker+1)*per], at.Heads, at.Window, at.KeyDim)
 		for win := lo; win < hi; win++ {
@@ -220,11 +139,11 @@ func newWindowScratch(buf []float32, heads, window, kd int) []*windowScratch {
 // gather each token's q, k, v (one pass over its qkv row, adding the qkv
 // bias), then per head softmax(q k^T + bias) v, written into the head's
 // columns of out for the real (unpadded) tokens.
-func (at *Attention) window(ss []*windowScratch, qkv, out []float32, h, w, y0, x0 int) {
+func (at *attentionOp) window(ss []*windowScratch, qkv, out []float32, h, w, y0, x0 int) {
 	ws, kd, c := at.Window, at.KeyDim, at.Dim
 	n, cols := ss[0].n, ss[0].cols
 	qkvC := 3 * c
-	scale := float32(1 / math.Sqrt(float64(kd)))
+	scale := at.Scale()
 	for i := 0; i < n; i++ {
 		y, xx := y0+i/ws, x0+i%ws
 		pad := y >= h || xx >= w
@@ -265,16 +184,4 @@ func (at *Attention) window(ss []*windowScratch, qkv, out []float32, h, w, y0, x
 			}
 		}
 	}
-}
-
-// flops counts what the original computes, padding tokens included.
-func (at *Attention) flops(h, w int) int64 {
-	nh, nw := at.windows(h, w)
-	tokens := int64(nh * nw * at.Window * at.Window)
-	n := int64(at.Window * at.Window)
-	c := int64(at.Dim)
-	qkv := 2 * tokens * c * 3 * c
-	attn := 2 * 2 * int64(nh*nw) * int64(at.Heads) * n * n * int64(at.KeyDim)
-	proj := 2 * tokens * c * c
-	return qkv + attn + proj
 }

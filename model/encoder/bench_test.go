@@ -47,7 +47,7 @@ func BenchmarkGELU(b *testing.B) {
 	}
 	b.SetBytes(int64(4 * len(x)))
 	for i := 0; i < b.N; i++ {
-		biasAct(x, len(x)/64, 64, nil, actGELU)
+		biasAct(x, len(x)/64, 64, nil, ActGELU)
 	}
 }
 

@@ -12,6 +12,13 @@
 // use assembly (fastmath_amd64.s) with plain-Go twins for other targets,
 // wasm included. Work is spread over GOMAXPROCS goroutines.
 //
+// The model is described once for every backend: Config (shape), Layout /
+// NewParams / Params (params.go: every tensor's name and PyTorch shape,
+// validation, attention-bias gathering, qkv layout, FLOPs, OutputSize) and
+// Forward (forward.go: the data flow, over a Backend of module-level ops).
+// This package's CPU backend is cpu_backend.go; model/webgpu/tinyvit is
+// the WebGPU one. Both are tested on Tiny with RandomParams.
+//
 // The output matches ONNX Runtime on MobileSAM's encoder.onnx to about
 // 1e-6 (golden_test.go; prepared by tools/ort/golden.sh).
 package encoder
@@ -58,14 +65,34 @@ var MobileSAM = Config{
 	NeckDim:         256,
 }
 
+// Tiny has MobileSAM's structure (every module kind, a stride-1 last
+// merge, windows that need padding) at a size that runs in milliseconds:
+// the configuration of the tests of every backend.
+var Tiny = Config{
+	InChans:         3,
+	EmbedDims:       [4]int{8, 12, 16, 20},
+	Depths:          [4]int{2, 1, 2, 1},
+	Heads:           [4]int{0, 2, 4, 5},
+	Windows:         [4]int{0, 3, 4, 3},
+	MBConvExpand:    2,
+	LastMergeStride: 1,
+	NeckDim:         12,
+}
+
 // Encoder is a loaded image encoder. Forward may be called from several
 // goroutines at once; each call uses its own scratch memory.
 type Encoder struct {
-	Config     Config
-	PatchEmbed *PatchEmbed
-	Layer0     *ConvLayer
-	Layers     [3]*BasicLayer // stages 1..3
-	Neck       *Neck
+	Config Config
+	// Params are the weights as read, in PyTorch layout, shared with other
+	// backends (model/webgpu/tinyvit); the ops below hold the layouts this
+	// package's kernels want, one per module of Params.
+	Params *Params
+
+	convs   map[*Conv]*convOp
+	mbconvs map[*MBConv]*mbconvOp
+	merges  map[*Merge]*mergeOp
+	attns   map[*Attention]*attentionOp
+	mlps    map[*MLP]*mlpOp
 
 	sha    string
 	arenas sync.Pool
@@ -73,17 +100,9 @@ type Encoder struct {
 
 // Load reads an encoder from a safetensors file.
 func Load(path string) (*Encoder, error) {
-	f, err := safetensors.ReadFile(path)
+	p, err := ReadTensors(path)
 	if err != nil {
-		return nil, fmt.Errorf("encoder: %w", err)
-	}
-	p := make(map[string]*tensor.Tensor)
-	for _, name := range f.Names() {
-		t, err := f.Tensor(name)
-		if err != nil {
-			return nil, fmt.Errorf("encoder: %s: %w", path, err)
-		}
-		p[name] = t
+		return nil, err
 	}
 	e, err := New(p)
 	if err != nil {
@@ -97,6 +116,24 @@ func Load(path string) (*Encoder, error) {
 	return e, nil
 }
 
+// ReadTensors reads every tensor of a safetensors file as float32, by
+// name: the input of New, NewParams and the other backends' constructors.
+func ReadTensors(path string) (map[string]*tensor.Tensor, error) {
+	f, err := safetensors.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("encoder: %w", err)
+	}
+	p := make(map[string]*tensor.Tensor)
+	for _, name := range f.Names() {
+		t, err := f.Tensor(name)
+		if err != nil {
+			return nil, fmt.Errorf("encoder: %s: %w", path, err)
+		}
+		p[name] = t
+	}
+	return p, nil
+}
+
 // New builds the MobileSAM encoder from tensors named by PyTorch module
 // path. The tensors are used in place where their layout allows; the
 // caller must not modify them afterwards.
@@ -106,38 +143,47 @@ func New(p map[string]*tensor.Tensor) (*Encoder, error) {
 
 // NewWithConfig builds an encoder of any TinyViT shape (tests use tiny ones).
 func NewWithConfig(cfg Config, p map[string]*tensor.Tensor) (*Encoder, error) {
-	if err := cfg.validate(); err != nil {
+	params, err := NewParams(cfg, p)
+	if err != nil {
 		return nil, err
 	}
-	l := &loader{p: params(p)}
-	d := cfg.EmbedDims
-	e := &Encoder{Config: cfg}
-	e.PatchEmbed = newPatchEmbed(l, cfg.InChans, d[0])
-	e.Layer0 = &ConvLayer{}
-	for i := 0; i < cfg.Depths[0]; i++ {
-		e.Layer0.Blocks = append(e.Layer0.Blocks, newMBConv(l, fmt.Sprintf("layers.0.blocks.%d", i), d[0], d[0]*cfg.MBConvExpand))
-	}
-	e.Layer0.Downsample = newPatchMerging(l, "layers.0.downsample", d[0], d[1], 2)
-	for s := 1; s < 4; s++ {
-		layer := &BasicLayer{}
-		for i := 0; i < cfg.Depths[s]; i++ {
-			layer.Blocks = append(layer.Blocks, newTinyViTBlock(l, fmt.Sprintf("layers.%d.blocks.%d", s, i), d[s], cfg.Heads[s], cfg.Windows[s]))
-		}
-		if s < 3 {
-			stride := 2
-			if s == 2 {
-				stride = cfg.LastMergeStride
-			}
-			layer.Downsample = newPatchMerging(l, fmt.Sprintf("layers.%d.downsample", s), d[s], d[s+1], stride)
-		}
-		e.Layers[s-1] = layer
-	}
-	e.Neck = newNeck(l, d[3], cfg.NeckDim)
-	if l.err != nil {
-		return nil, l.err
-	}
-	e.sha = paramsSHA256(p)
+	e := FromParams(params)
+	e.sha = paramsSHA256(p) // the tensors as given (bias tables ungathered)
 	return e, nil
+}
+
+// FromParams builds the CPU encoder of a loaded parameter set; its
+// SHA256 hashes the parameters' names, shapes and values.
+func FromParams(p *Params) *Encoder {
+	tensors := map[string]*tensor.Tensor{}
+	for _, w := range p.Weights() {
+		tensors[w.Name] = &tensor.Tensor{Shape: w.Shape, Data: w.Data}
+	}
+	e := &Encoder{Config: p.Config, Params: p, sha: paramsSHA256(tensors),
+		convs:   map[*Conv]*convOp{},
+		mbconvs: map[*MBConv]*mbconvOp{},
+		merges:  map[*Merge]*mergeOp{},
+		attns:   map[*Attention]*attentionOp{},
+		mlps:    map[*MLP]*mlpOp{},
+	}
+	for _, c := range []*Conv{&p.Stem[0], &p.Stem[1], &p.Neck.Conv1, &p.Neck.Conv2} {
+		e.convs[c] = newConvOp(c)
+	}
+	for i := range p.MBConv {
+		e.mbconvs[&p.MBConv[i]] = newMBConvOp(&p.MBConv[i])
+	}
+	for s := range p.Blocks {
+		for i := range p.Blocks[s] {
+			b := &p.Blocks[s][i]
+			e.attns[&b.Attn] = newAttentionOp(&b.Attn)
+			e.convs[&b.LocalConv] = newConvOp(&b.LocalConv)
+			e.mlps[&b.MLP] = newMLPOp(&b.MLP)
+		}
+	}
+	for s := range p.Merges {
+		e.merges[&p.Merges[s]] = newMergeOp(&p.Merges[s])
+	}
+	return e
 }
 
 func (c Config) validate() error {
@@ -163,72 +209,18 @@ func (c Config) validate() error {
 func (e *Encoder) SHA256() string { return e.sha }
 
 // OutputSize is the embedding's spatial size for an h x w input.
-func (e *Encoder) OutputSize(h, w int) (int, int) {
-	h, w = e.PatchEmbed.Conv0.outSize(h, w)
-	h, w = e.PatchEmbed.Conv1.outSize(h, w)
-	h, w = e.Layer0.Downsample.Conv2.outSize(h, w)
-	for _, l := range e.Layers {
-		if l.Downsample != nil {
-			h, w = l.Downsample.Conv2.outSize(h, w)
-		}
-	}
-	return h, w
-}
+func (e *Encoder) OutputSize(h, w int) (int, int) { return e.Config.OutputSize(h, w) }
 
 // Forward encodes a normalized [3,H,W] image (see Preprocess) into a
 // [NeckDim, h, w] embedding, h x w = OutputSize(H, W).
 func (e *Encoder) Forward(x *tensor.Tensor) (*tensor.Tensor, error) {
-	if x == nil || len(x.Shape) != 3 || x.Shape[0] != e.Config.InChans || x.Shape[1] < 1 || x.Shape[2] < 1 {
-		shape := []int(nil)
-		if x != nil {
-			shape = x.Shape
-		}
-		return nil, fmt.Errorf("encoder: input shape %v, want [%d,H,W]", shape, e.Config.InChans)
-	}
-	if len(x.Data) != tensor.Numel(x.Shape) {
-		return nil, fmt.Errorf("encoder: input holds %d values for shape %v", len(x.Data), x.Shape)
-	}
-	if x.Shape[1] > maxSide || x.Shape[2] > maxSide {
-		return nil, fmt.Errorf("encoder: input %dx%d larger than %d per side", x.Shape[2], x.Shape[1], maxSide)
-	}
 	a, _ := e.arenas.Get().(*arena)
 	if a == nil {
 		a = &arena{}
 	}
 	defer e.arenas.Put(a)
-
-	c, h, w := x.Shape[0], x.Shape[1], x.Shape[2]
-	in := a.get(c * h * w)
-	chwToHWC(in, x.Data, c, h, w)
-	cur, h, w := e.PatchEmbed.forward(a, in, h, w)
-	a.put(in)
-	for _, b := range e.Layer0.Blocks {
-		b.forward(a, cur, h, w)
-	}
-	next, h, w := e.Layer0.Downsample.forward(a, cur, h, w)
-	a.put(cur)
-	cur = next
-	for _, layer := range e.Layers {
-		for _, b := range layer.Blocks {
-			cur = b.forward(a, cur, h, w)
-		}
-		if layer.Downsample != nil {
-			next, h, w = layer.Downsample.forward(a, cur, h, w)
-			a.put(cur)
-			cur = next
-		}
-	}
-	neck := e.Neck.forward(a, cur, h, w)
-	a.put(cur)
-	out := tensor.New(e.Config.NeckDim, h, w)
-	hwcToCHW(out.Data, neck, e.Config.NeckDim, h, w)
-	a.put(neck)
-	return out, nil
+	return Forward[[]float32](&cpuPass{e: e, a: a}, e.Params, x)
 }
-
-// maxSide bounds the input so scratch sizes stay far from int overflow
-// and memory stays sane (a 4096x4096 input needs some 4 GB).
-const maxSide = 4096
 
 // Embed preprocesses img for SAM (longest side 1024) and encodes it.
 func (e *Encoder) Embed(img image.Image) (*tensor.Tensor, Geometry, error) {
@@ -240,33 +232,9 @@ func (e *Encoder) Embed(img image.Image) (*tensor.Tensor, Geometry, error) {
 	return emb, g, err
 }
 
-// FLOPs is the number of floating-point operations (2 per multiply-add) of
-// the convolutions, linear layers and attention products for an h x w
-// input, counted as the original model computes them: window attention
-// includes the padding tokens. Normalizations and activations are left out.
-func (e *Encoder) FLOPs(h, w int) int64 {
-	var f int64
-	pe := e.PatchEmbed
-	f += pe.Conv0.flops(h, w)
-	h, w = pe.Conv0.outSize(h, w)
-	f += pe.Conv1.flops(h, w)
-	h, w = pe.Conv1.outSize(h, w)
-	for _, b := range e.Layer0.Blocks {
-		f += b.Conv1.flops(h, w) + b.Conv2.flops(h, w) + b.Conv3.flops(h, w)
-	}
-	f += e.Layer0.Downsample.flops(h, w)
-	h, w = e.Layer0.Downsample.Conv2.outSize(h, w)
-	for _, layer := range e.Layers {
-		for _, b := range layer.Blocks {
-			f += b.flops(h, w)
-		}
-		if layer.Downsample != nil {
-			f += layer.Downsample.flops(h, w)
-			h, w = layer.Downsample.Conv2.outSize(h, w)
-		}
-	}
-	return f + e.Neck.flops(h, w)
-}
+// FLOPs is the number of floating-point operations of a forward pass on
+// an h x w input (see Params.FLOPs).
+func (e *Encoder) FLOPs(h, w int) int64 { return e.Params.FLOPs(h, w) }
 
 func fileSHA256(path string) (string, error) {
 	f, err := os.Open(path)

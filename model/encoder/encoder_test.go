@@ -10,19 +10,8 @@ import (
 	"github.com/busam/busam/model/tensor"
 )
 
-// tinyConfig has MobileSAM's structure (every module kind, stride-1 last
-// merge, windows that need padding) at a size the float64 reference runs
-// in milliseconds.
-var tinyConfig = Config{
-	InChans:         3,
-	EmbedDims:       [4]int{8, 12, 16, 20},
-	Depths:          [4]int{2, 1, 2, 1},
-	Heads:           [4]int{0, 2, 4, 5},
-	Windows:         [4]int{0, 3, 4, 3},
-	MBConvExpand:    2,
-	LastMergeStride: 1,
-	NeckDim:         12,
-}
+// tinyConfig runs in milliseconds, also in the float64 reference.
+var tinyConfig = Tiny
 
 // TestEncoderMatchesReference runs the whole encoder at several input
 // sizes, including odd ones, against the module-by-module reference.
@@ -45,7 +34,7 @@ func TestEncoderMatchesReference(t *testing.T) {
 		for i, v := range x {
 			xd[i] = float64(v)
 		}
-		want, oh, ow := refEncoder(tinyConfig, params(p), xd, h, w)
+		want, oh, ow := refEncoder(tinyConfig, p, xd, h, w)
 		got, err := enc.Forward(tensor.From(x, 3, h, w))
 		if err != nil {
 			t.Fatal(err)
@@ -154,10 +143,10 @@ func TestGatheredBiasAccepted(t *testing.T) {
 		q[k] = v
 	}
 	for s := 1; s < 4; s++ {
-		for i, b := range a.Layers[s-1].Blocks {
-			name := "layers." + string(rune('0'+s)) + ".blocks." + string(rune('0'+i)) + ".attn.attention_biases"
+		for _, b := range a.Params.Blocks[s] {
 			n := b.Attn.Window * b.Attn.Window
-			q[name] = tensor.From(b.Attn.bias, b.Attn.Heads, n, n)
+			delete(q, b.Attn.Bias.Name+"es") // the table
+			q[b.Attn.Bias.Name] = tensor.From(b.Attn.Bias.Data, b.Attn.Heads, n, n)
 		}
 	}
 	b, err := NewWithConfig(tinyConfig, q)
@@ -234,7 +223,7 @@ func TestFLOPs(t *testing.T) {
 	for _, size := range [][2]int{{32, 32}, {45, 29}, {100, 76}} {
 		h, w := size[0], size[1]
 		refMACs = 0
-		refEncoder(tinyConfig, params(p), make([]float64, 3*h*w), h, w)
+		refEncoder(tinyConfig, p, make([]float64, 3*h*w), h, w)
 		if got, want := enc.FLOPs(h, w), 2*refMACs; got != want {
 			t.Errorf("%dx%d: FLOPs %d, reference performs %d", h, w, got, want)
 		}

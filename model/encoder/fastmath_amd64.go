@@ -55,7 +55,7 @@ func dwRow3x3AVX512(dst, src0, src1, src2, w, bias *float32, c, n, pixStride, ge
 // depthwiseRowFast computes output pixels [ox0, ox1) of row oy of a 3x3
 // depthwise convolution whose taps all lie inside the image columns, and
 // reports whether it could (AVX-512, k = 3, C a multiple of 16).
-func depthwiseRowFast(dst, src []float32, h, wd, c, k, stride, oy, ox0, ox1 int, w, bias []float32, act activation) bool {
+func depthwiseRowFast(dst, src []float32, h, wd, c, k, stride, oy, ox0, ox1 int, w, bias []float32, act Activation) bool {
 	if !haveAVX512 || k != 3 || c%16 != 0 || ox1 <= ox0 {
 		return false
 	}
@@ -71,7 +71,7 @@ func depthwiseRowFast(dst, src []float32, h, wd, c, k, stride, oy, ox0, ox1 int,
 		}
 	}
 	g := 0
-	if act == actGELU {
+	if act == ActGELU {
 		g = 1
 	}
 	dwRow3x3AVX512(&dst[ox0*c], rows[0], rows[1], rows[2], &w[0], &bias[0], c, ox1-ox0, stride*c, g)

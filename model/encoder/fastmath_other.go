@@ -1,4 +1,4 @@
-//go:build !amd64
+//go:build !amd64 && !(js && wasm)
 
 package encoder
 
@@ -12,7 +12,7 @@ func geluRow(x, bias []float32) { geluRowGo(x, bias) }
 func softmaxRow(row []float32) { softmaxRowGo(row) }
 
 // depthwiseRowFast has no portable fast path: see fastmath_amd64.go.
-func depthwiseRowFast(dst, src []float32, h, wd, c, k, stride, oy, ox0, ox1 int, w, bias []float32, act activation) bool {
+func depthwiseRowFast(dst, src []float32, h, wd, c, k, stride, oy, ox0, ox1 int, w, bias []float32, act Activation) bool {
 	return false
 }
 

@@ -11,12 +11,12 @@ import (
 // layers become one matrix product over all tokens, and a depthwise
 // convolution's inner loop runs over contiguous channels.
 
-// activation selects the epilogue applied after a convolution or linear.
-type activation int
+// Activation selects the epilogue applied after a convolution or linear.
+type Activation int
 
 const (
-	actNone activation = iota
-	actGELU
+	ActNone Activation = iota
+	ActGELU
 )
 
 // rowGrain is how many rows of C values one parallel chunk should hold at
@@ -24,14 +24,14 @@ const (
 func rowGrain(c int) int { return max(1, 16384/max(c, 1)) }
 
 // biasAct adds bias (per channel, may be nil) to rows of C values and applies act.
-func biasAct(x []float32, rows, c int, bias []float32, act activation) {
-	if bias == nil && act == actNone {
+func biasAct(x []float32, rows, c int, bias []float32, act Activation) {
+	if bias == nil && act == ActNone {
 		return
 	}
 	parallelFor(rows, rowGrain(c), func(lo, hi int) {
 		for r := lo; r < hi; r++ {
 			row := x[r*c : (r+1)*c]
-			if act == actGELU {
+			if act == ActGELU {
 				geluRow(row, bias)
 				continue
 			}
@@ -112,7 +112,7 @@ func softmaxRowGo(row []float32) {
 // loop runs over contiguous channels. Pixels whose taps are all inside the
 // image columns go to depthwiseRowFast when it applies; the rest (and
 // every pixel elsewhere) take the generic loop.
-func depthwiseConv(dst, src []float32, h, wd, c, k, stride int, w, bias []float32, act activation) (oh, ow int) {
+func depthwiseConv(dst, src []float32, h, wd, c, k, stride int, w, bias []float32, act Activation) (oh, ow int) {
 	pad := k / 2
 	oh = (h+2*pad-k)/stride + 1
 	ow = (wd+2*pad-k)/stride + 1
@@ -124,7 +124,7 @@ func depthwiseConv(dst, src []float32, h, wd, c, k, stride int, w, bias []float3
 
 // depthwiseRows computes output rows [oy0, oy1) of depthwiseConv on the
 // calling goroutine into dst, which starts at row oy0.
-func depthwiseRows(dst, src []float32, h, wd, c, k, stride, oy0, oy1 int, w, bias []float32, act activation) {
+func depthwiseRows(dst, src []float32, h, wd, c, k, stride, oy0, oy1 int, w, bias []float32, act Activation) {
 	pad := k / 2
 	ow := (wd+2*pad-k)/stride + 1
 	// Interior columns: ox*stride-pad >= 0 and ox*stride-pad+k-1 < wd.
@@ -143,7 +143,7 @@ func depthwiseRows(dst, src []float32, h, wd, c, k, stride, oy0, oy1 int, w, bia
 
 // depthwisePixels is the generic depthwiseConv loop for output pixels
 // [ox0, ox1) of row oy; row is that output row.
-func depthwisePixels(row, src []float32, h, wd, c, k, stride, oy, ox0, ox1 int, w, bias []float32, act activation) {
+func depthwisePixels(row, src []float32, h, wd, c, k, stride, oy, ox0, ox1 int, w, bias []float32, act Activation) {
 	pad := k / 2
 	for ox := ox0; ox < ox1; ox++ {
 		out := row[ox*c : (ox+1)*c]
@@ -165,7 +165,7 @@ func depthwisePixels(row, src []float32, h, wd, c, k, stride, oy, ox0, ox1 int, 
 				}
 			}
 		}
-		if act == actGELU {
+		if act == ActGELU {
 			geluRow(out, nil)
 		}
 	}

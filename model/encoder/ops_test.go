@@ -183,15 +183,11 @@ func TestConv2dBN(t *testing.T) {
 			if tc.depthwise {
 				inG = 1
 			}
-			p := params{"c.weight": tensor.From(to32(randomInput(rng, tc.outC*inG*tc.k*tc.k)), tc.outC, inG, tc.k, tc.k)}
+			p := map[string]*tensor.Tensor{"c.weight": tensor.From(to32(randomInput(rng, tc.outC*inG*tc.k*tc.k)), tc.outC, inG, tc.k, tc.k)}
 			if tc.bias {
 				p["c.bias"] = tensor.From(to32(randomInput(rng, tc.outC)), tc.outC)
 			}
-			l := &loader{p: p}
-			conv := newConv2dBN(l, "c", tc.inC, tc.outC, tc.k, tc.stride, tc.depthwise, tc.bias)
-			if l.err != nil {
-				t.Fatal(l.err)
-			}
+			conv := newConvOp(testConv(p, "c", tc.inC, tc.outC, tc.k, tc.stride, tc.inC/inG, tc.bias))
 			x := randomInput(rng, tc.inC*tc.h*tc.w)
 			for i := range x {
 				x[i] = float64(float32(x[i]))
@@ -215,9 +211,9 @@ func TestConv2dBN(t *testing.T) {
 				}
 				dst = to32(shortcut)
 			}
-			act := actNone
+			act := ActNone
 			if tc.gelu {
-				act = actGELU
+				act = ActGELU
 				refGELUAll(want)
 			}
 			gh, gw := conv.forward(&arena{}, dst, to32(chw2tok(x, tc.inC, tc.h, tc.w)), tc.h, tc.w, act, tc.accumulate)
@@ -250,7 +246,7 @@ func TestGatherAttentionBias(t *testing.T) {
 	}
 }
 
-func newTestAttention(t *testing.T, dim, heads, window int, seed uint64) *Attention {
+func newTestAttention(t *testing.T, dim, heads, window int, seed uint64) *attentionOp {
 	t.Helper()
 	rng := rand.New(rand.NewPCG(seed, 7))
 	r := func(scale float64, offset float64, shape ...int) *tensor.Tensor {
@@ -261,21 +257,13 @@ func newTestAttention(t *testing.T, dim, heads, window int, seed uint64) *Attent
 		return tensor.From(to32(v), shape...)
 	}
 	n := window * window
-	p := params{
-		"a.norm.weight":      r(0.3, 1, dim),
-		"a.norm.bias":        r(0.3, 0, dim),
-		"a.qkv.weight":       r(1.5/math.Sqrt(float64(dim)), 0, 3*dim, dim),
-		"a.qkv.bias":         r(0.2, 0, 3*dim),
-		"a.proj.weight":      r(1/math.Sqrt(float64(dim)), 0, dim, dim),
-		"a.proj.bias":        r(0.2, 0, dim),
-		"a.attention_biases": r(1, 0, heads, n),
-	}
-	l := &loader{p: p}
-	at := newAttention(l, "a", dim, heads, window)
-	if l.err != nil {
-		t.Fatal(l.err)
-	}
-	return at
+	w := func(t *tensor.Tensor) *Weight { return &Weight{Shape: t.Shape, Data: t.Data} }
+	return newAttentionOp(&Attention{Dim: dim, Heads: heads, KeyDim: dim / heads, Window: window,
+		Norm: Norm{Dim: dim, Eps: 1e-5, Weight: w(r(0.3, 1, dim)), Bias: w(r(0.3, 0, dim))},
+		QKV:  Linear{In: dim, Out: 3 * dim, Weight: w(r(1.5/math.Sqrt(float64(dim)), 0, 3*dim, dim)), Bias: w(r(0.2, 0, 3*dim))},
+		Proj: Linear{In: dim, Out: dim, Weight: w(r(1/math.Sqrt(float64(dim)), 0, dim, dim)), Bias: w(r(0.2, 0, dim))},
+		Bias: &Weight{Data: gatherAttentionBias(r(1, 0, heads, n).Data, heads, window)},
+	})
 }
 
 // TestWindowAttention covers maps that are whole windows, need padding on
@@ -313,7 +301,7 @@ func TestPatchMerging(t *testing.T) {
 		{6, 6, 4, 8, 1},
 	} {
 		rng := rand.New(rand.NewPCG(9, uint64(tc.h)))
-		p := params{}
+		p := map[string]*tensor.Tensor{}
 		for _, c := range []struct {
 			name     string
 			in, k, o int
@@ -321,11 +309,11 @@ func TestPatchMerging(t *testing.T) {
 			p[c.name+".weight"] = tensor.From(to32(randomInput(rng, c.o*c.in*c.k*c.k)), c.o, c.in, c.k, c.k)
 			p[c.name+".bias"] = tensor.From(to32(randomInput(rng, c.o)), c.o)
 		}
-		l := &loader{p: p}
-		pm := newPatchMerging(l, "m", tc.in, tc.out, tc.stride)
-		if l.err != nil {
-			t.Fatal(l.err)
-		}
+		pm := newMergeOp(&Merge{
+			Conv1: *testConv(p, "m.conv1.c", tc.in, tc.out, 1, 1, 1, true),
+			Conv2: *testConv(p, "m.conv2.c", tc.out, tc.out, 3, tc.stride, tc.out, true),
+			Conv3: *testConv(p, "m.conv3.c", tc.out, tc.out, 1, 1, 1, true),
+		})
 		x := randomInput(rng, tc.in*tc.h*tc.w)
 		y, _, _ := refConvBN(p, "m.conv1.c", x, tc.in, tc.h, tc.w, tc.out, 1, 1, 1, true)
 		refGELUAll(y)
@@ -360,4 +348,14 @@ func TestParallelForCoversRange(t *testing.T) {
 			}
 		}
 	}
+}
+
+// testConv wraps tensors prefix.weight (and prefix.bias) as a Conv.
+func testConv(p map[string]*tensor.Tensor, prefix string, in, out, k, stride, groups int, bias bool) *Conv {
+	c := &Conv{InC: in, OutC: out, Kernel: k, Stride: stride, Groups: groups,
+		Weight: &Weight{Name: prefix + ".weight", Data: p[prefix+".weight"].Data}}
+	if bias {
+		c.Bias = &Weight{Name: prefix + ".bias", Data: p[prefix+".bias"].Data}
+	}
+	return c
 }

@@ -115,8 +115,8 @@ func tok2chw(t []float64, c, h, w int) []float64 {
 	return x
 }
 
-// refAttention is TinyViT's Attention on one window's tokens [n, dim].
-func refAttention(x []float64, n int, at *Attention, bias []float32) []float64 {
+// refAttention is TinyViT's attentionOp on one window's tokens [n, dim].
+func refAttention(x []float64, n int, at *attentionOp, bias []float32) []float64 {
 	dim, heads, kd := at.Dim, at.Heads, at.KeyDim
 	xn := refLayerNorm(x, n, dim, at.normW, at.normB, 1e-5)
 	qkv := refLinear(xn, n, dim, 3*dim, at.qkvW, at.qkvB)
@@ -156,7 +156,7 @@ func refAttention(x []float64, n int, at *Attention, bias []float32) []float64 {
 
 // refWindowAttention pads tokens [h*w, dim] with zeros to whole windows,
 // runs refAttention on each window, crops, and adds the residual.
-func refWindowAttention(x []float64, h, w int, at *Attention) []float64 {
+func refWindowAttention(x []float64, h, w int, at *attentionOp) []float64 {
 	ws, dim := at.Window, at.Dim
 	ph, pw := (h+ws-1)/ws*ws, (w+ws-1)/ws*ws
 	out := append([]float64(nil), x...)
@@ -183,8 +183,8 @@ func refWindowAttention(x []float64, h, w int, at *Attention) []float64 {
 	return out
 }
 
-// refConvBN runs a Conv2dBN from its original PyTorch weight on a CHW map.
-func refConvBN(p params, prefix string, x []float64, inC, h, w, outC, k, stride, groups int, withBias bool) ([]float64, int, int) {
+// refConvBN runs a convOp from its original PyTorch weight on a CHW map.
+func refConvBN(p map[string]*tensor.Tensor, prefix string, x []float64, inC, h, w, outC, k, stride, groups int, withBias bool) ([]float64, int, int) {
 	wt := p[prefix+".weight"].Data
 	var b []float32
 	if withBias {
@@ -195,7 +195,11 @@ func refConvBN(p params, prefix string, x []float64, inC, h, w, outC, k, stride,
 
 // refEncoder is the whole encoder, module by module as in tiny_vit_sam.py,
 // on a CHW input.
-func refEncoder(cfg Config, p params, x []float64, h, w int) ([]float64, int, int) {
+func refEncoder(cfg Config, p map[string]*tensor.Tensor, x []float64, h, w int) ([]float64, int, int) {
+	ps, err := NewParams(cfg, p) // for the gathered attention biases
+	if err != nil {
+		panic(err)
+	}
 	d := cfg.EmbedDims
 	y, h, w := refConvBN(p, "patch_embed.seq.0.c", x, cfg.InChans, h, w, d[0]/2, 3, 2, 1, true)
 	refGELUAll(y)
@@ -224,7 +228,7 @@ func refEncoder(cfg Config, p params, x []float64, h, w int) ([]float64, int, in
 	for s := 1; s < 4; s++ {
 		for i := 0; i < cfg.Depths[s]; i++ {
 			pre := fmt.Sprintf("layers.%d.blocks.%d", s, i)
-			at := newAttention(&loader{p: p}, pre+".attn", d[s], cfg.Heads[s], cfg.Windows[s])
+			at := newAttentionOp(&ps.Blocks[s][i].Attn)
 			tok := refWindowAttention(chw2tok(y, d[s], h, w), h, w, at)
 			y, _, _ = refConvBN(p, pre+".local_conv.c", tok2chw(tok, d[s], h, w), d[s], h, w, d[s], 3, 1, d[s], true)
 			tok = chw2tok(y, d[s], h, w)
@@ -252,70 +256,12 @@ func refEncoder(cfg Config, p params, x []float64, h, w int) ([]float64, int, in
 	return y, h, w
 }
 
-// randomParams makes a full set of encoder tensors for cfg. Values are
-// scaled so activations stay O(1) through the stack, as in a trained model.
+// randomParams is RandomParams for a config the test knows is valid.
 func randomParams(cfg Config, seed uint64) map[string]*tensor.Tensor {
-	rng := rand.New(rand.NewPCG(seed, 1))
-	p := map[string]*tensor.Tensor{}
-	put := func(name string, scale float64, offset float64, shape ...int) {
-		t := tensor.New(shape...)
-		for i := range t.Data {
-			t.Data[i] = float32(offset + scale*(2*rng.Float64()-1))
-		}
-		p[name] = t
+	p, err := RandomParams(cfg, seed)
+	if err != nil {
+		panic(err)
 	}
-	conv := func(pre string, in, out, k int, depthwise, bias bool) {
-		fan := in * k * k
-		inG := in
-		if depthwise {
-			fan, inG = k*k, 1
-		}
-		put(pre+".weight", 1.7/math.Sqrt(float64(fan)), 0, out, inG, k, k)
-		if bias {
-			put(pre+".bias", 0.2, 0, out)
-		}
-	}
-	norm := func(pre string, c int) {
-		put(pre+".weight", 0.3, 1, c)
-		put(pre+".bias", 0.2, 0, c)
-	}
-	lin := func(pre string, in, out int) {
-		put(pre+".weight", 1.7/math.Sqrt(float64(in)), 0, out, in)
-		put(pre+".bias", 0.2, 0, out)
-	}
-	d := cfg.EmbedDims
-	conv("patch_embed.seq.0.c", cfg.InChans, d[0]/2, 3, false, true)
-	conv("patch_embed.seq.2.c", d[0]/2, d[0], 3, false, true)
-	for i := 0; i < cfg.Depths[0]; i++ {
-		pre, hid := fmt.Sprintf("layers.0.blocks.%d", i), d[0]*cfg.MBConvExpand
-		conv(pre+".conv1.c", d[0], hid, 1, false, true)
-		conv(pre+".conv2.c", hid, hid, 3, true, true)
-		conv(pre+".conv3.c", hid, d[0], 1, false, true)
-	}
-	for s := 0; s < 3; s++ {
-		pre := fmt.Sprintf("layers.%d.downsample", s)
-		conv(pre+".conv1.c", d[s], d[s+1], 1, false, true)
-		conv(pre+".conv2.c", d[s+1], d[s+1], 3, true, true)
-		conv(pre+".conv3.c", d[s+1], d[s+1], 1, false, true)
-	}
-	for s := 1; s < 4; s++ {
-		n := cfg.Windows[s] * cfg.Windows[s]
-		for i := 0; i < cfg.Depths[s]; i++ {
-			pre := fmt.Sprintf("layers.%d.blocks.%d", s, i)
-			norm(pre+".attn.norm", d[s])
-			lin(pre+".attn.qkv", d[s], 3*d[s])
-			lin(pre+".attn.proj", d[s], d[s])
-			put(pre+".attn.attention_biases", 1, 0, cfg.Heads[s], n)
-			conv(pre+".local_conv.c", d[s], d[s], 3, true, true)
-			norm(pre+".mlp.norm", d[s])
-			lin(pre+".mlp.fc1", d[s], 4*d[s])
-			lin(pre+".mlp.fc2", 4*d[s], d[s])
-		}
-	}
-	conv("neck.0", d[3], cfg.NeckDim, 1, false, false)
-	norm("neck.1", cfg.NeckDim)
-	conv("neck.2", cfg.NeckDim, cfg.NeckDim, 3, false, false)
-	norm("neck.3", cfg.NeckDim)
 	return p
 }
 

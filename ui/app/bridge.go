@@ -227,7 +227,7 @@ func download(name, mime string, data []byte) {
 	url := js.Global().Get("URL").Call("createObjectURL", blob)
 	doc := js.Global().Get("document")
 	a := doc.Call("createElement", "a")
-	a.Set("href", url)
+	a.Set("href", url.String()) // vugu's Value.Set does not unwrap js.Values
 	a.Set("download", name)
 	a.Set("hidden", true)
 	doc.Get("body").Call("appendChild", a)

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"fmt"
 	"strconv"
 
 	"github.com/vugu/vugu"
@@ -14,8 +15,17 @@ const (
 	TruthInputID = "truth-input"
 )
 
+// guard turns a panic in an event handler into a message: an uncaught
+// panic would end the Go program and with it the whole page.
+func (c *Root) guard(what string) {
+	if r := recover(); r != nil {
+		c.FileError = fmt.Sprintf("Internal error while %s: %v. Reload the page if the app misbehaves.", what, r)
+	}
+}
+
 // FileChosen handles the file input's change event.
 func (c *Root) FileChosen(e vugu.DOMEvent) {
+	defer c.guard("opening the file")
 	target := e.JSEventTarget()
 	if f, name, ok := firstFile(target); ok {
 		c.openFile(f, name)
@@ -46,6 +56,7 @@ func (c *Root) DragLeave(vugu.DOMEvent) { c.DragOver = false }
 
 // Drop opens the dropped file.
 func (c *Root) Drop(e vugu.DOMEvent) {
+	defer c.guard("opening the dropped file")
 	e.PreventDefault() // the browser would otherwise navigate to the file
 	c.DragOver = false
 	if f, name, ok := firstFile(e.JSEvent().Get("dataTransfer")); ok {
@@ -75,6 +86,7 @@ func (c *Root) OpacityInput(e vugu.DOMEvent) {
 
 // TruthChosen loads a ground-truth mask (teaching mode).
 func (c *Root) TruthChosen(e vugu.DOMEvent) {
+	defer c.guard("opening the mask")
 	target := e.JSEventTarget()
 	if f, name, ok := firstFile(target); ok && c.Result != nil {
 		c.loadTruth(f, name)
@@ -93,6 +105,7 @@ func (c *Root) HasTruth() bool { return c.truth != nil }
 
 // DownloadMask saves the predicted mask as a PNG, generated here.
 func (c *Root) DownloadMask(vugu.DOMEvent) {
+	defer c.guard("saving the mask")
 	if c.Result == nil {
 		return
 	}
@@ -106,6 +119,7 @@ func (c *Root) DownloadMask(vugu.DOMEvent) {
 
 // DownloadJSON saves the result as JSON, generated here.
 func (c *Root) DownloadJSON(vugu.DOMEvent) {
+	defer c.guard("saving the result")
 	if c.Result == nil {
 		return
 	}

@@ -102,9 +102,14 @@ func (c *Root) load() {
 		// Called from a JS callback: hand over to a goroutine rather than
 		// block the event loop on the render lock.
 		go func() {
+			frac, text := describeProgress(p)
 			c.env.Lock()
-			defer c.env.UnlockRender()
-			c.LoadFraction, c.LoadText = describeProgress(p)
+			if c.Phase != PhaseLoading || (text == c.LoadText && int(100*frac) == int(100*c.LoadFraction)) {
+				c.env.UnlockOnly() // late or invisible change: no render
+				return
+			}
+			c.LoadFraction, c.LoadText = frac, text
+			c.env.UnlockRender()
 		}()
 	})
 	c.env.Lock()

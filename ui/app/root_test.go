@@ -129,3 +129,14 @@ func TestStateAndResultText(t *testing.T) {
 		t.Errorf("state while analysing %q, ready %v", c.State(), c.Ready())
 	}
 }
+
+func TestGuardTurnsPanicsIntoMessages(t *testing.T) {
+	c := New(nil)
+	func() {
+		defer c.guard("testing")
+		panic("boom")
+	}()
+	if !strings.Contains(c.FileError, "testing") || !strings.Contains(c.FileError, "boom") {
+		t.Errorf("after a panic the message is %q", c.FileError)
+	}
+}

@@ -105,3 +105,28 @@ func TestStaticFilesNeedsIndex(t *testing.T) {
 		t.Errorf("got %+v, %v; want only index.html", got, err)
 	}
 }
+
+// TestNoInlineScriptOrStyle guards the Content-Security-Policy: the page
+// and the vugu template may not carry inline scripts, style attributes or
+// <style> blocks (script-src and style-src allow only files from 'self').
+func TestNoInlineScriptOrStyle(t *testing.T) {
+	root := testutil.RepoRoot(t)
+	scriptTag := regexp.MustCompile(`(?is)<script\b([^>]*)>`)
+	for _, rel := range []string{filepath.Join(WebDir, "index.html"), filepath.Join("ui", "app", "root.vugu")} {
+		b, err := os.ReadFile(filepath.Join(root, rel))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := string(b)
+		for _, bad := range []string{"<style", " style=", ":style=", " onclick=", " onload=", "javascript:"} {
+			if strings.Contains(strings.ToLower(s), bad) {
+				t.Errorf("%s contains %q, which the CSP blocks", rel, bad)
+			}
+		}
+		for _, m := range scriptTag.FindAllStringSubmatch(s, -1) {
+			if !strings.Contains(m[1], "src=") {
+				t.Errorf("%s has a <script%s> without src: inline scripts are blocked", rel, m[1])
+			}
+		}
+	}
+}

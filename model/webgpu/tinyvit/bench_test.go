@@ -12,7 +12,6 @@ import (
 	"github.com/busam/busam/model/encoder"
 	"github.com/busam/busam/model/tensor"
 	"github.com/busam/busam/model/webgpu"
-	"github.com/busam/busam/weights/safetensors"
 )
 
 // loadParams reads the converted MobileSAM weights, or, where they are
@@ -22,17 +21,11 @@ func loadParams(b *testing.B) map[string]*tensor.Tensor {
 	path := filepath.Join(testutil.CacheDir(b), "weights", "encoder.safetensors")
 	if _, err := os.Stat(path); err != nil {
 		b.Logf("no %s: timing random weights", path)
-		return randomParams(encoder.MobileSAM, 1)
+		return randomParams(b, encoder.MobileSAM, 1)
 	}
-	f, err := safetensors.ReadFile(path)
+	p, err := encoder.ReadTensors(path)
 	if err != nil {
 		b.Fatal(err)
-	}
-	p := map[string]*tensor.Tensor{}
-	for _, name := range f.Names() {
-		if p[name], err = f.Tensor(name); err != nil {
-			b.Fatal(err)
-		}
 	}
 	return p
 }
@@ -100,7 +93,7 @@ func TestProfileForward256(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer d.Close()
-	p := randomParams(encoder.MobileSAM, 1)
+	p := randomParams(t, encoder.MobileSAM, 1)
 	e, err := New(d, encoder.MobileSAM, p)
 	if err != nil {
 		t.Fatal(err)

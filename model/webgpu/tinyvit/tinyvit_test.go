@@ -1,6 +1,7 @@
 package tinyvit
 
 import (
+	"fmt"
 	"image"
 	"math"
 	"math/rand/v2"
@@ -45,51 +46,16 @@ func openDevice(t *testing.T) *webgpu.Device {
 	return d
 }
 
-// tiny has MobileSAM's structure (every module kind, a stride-1 last
-// merge, windows that need padding) at a size that runs in milliseconds.
-var tiny = encoder.Config{
-	InChans:         3,
-	EmbedDims:       [4]int{8, 12, 16, 20},
-	Depths:          [4]int{2, 1, 2, 1},
-	Heads:           [4]int{0, 2, 4, 5},
-	Windows:         [4]int{0, 3, 4, 3},
-	MBConvExpand:    2,
-	LastMergeStride: 1,
-	NeckDim:         12,
-}
+// tiny is encoder.Tiny: every module kind of MobileSAM at a size that
+// runs in milliseconds.
+var tiny = encoder.Tiny
 
-// randomParams draws every tensor uniformly in +-1/sqrt(fan-in), stores
-// attention biases as PyTorch's [heads, offsets] tables, and gives the
-// LayerNorms non-trivial affine parts.
-func randomParams(cfg encoder.Config, seed uint64) map[string]*tensor.Tensor {
-	r := rand.New(rand.NewPCG(seed, seed))
-	p := map[string]*tensor.Tensor{}
-	for _, s := range weightShapes(cfg) {
-		if s.heads > 0 {
-			n := s.window * s.window
-			t := tensor.New(s.heads, n)
-			for i := range t.Data {
-				t.Data[i] = r.Float32()*2 - 1
-			}
-			p[s.name[:len(s.name)-len(".bias")]+".attention_biases"] = t
-			continue
-		}
-		t := tensor.New(s.shape...)
-		scale := float32(0.5)
-		if s.numel > 64 {
-			scale = float32(1 / math.Sqrt(float64(s.numel)/16))
-		}
-		for i := range t.Data {
-			t.Data[i] = (r.Float32()*2 - 1) * scale
-		}
-		p[s.name] = t
-	}
-	for name, t := range p {
-		if filepath.Ext(name) == ".weight" && len(name) > 12 && (name[len(name)-12:] == ".norm.weight" || name[:5] == "neck." && t.Len() == cfg.NeckDim) {
-			for i := range t.Data {
-				t.Data[i] = 1 + t.Data[i]/2
-			}
-		}
+// randomParams draws a full tensor set for cfg (encoder.RandomParams).
+func randomParams(t testing.TB, cfg encoder.Config, seed uint64) map[string]*tensor.Tensor {
+	t.Helper()
+	p, err := encoder.RandomParams(cfg, seed)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return p
 }
@@ -101,6 +67,24 @@ func randomImage(seed uint64, c, h, w int) *tensor.Tensor {
 		x.Data[i] = float32(r.NormFloat64())
 	}
 	return x
+}
+
+// forwardBoth runs x through both encoders and compares the outputs
+// (see compare), failing on errors or different shapes.
+func forwardBoth(t *testing.T, gpu *Encoder, cpu *encoder.Encoder, x *tensor.Tensor) (got, want *tensor.Tensor, cos, rel float64) {
+	t.Helper()
+	want, err := cpu.Forward(x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err = gpu.Forward(x); err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(got.Shape) != fmt.Sprint(want.Shape) {
+		t.Fatalf("input %v: shape %v, CPU encoder gives %v", x.Shape, got.Shape, want.Shape)
+	}
+	cos, rel = compare(got.Data, want.Data)
+	return got, want, cos, rel
 }
 
 // compare returns the cosine similarity and the max error relative to the
@@ -120,7 +104,7 @@ func compare(got, want []float32) (cos, rel float64) {
 
 func TestMatchesCPUEncoder(t *testing.T) {
 	d := openDevice(t)
-	p := randomParams(tiny, 42)
+	p := randomParams(t, tiny, 42)
 	cpuEnc, err := encoder.NewWithConfig(tiny, p)
 	if err != nil {
 		t.Fatal(err)
@@ -133,21 +117,10 @@ func TestMatchesCPUEncoder(t *testing.T) {
 	for _, size := range [][2]int{{32, 32}, {45, 29}, {16, 80}, {1, 1}} {
 		h, w := size[0], size[1]
 		x := randomImage(uint64(h*1000+w), 3, h, w)
-		want, err := cpuEnc.Forward(x)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := gpuEnc.Forward(x)
-		if err != nil {
-			t.Fatal(err)
-		}
+		_, want, cos, rel := forwardBoth(t, gpuEnc, cpuEnc, x)
 		if oh, ow := gpuEnc.OutputSize(h, w); oh != want.Shape[1] || ow != want.Shape[2] {
 			t.Fatalf("%dx%d: OutputSize %dx%d, CPU encoder gives %v", h, w, oh, ow, want.Shape)
 		}
-		if len(got.Shape) != 3 || got.Shape[0] != want.Shape[0] || got.Shape[1] != want.Shape[1] || got.Shape[2] != want.Shape[2] {
-			t.Fatalf("%dx%d: shape %v, CPU encoder gives %v", h, w, got.Shape, want.Shape)
-		}
-		cos, rel := compare(got.Data, want.Data)
 		t.Logf("%dx%d: cosine %.8f, max relative error %.3g", h, w, cos, rel)
 		// float32 through ~40 layers in a different summation order.
 		if cos < 0.99999 || rel > 1e-4 {
@@ -163,15 +136,9 @@ func TestMobileSAMWeights(t *testing.T) {
 	}
 	path := testutil.Need(t, filepath.Join(testutil.CacheDir(t), "weights", "encoder.safetensors"), "converted MobileSAM encoder")
 	d := openDevice(t)
-	f, err := safetensors.ReadFile(path)
+	p, err := encoder.ReadTensors(path)
 	if err != nil {
 		t.Fatal(err)
-	}
-	p := map[string]*tensor.Tensor{}
-	for _, name := range f.Names() {
-		if p[name], err = f.Tensor(name); err != nil {
-			t.Fatal(err)
-		}
 	}
 	cpuEnc, err := encoder.New(p)
 	if err != nil {
@@ -183,15 +150,7 @@ func TestMobileSAMWeights(t *testing.T) {
 	}
 	defer gpuEnc.Release()
 	x := randomImage(7, 3, 256, 256)
-	want, err := cpuEnc.Forward(x)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := gpuEnc.Forward(x)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cos, rel := compare(got.Data, want.Data)
+	got, _, cos, rel := forwardBoth(t, gpuEnc, cpuEnc, x)
 	t.Logf("MobileSAM 256x256 -> %v: cosine %.8f, max relative error %.3g", got.Shape, cos, rel)
 	if cos < 0.999 {
 		t.Errorf("cosine %.6f < 0.999", cos)
@@ -203,12 +162,12 @@ func TestBadInput(t *testing.T) {
 	if _, err := New(d, tiny, map[string]*tensor.Tensor{}); err == nil {
 		t.Error("New accepted an empty parameter set")
 	}
-	p := randomParams(tiny, 1)
+	p := randomParams(t, tiny, 1)
 	p["neck.0.weight"] = tensor.New(3)
 	if _, err := New(d, tiny, p); err == nil {
 		t.Error("New accepted a wrongly sized neck.0.weight")
 	}
-	e, err := New(d, tiny, randomParams(tiny, 2))
+	e, err := New(d, tiny, randomParams(t, tiny, 2))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,7 +184,7 @@ func TestBadInput(t *testing.T) {
 // is EmbedSize at 1024, too slow for a unit test on a CPU adapter).
 func TestEmbedMatchesCPU(t *testing.T) {
 	d := openDevice(t)
-	p := randomParams(tiny, 5)
+	p := randomParams(t, tiny, 5)
 	cpuEnc, err := encoder.NewWithConfig(tiny, p)
 	if err != nil {
 		t.Fatal(err)
@@ -294,7 +253,7 @@ func TestInt8MatchesDequantized(t *testing.T) {
 		t.Skip("native only: quantizing goes through files")
 	}
 	d := openDevice(t)
-	m := quantizeTiny(t, randomParams(tiny, 9))
+	m := quantizeTiny(t, randomParams(t, tiny, 9))
 	deq, err := m.Float32()
 	if err != nil {
 		t.Fatal(err)
@@ -313,15 +272,7 @@ func TestInt8MatchesDequantized(t *testing.T) {
 		t.Fatalf("%d int8 weights on the device, want %d (qkv, proj, fc1, fc2 per block)", len(gpuEnc.q), 4*blocks)
 	}
 	x := randomImage(11, 3, 45, 29)
-	want, err := cpuEnc.Forward(x)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := gpuEnc.Forward(x)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cos, rel := compare(got.Data, want.Data)
+	_, _, cos, rel := forwardBoth(t, gpuEnc, cpuEnc, x)
 	t.Logf("int8 45x29: cosine %.8f, max relative error %.3g", cos, rel)
 	if cos < 0.99999 || rel > 1e-4 {
 		t.Errorf("cosine %.8f, max relative error %.3g", cos, rel)
@@ -356,15 +307,7 @@ func TestMobileSAMInt8(t *testing.T) {
 	}
 	defer gpuEnc.Release()
 	x := randomImage(7, 3, 128, 128)
-	got, err := gpuEnc.Forward(x)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want, err := cpuDeq.Forward(x)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cos, rel := compare(got.Data, want.Data)
+	got, _, cos, rel := forwardBoth(t, gpuEnc, cpuDeq, x)
 	t.Logf("int8 MobileSAM 128x128 (%d int8 linears) vs CPU on dequantized weights: cosine %.8f, max relative error %.3g", len(gpuEnc.q), cos, rel)
 	if cos < 0.9999 {
 		t.Errorf("cosine %.6f < 0.9999 against the same weights on the CPU", cos)
