@@ -147,7 +147,7 @@ func NewWithConfig(cfg Config, p map[string]*tensor.Tensor) (*Encoder, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := FromParams(params)
+	e := fromParams(params)
 	e.sha = paramsSHA256(p) // the tensors as given (bias tables ungathered)
 	return e, nil
 }
@@ -159,7 +159,14 @@ func FromParams(p *Params) *Encoder {
 	for _, w := range p.Weights() {
 		tensors[w.Name] = &tensor.Tensor{Shape: w.Shape, Data: w.Data}
 	}
-	e := &Encoder{Config: p.Config, Params: p, sha: paramsSHA256(tensors),
+	e := fromParams(p)
+	e.sha = paramsSHA256(tensors)
+	return e
+}
+
+// fromParams builds the ops of every module, without a hash.
+func fromParams(p *Params) *Encoder {
+	e := &Encoder{Config: p.Config, Params: p,
 		convs:   map[*Conv]*convOp{},
 		mbconvs: map[*MBConv]*mbconvOp{},
 		merges:  map[*Merge]*mergeOp{},

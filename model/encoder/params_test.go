@@ -111,3 +111,37 @@ func TestNewParamsFillsEveryWeight(t *testing.T) {
 		t.Errorf("%d weights from %d tensors", len(p.Weights()), len(raw))
 	}
 }
+
+// TestFromParams: an encoder built from a Params equals one built from the
+// tensors, and its hash follows the values.
+func TestFromParams(t *testing.T) {
+	raw := randomParams(Tiny, 4)
+	p, err := NewParams(Tiny, raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := NewWithConfig(Tiny, raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := FromParams(p)
+	x := tensor.New(3, 21, 17)
+	for i := range x.Data {
+		x.Data[i] = float32(i%13)/6 - 1
+	}
+	ya, _ := a.Forward(x)
+	yb, err := b.Forward(x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range ya.Data {
+		if ya.Data[i] != yb.Data[i] {
+			t.Fatalf("outputs differ at %d", i)
+		}
+	}
+	before := b.SHA256()
+	p.Neck.Norm2.Bias.Data[0] += 1
+	if after := FromParams(p).SHA256(); len(before) != 64 || before == after {
+		t.Errorf("hash %q, after a weight change %q", before, after)
+	}
+}
