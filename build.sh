@@ -60,11 +60,24 @@ build_cli() {
   CGO_ENABLED=0 go build -o bin/busam ./cmd/busam
 }
 
-build_web() {
-  if [ -d ui/cmd/webapp ]; then
-    log "build dist/web (wasm module, app, model files)"
-    go run ./ui/cmd/webapp --out dist/web --weights "$BUSAM_CACHE/weights"
+# The heads the app ships: the trained, committed ones (weights/heads/README.md).
+DEFAULT_HEADS=${BUSAM_HEADS:-weights/heads/conv/heads.safetensors}
+
+# The browser downloads the int8 encoder (about a quarter of the float32
+# one); remade when missing or older than its float32 source.
+quantize() {
+  local in="$BUSAM_CACHE/weights/encoder.safetensors" out="$BUSAM_CACHE/weights/encoder.int8.safetensors"
+  [ -f "$in" ] || return 0
+  if [ ! -f "$out" ] || [ ! -f "$out.manifest.json" ] || [ "$in" -nt "$out" ]; then
+    log "quantize the encoder to int8"
+    go run ./cmd/busam quantize --in "$in" --out "$out" --mode int8
   fi
+}
+
+build_web() {
+  quantize
+  log "build dist/web (wasm modules, app, model files)"
+  go run ./ui/cmd/webapp --out dist/web --weights "$BUSAM_CACHE/weights" --heads "$DEFAULT_HEADS"
 }
 
 golden() {

@@ -43,6 +43,7 @@ import (
 	"github.com/busam/busam/model/pipeline"
 	"github.com/busam/busam/server"
 	"github.com/busam/busam/ui/view"
+	"github.com/busam/busam/wasm/engine"
 	"github.com/busam/busam/wasm/manifest"
 
 	"github.com/suyashkumar/dicom"
@@ -358,20 +359,15 @@ func (p page) result() shownResult {
 }
 
 // nativeResult runs the Go pipeline on the same file with the model files
-// the app serves.
+// the app serves (an int8 encoder dequantized as the browser's CPU path
+// does), built by the same code the wasm module runs, compiled natively.
 func nativeResult(t *testing.T, dir, imagePath string) pipeline.Result {
 	t.Helper()
-	man := modelManifest(t, dir)
-	encFile, ok1 := man.File(manifest.RoleEncoder)
-	headsFile, ok2 := man.File(manifest.RoleHeads)
-	if !ok1 || !ok2 {
-		t.Fatalf("the app's model manifest lacks the encoder or the heads: %+v", man.Files)
-	}
-	enc, err := encoder.Load(filepath.Join(dir, "model", encFile.Path))
+	files, err := engine.ReadModelDir(filepath.Join(dir, "model"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	hm, err := heads.Load(filepath.Join(dir, "model", headsFile.Path))
+	model, err := engine.BuildPipelineModel(files, encoder.DefaultSize)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -379,7 +375,7 @@ func nativeResult(t *testing.T, dir, imagePath string) pipeline.Result {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := pipeline.Analyze(enc, hm, img)
+	res, err := model.Analyze(img)
 	if err != nil {
 		t.Fatal(err)
 	}

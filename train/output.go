@@ -43,6 +43,16 @@ const (
 // WriteRun writes the best weights, the epoch log and the manifest into
 // dir, each atomically; the weights carry the manifest in their metadata.
 func WriteRun(dir string, res *Result, man Manifest) error {
+	return writeRun(dir, res, man, true)
+}
+
+// WriteProgress is WriteRun without the weights: the log and manifest of a
+// run in progress whose best weights are already on disk.
+func WriteProgress(dir string, res *Result, man Manifest) error {
+	return writeRun(dir, res, man, false)
+}
+
+func writeRun(dir string, res *Result, man Manifest, weights bool) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("train: %w", err)
 	}
@@ -51,9 +61,11 @@ func WriteRun(dir string, res *Result, man Manifest) error {
 	if err != nil {
 		return fmt.Errorf("train: encoding manifest: %v", err)
 	}
-	meta := map[string]string{"training": string(manJSON), "encoder_sha256": man.EncoderSHA256}
-	if err := res.Model.SaveWithMetadata(filepath.Join(dir, WeightsFile), meta); err != nil {
-		return err
+	if weights {
+		meta := map[string]string{"training": string(manJSON), "encoder_sha256": man.EncoderSHA256}
+		if err := res.Model.SaveWithMetadata(filepath.Join(dir, WeightsFile), meta); err != nil {
+			return err
+		}
 	}
 	logJSON, err := json.MarshalIndent(res.Log, "", "  ")
 	if err != nil {

@@ -33,12 +33,21 @@ type Options struct {
 	// TeacherForcing is the probability that the classifier pools under
 	// the true mask instead of the predicted one while training.
 	TeacherForcing float64 `json:"teacher_forcing"`
+	// TeacherLesionOnly limits teacher forcing to lesion images. A normal
+	// image's true mask is empty, while its predicted mask rarely is; with
+	// forcing on normals the classifier learns "no attention = normal" and
+	// calls normals with a few false-positive pixels benign (seen on BUSI).
+	TeacherLesionOnly bool `json:"teacher_lesion_only,omitempty"`
 	Patience       int     `json:"patience"` // epochs without a better val score before stopping; 0 = never stop early
 	Seed           uint64  `json:"seed"`
 
 	Workers  int              `json:"-"` // goroutines per batch; <= 0 = GOMAXPROCS. Does not change results.
 	Progress io.Writer        `json:"-"` // progress bar destination; nil = none
 	OnEpoch  func(EpochStats) `json:"-"`
+	// Checkpoint, when set, is called after every epoch with the run so
+	// far; improved means this epoch is the new best and r.Model holds its
+	// weights at the moment of the call. An error ends the run.
+	Checkpoint func(r *Result, improved bool) error `json:"-"`
 }
 
 // DefaultOptions is the recipe used unless flags say otherwise.
@@ -203,10 +212,18 @@ func Run(opt Options, train, val []*Example) (*Result, error) {
 		if opt.OnEpoch != nil {
 			opt.OnEpoch(st)
 		}
-		if st.Score() > best {
+		improved := st.Score() > best
+		if improved {
 			best, res.BestEpoch, res.Best = st.Score(), epoch, st
 			bestParams = snapshot(model)
-		} else if opt.Patience > 0 && epoch-res.BestEpoch >= opt.Patience {
+		}
+		if opt.Checkpoint != nil {
+			res.Model = model
+			if err := opt.Checkpoint(res, improved); err != nil {
+				return nil, err
+			}
+		}
+		if !improved && opt.Patience > 0 && epoch-res.BestEpoch >= opt.Patience {
 			break
 		}
 	}
@@ -291,7 +308,7 @@ func (t *trainer) step(data []*Example, batch []int, epoch int, sum heads.Grads)
 		}
 		var out heads.Output
 		var tape *heads.Tape
-		if rng.Float64() < t.opt.TeacherForcing {
+		if rng.Float64() < t.opt.TeacherForcing && (e.Lesion || !t.opt.TeacherLesionOnly) {
 			side := 4 * e.Emb[0].Shape[1]
 			out, tape = t.model.ForwardTrainMask(e.input(flip), rng, tensor.From(e.Target[flip], 1, side, side))
 		} else {

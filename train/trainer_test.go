@@ -238,3 +238,40 @@ func readJSON(t *testing.T, path string, v any) {
 		t.Fatalf("%s: %v", path, err)
 	}
 }
+
+// Checkpoint sees every epoch, and the weights it sees at the last
+// improvement are the weights Run returns.
+func TestCheckpointSeesBestWeights(t *testing.T) {
+	train, val := blobSet(10, 12, 16), blobSet(11, 6, 16)
+	o := blobOptions("conv")
+	o.Epochs = 4
+	var calls, lastImproved int
+	var saved [][]float32
+	o.Checkpoint = func(r *Result, improved bool) error {
+		calls++
+		if improved != (r.BestEpoch == len(r.Log)) {
+			t.Errorf("epoch %d: improved %v but best epoch %d", len(r.Log), improved, r.BestEpoch)
+		}
+		if improved {
+			lastImproved = len(r.Log)
+			saved = snapshot(r.Model)
+		}
+		return nil
+	}
+	res, err := Run(o, train, val)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if calls != 4 || lastImproved != res.BestEpoch {
+		t.Fatalf("%d checkpoint calls, last improvement at %d, best epoch %d", calls, lastImproved, res.BestEpoch)
+	}
+	for i, p := range res.Model.Params() {
+		if !slices.Equal(p.Value.Data, saved[i]) {
+			t.Fatalf("parameter %s differs from the checkpointed best", p.Name)
+		}
+	}
+	o.Checkpoint = func(*Result, bool) error { return os.ErrPermission }
+	if _, err := Run(o, train, val); err == nil {
+		t.Error("a failing checkpoint did not stop the run")
+	}
+}

@@ -183,19 +183,9 @@ func calibrate(t testing.TB, h *heads.Model, encPath, imgPath string) {
 // wasm module runs, compiled natively.
 func nativeModel(t testing.TB, dir string, size int) engine.Model {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join(dir, manifest.FileName))
+	files, err := engine.ReadModelDir(dir)
 	if err != nil {
 		t.Fatal(err)
-	}
-	m, err := manifest.Parse(dir, data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	files := map[string][]byte{}
-	for _, f := range m.Files {
-		if files[f.Role], err = os.ReadFile(filepath.Join(dir, f.Path)); err != nil {
-			t.Fatal(err)
-		}
 	}
 	model, err := engine.BuildPipelineModel(files, size)
 	if err != nil {

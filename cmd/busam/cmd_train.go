@@ -51,6 +51,7 @@ func runTrain(args []string) error {
 	fs.Float64Var(&o.ClipNorm, "clip", o.ClipNorm, "gradient global-norm clip (0 = off)")
 	fs.Float64Var(&o.FlipProb, "flip", o.FlipProb, "probability of training on the mirrored sample")
 	fs.Float64Var(&o.TeacherForcing, "teacher", o.TeacherForcing, "probability of pooling the classifier under the true mask while training")
+	fs.BoolVar(&o.TeacherLesionOnly, "teacher-lesion-only", false, "teacher-force lesion images only (normals always pool under the predicted mask)")
 	fs.IntVar(&o.Patience, "patience", o.Patience, "stop after this many epochs without a better val Dice + balanced accuracy (0 = never)")
 	seed := fs.Uint64("seed", o.Seed, "seed of shuffling, augmentation, dropout and initialisation")
 	fs.IntVar(&o.Workers, "workers", 0, "goroutines per batch (default GOMAXPROCS; does not change results)")
@@ -162,13 +163,22 @@ func runTrain(args []string) error {
 		fmt.Printf("epoch %3d  train loss %.4f (mask %.4f, class %.4f)  val loss %.4f  val Dice %.4f  val acc %.4f (balanced %.4f)  lr %.2e  %.1fs\n",
 			e.Epoch, e.TrainLoss, e.TrainMaskLoss, e.TrainClassLoss, e.ValLoss, e.ValDice, e.ValAcc, e.ValBalAcc, e.LR, e.Seconds)
 	}
+	man := train.Manifest{Command: append([]string{"busam", "train"}, args...), Data: *data, SplitFile: *splitPath,
+		SplitSHA256: splitSHA, EncoderSHA256: sha, Seed: o.Seed, Options: o, TrainSamples: len(trainSet),
+		ValSamples: len(valSet), NoFlipSamples: st.NoFlip + vst.NoFlip, SkippedSamples: st.Skipped + vst.Skipped,
+		Params: m.NumParams(), FLOPsPerSample: m.FLOPs(64, 64)}
+	// Checkpoint every epoch, so a run stopped early (or killed) still
+	// leaves its best weights so far, its log and its manifest.
+	o.Checkpoint = func(r *train.Result, improved bool) error {
+		if improved {
+			return train.WriteRun(*out, r, man)
+		}
+		return train.WriteProgress(*out, r, man)
+	}
 	res, err := train.Run(o, trainSet, valSet)
 	if err != nil {
 		return err
 	}
-	man := train.Manifest{Command: append([]string{"busam", "train"}, args...), Data: *data, SplitFile: *splitPath,
-		SplitSHA256: splitSHA, EncoderSHA256: sha, Seed: o.Seed, Options: o, TrainSamples: len(trainSet),
-		ValSamples: len(valSet), NoFlipSamples: st.NoFlip + vst.NoFlip, SkippedSamples: st.Skipped + vst.Skipped, Params: m.NumParams(), FLOPsPerSample: m.FLOPs(64, 64)}
 	if err := train.WriteRun(*out, res, man); err != nil {
 		return err
 	}

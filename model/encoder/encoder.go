@@ -36,7 +36,7 @@ import (
 	"sync"
 
 	"github.com/busam/busam/model/tensor"
-	"github.com/busam/busam/weights/safetensors"
+	"github.com/busam/busam/quant"
 )
 
 // Config is the shape of a TinyViT encoder.
@@ -116,20 +116,15 @@ func Load(path string) (*Encoder, error) {
 	return e, nil
 }
 
-// ReadTensors reads every tensor of a safetensors file as float32, by
-// name: the input of New, NewParams and the other backends' constructors.
+// ReadTensors reads every tensor of a weights file as float32, by name: the
+// input of New, NewParams and the other backends' constructors. A plain
+// float file (F32/F16) is read directly; a quantized one (int8 or fp16 from
+// `busam quantize`, with its manifest beside it) is verified against the
+// manifest and dequantized, so every command accepts either.
 func ReadTensors(path string) (map[string]*tensor.Tensor, error) {
-	f, err := safetensors.ReadFile(path)
+	p, err := quant.LoadAny(path)
 	if err != nil {
 		return nil, fmt.Errorf("encoder: %w", err)
-	}
-	p := make(map[string]*tensor.Tensor)
-	for _, name := range f.Names() {
-		t, err := f.Tensor(name)
-		if err != nil {
-			return nil, fmt.Errorf("encoder: %s: %w", path, err)
-		}
-		p[name] = t
 	}
 	return p, nil
 }

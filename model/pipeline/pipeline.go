@@ -94,16 +94,37 @@ func FromEmbedding(m *heads.Model, emb *tensor.Tensor, input *tensor.Tensor, g e
 	return res
 }
 
-// Analyze runs the whole model on an image: preprocess, encoder, heads.
+// Encoder is what the pipeline needs of an image encoder: a normalized
+// [3,S,S] input to its [256,S/16,S/16] embedding. The CPU encoder
+// (model/encoder) and the WebGPU one (model/webgpu/tinyvit) both are.
+type Encoder interface {
+	Forward(x *tensor.Tensor) (*tensor.Tensor, error)
+}
+
+// Analyze runs the whole model on an image at SAM's input size
+// (encoder.DefaultSize): preprocess, encoder, heads.
 func Analyze(enc *encoder.Encoder, m *heads.Model, img image.Image) (Result, error) {
+	if enc == nil { // a nil *Encoder would not be a nil Encoder below
+		return Result{}, fmt.Errorf("pipeline: no encoder")
+	}
+	return AnalyzeSize(enc, m, img, encoder.DefaultSize)
+}
+
+// AnalyzeSize is Analyze with any encoder and input side (a multiple of
+// 16; smaller is faster and less accurate): the wasm module runs it with
+// the WebGPU encoder and, in tests, at small sizes.
+func AnalyzeSize(enc Encoder, m *heads.Model, img image.Image, size int) (Result, error) {
 	if enc == nil {
 		return Result{}, fmt.Errorf("pipeline: no encoder")
 	}
 	if img == nil || img.Bounds().Empty() {
 		return Result{}, fmt.Errorf("pipeline: empty image")
 	}
+	if size < 16 || size%16 != 0 {
+		return Result{}, fmt.Errorf("pipeline: input size %d is not a positive multiple of 16", size)
+	}
 	start := time.Now()
-	input, g := encoder.Preprocess(img, encoder.DefaultSize)
+	input, g := encoder.Preprocess(img, size)
 	pre := time.Since(start)
 	start = time.Now()
 	emb, err := enc.Forward(input)

@@ -1,12 +1,14 @@
 package pipeline
 
 import (
+	"errors"
 	"image"
 	"image/color"
 	"math"
 	"math/rand/v2"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/busam/busam/dataset"
@@ -206,5 +208,93 @@ func TestAnalyzeWithEncoder(t *testing.T) {
 	}
 	if !slices.Equal(direct.Mask, res.Mask) || !slices.Equal(direct.Probs, res.Probs) {
 		t.Errorf("Analyze and Predict disagree")
+	}
+}
+
+// poolEncoder is a stand-in encoder: each 16x16 patch of the input becomes
+// one embedding cell whose channels are the patch means of the input
+// channels, repeated. It records the input it saw.
+type poolEncoder struct {
+	channels int
+	seen     []int
+	err      error
+}
+
+func (p *poolEncoder) Forward(x *tensor.Tensor) (*tensor.Tensor, error) {
+	p.seen = append([]int(nil), x.Shape...)
+	if p.err != nil {
+		return nil, p.err
+	}
+	c, h, w := x.Shape[0], x.Shape[1], x.Shape[2]
+	out := tensor.New(p.channels, h/16, w/16)
+	for k := range p.channels {
+		src := x.Data[(k%c)*h*w:]
+		for y := range h {
+			for xx := range w {
+				out.Data[(k*(h/16)+y/16)*(w/16)+xx/16] += src[y*w+xx] / 256
+			}
+		}
+	}
+	return out, nil
+}
+
+// TestAnalyzeSize checks the any-encoder, any-size path: the encoder sees
+// the preprocessed image at the asked size, and the result is Predict on
+// that very embedding.
+func TestAnalyzeSize(t *testing.T) {
+	img := image.NewGray(image.Rect(0, 0, 90, 60))
+	for y := range 60 {
+		for x := range 90 {
+			img.SetGray(x, y, color.Gray{uint8(x * y % 256)})
+		}
+	}
+	m := tinyModel(t, 3)
+	for _, size := range []int{64, 128, 256} {
+		enc := &poolEncoder{channels: 8}
+		res, err := AnalyzeSize(enc, m, img, size)
+		if err != nil {
+			t.Fatalf("size %d: %v", size, err)
+		}
+		if !slices.Equal(enc.seen, []int{3, size, size}) {
+			t.Errorf("size %d: encoder saw %v", size, enc.seen)
+		}
+		input, g := encoder.Preprocess(img, size)
+		emb, _ := enc.Forward(input)
+		want, err := Predict(m, emb, input, g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.W != 90 || res.H != 60 || !slices.Equal(res.Mask, want.Mask) || !slices.Equal(res.Probs, want.Probs) || res.Geometry != g {
+			t.Errorf("size %d: AnalyzeSize and Predict disagree", size)
+		}
+		if _, ok := res.Timings["encoder"]; !ok {
+			t.Errorf("size %d: no encoder timing in %v", size, res.Timings)
+		}
+	}
+}
+
+func TestAnalyzeSizeRejects(t *testing.T) {
+	img := image.NewGray(image.Rect(0, 0, 40, 30))
+	m := tinyModel(t, 3)
+	broken := errors.New("device lost")
+	for _, tc := range []struct {
+		name string
+		enc  Encoder
+		img  image.Image
+		size int
+		want string
+	}{
+		{"no encoder", nil, img, 64, "no encoder"},
+		{"empty image", &poolEncoder{channels: 8}, image.NewGray(image.Rect(0, 0, 0, 0)), 64, "empty image"},
+		{"size not a multiple of 16", &poolEncoder{channels: 8}, img, 100, "multiple of 16"},
+		{"zero size", &poolEncoder{channels: 8}, img, 0, "multiple of 16"},
+		{"encoder error", &poolEncoder{channels: 8, err: broken}, img, 64, "device lost"},
+	} {
+		if _, err := AnalyzeSize(tc.enc, m, tc.img, tc.size); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: error %v, want one containing %q", tc.name, err, tc.want)
+		}
+	}
+	if _, err := Analyze(nil, m, img); err == nil || !strings.Contains(err.Error(), "no encoder") {
+		t.Errorf("Analyze with a nil *encoder.Encoder: %v", err)
 	}
 }

@@ -22,7 +22,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 
 	"github.com/busam/busam/wasm/assemble"
 )
@@ -67,39 +66,7 @@ func Assets(root, tmp string) ([]assemble.Asset, error) {
 
 // StaticFiles lists the web files of dir (no dotfiles), named relative to it.
 func StaticFiles(dir string) ([]assemble.Asset, error) {
-	if _, err := os.Stat(filepath.Join(dir, "index.html")); err != nil {
-		return nil, fmt.Errorf("bundle: %s has no index.html: %w", dir, err)
-	}
-	var out []assemble.Asset
-	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if strings.HasPrefix(d.Name(), ".") && p != dir {
-			if d.IsDir() {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		if d.IsDir() {
-			return nil
-		}
-		switch strings.ToLower(filepath.Ext(p)) {
-		case ".html", ".js", ".css", ".svg", ".png", ".ico", ".webmanifest", ".woff2", ".json":
-		default:
-			return nil
-		}
-		rel, err := filepath.Rel(dir, p)
-		if err != nil {
-			return err
-		}
-		out = append(out, assemble.Asset{Name: filepath.ToSlash(rel), Src: p})
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("bundle: %w", err)
-	}
-	return out, nil
+	return assemble.PageFiles(dir)
 }
 
 // VuguRenderScript returns the JavaScript that vugu's renderer evaluates

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/busam/busam/internal/testutil"
+	"github.com/busam/busam/wasm/assemble"
 )
 
 // vuguPrefix is how vugu's helper script starts; boot.js recognises the
@@ -84,7 +85,7 @@ func TestServiceWorkerListsTheShell(t *testing.T) {
 	for _, m := range regexp.MustCompile(`'\./([^']*)'`).FindAllStringSubmatch(string(sw), -1) {
 		listed[m[1]] = true
 	}
-	need := append([]string{UIWasmName, VuguRenderName, "busam.js", "worker.js", "wasm_exec.js", "busam.wasm"}, names...)
+	need := append(append([]string{UIWasmName, VuguRenderName}, assemble.RuntimeNames...), names...)
 	for _, n := range need {
 		if n != "sw.js" && !listed[n] {
 			t.Errorf("sw.js does not cache %s", n)

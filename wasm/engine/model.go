@@ -3,8 +3,9 @@ package engine
 import (
 	"fmt"
 	"image"
+	"os"
+	"path/filepath"
 	"sync"
-	"time"
 
 	"github.com/busam/busam/model/encoder"
 	"github.com/busam/busam/model/heads"
@@ -12,21 +13,14 @@ import (
 	"github.com/busam/busam/model/tensor"
 	"github.com/busam/busam/model/webgpu"
 	"github.com/busam/busam/model/webgpu/tinyvit"
+	"github.com/busam/busam/quant"
 	"github.com/busam/busam/wasm/manifest"
-	"github.com/busam/busam/weights/safetensors"
 )
 
-// forwarder is an image encoder: the CPU one (model/encoder) or the WebGPU
-// one (model/webgpu/tinyvit); both map [3,S,S] to [256,S/16,S/16].
-type forwarder interface {
-	Forward(x *tensor.Tensor) (*tensor.Tensor, error)
-}
-
-// pipelineModel runs an encoder and the heads exactly as package pipeline
-// does; only where the encoder runs and its input size vary.
+// pipelineModel runs package pipeline's one path (pipeline.AnalyzeSize)
+// with the encoder on the CPU or on WebGPU, at the loaded input size.
 type pipelineModel struct {
-	cpu   *encoder.Encoder // set for the CPU path: pipeline.Analyze itself runs it
-	enc   forwarder
+	enc   pipeline.Encoder
 	heads *heads.Model
 	size  int
 
@@ -37,10 +31,7 @@ type pipelineModel struct {
 func (m *pipelineModel) Analyze(img image.Image) (pipeline.Result, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.cpu != nil && m.size == encoder.DefaultSize {
-		return pipeline.Analyze(m.cpu, m.heads, img)
-	}
-	return analyzeWith(m.enc, m.heads, img, m.size)
+	return pipeline.AnalyzeSize(m.enc, m.heads, img, m.size)
 }
 
 // Close releases the WebGPU device of a WebGPU model; a CPU model holds
@@ -55,36 +46,14 @@ func (m *pipelineModel) Close() error {
 	return nil
 }
 
-// analyzeWith is pipeline.Analyze with another encoder or input size,
-// built from the pipeline's own steps (Preprocess, Forward, Predict).
-// TODO(lead): an input-size/encoder option in package pipeline would make
-// this one path.
-func analyzeWith(enc forwarder, m *heads.Model, img image.Image, size int) (pipeline.Result, error) {
-	if img == nil || img.Bounds().Empty() {
-		return pipeline.Result{}, fmt.Errorf("pipeline: empty image")
-	}
-	start := time.Now()
-	input, g := encoder.Preprocess(img, size)
-	pre := time.Since(start)
-	start = time.Now()
-	emb, err := enc.Forward(input)
-	if err != nil {
-		return pipeline.Result{}, fmt.Errorf("pipeline: %w", err)
-	}
-	encTime := time.Since(start)
-	res, err := pipeline.Predict(m, emb, input, g)
-	if err != nil {
-		return pipeline.Result{}, err
-	}
-	res.Timings["preprocess"] = pre
-	res.Timings["encoder"] = encTime
-	return res, nil
-}
-
-// BuildPipelineModel builds the CPU model from the encoder and heads
-// safetensors files.
+// BuildPipelineModel builds the CPU model from the encoder (float32/fp16,
+// or int8 with its quant manifest: dequantized here) and heads files.
 func BuildPipelineModel(files map[string][]byte, inputSize int) (Model, error) {
-	encTensors, err := readTensors(manifest.RoleEncoder, files)
+	w, err := readEncoder(files)
+	if err != nil {
+		return nil, err
+	}
+	encTensors, err := w.float32()
 	if err != nil {
 		return nil, err
 	}
@@ -96,15 +65,22 @@ func BuildPipelineModel(files map[string][]byte, inputSize int) (Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &pipelineModel{cpu: enc, enc: enc, heads: h, size: inputSize}, nil
+	return &pipelineModel{enc: enc, heads: h, size: inputSize}, nil
 }
 
 // BuildWebGPUModel runs the encoder on a WebGPU device (model/webgpu) and
-// the heads, a few percent of the work, on the CPU.
+// the heads, a few percent of the work, on the CPU. An int8 encoder keeps
+// its transformer linears in int8 on the device (tinyvit.NewInt8).
 func BuildWebGPUModel(files map[string][]byte, inputSize int) (Model, error) {
-	encTensors, err := readTensors(manifest.RoleEncoder, files)
+	w, err := readEncoder(files)
 	if err != nil {
 		return nil, err
+	}
+	var encTensors map[string]*tensor.Tensor
+	if w.int8() == nil {
+		if encTensors, err = w.float32(); err != nil {
+			return nil, err
+		}
 	}
 	h, err := readHeads(files)
 	if err != nil {
@@ -114,7 +90,12 @@ func BuildWebGPUModel(files map[string][]byte, inputSize int) (Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	enc, err := tinyvit.New(d, encoder.MobileSAM, encTensors)
+	var enc *tinyvit.Encoder
+	if q := w.int8(); q != nil {
+		enc, err = tinyvit.NewInt8(d, encoder.MobileSAM, q)
+	} else {
+		enc, err = tinyvit.New(d, encoder.MobileSAM, encTensors)
+	}
 	if err != nil {
 		d.Close()
 		return nil, err
@@ -131,25 +112,77 @@ func readHeads(files map[string][]byte) (*heads.Model, error) {
 	return heads.Decode(manifest.RoleHeads+".safetensors", data)
 }
 
-// readTensors parses the safetensors file of a role into tensors.
-func readTensors(role string, files map[string][]byte) (map[string]*tensor.Tensor, error) {
-	data, ok := files[role]
-	if !ok {
-		return nil, fmt.Errorf("the model has no %s file", role)
+// encoderWeights is the encoder file of a model: a quantized file (int8,
+// or fp16) checked against its quant manifest, or a plain float file.
+type encoderWeights struct {
+	quant *quant.Model
+	plain []byte
+}
+
+// int8 is the quantized file when it is int8, else nil.
+func (w *encoderWeights) int8() *quant.Model {
+	if w.quant != nil && w.quant.Manifest.Scheme == quant.SchemeInt8 {
+		return w.quant
 	}
-	f, err := safetensors.Read(role+".safetensors", data)
+	return nil
+}
+
+// encoderFileName names the encoder file in errors.
+const encoderFileName = manifest.RoleEncoder + ".safetensors"
+
+// readEncoder picks the encoder's format from the files: with a quant
+// manifest (RoleEncoderQuant) the encoder must be the quantized file it
+// describes (size, sha256, tensor list: quant.Parse); without one it must
+// be a float file (an int8 file alone is refused when read).
+func readEncoder(files map[string][]byte) (*encoderWeights, error) {
+	data, ok := files[manifest.RoleEncoder]
+	if !ok {
+		return nil, fmt.Errorf("the model has no %s file", manifest.RoleEncoder)
+	}
+	qm, ok := files[manifest.RoleEncoderQuant]
+	if !ok {
+		return &encoderWeights{plain: data}, nil
+	}
+	m, err := quant.Parse(encoderFileName, data, qm)
 	if err != nil {
 		return nil, err
 	}
-	out := make(map[string]*tensor.Tensor, len(f.Names()))
-	for _, name := range f.Names() {
-		t, err := f.Tensor(name)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", role, err)
-		}
-		out[name] = t
+	return &encoderWeights{quant: m}, nil
+}
+
+// float32 returns the encoder's tensors as float32 (int8 dequantized).
+func (w *encoderWeights) float32() (map[string]*tensor.Tensor, error) {
+	if w.quant != nil {
+		return w.quant.Float32()
 	}
-	return out, nil
+	return quant.ParseAny(encoderFileName, w.plain, nil)
+}
+
+// ReadModelDir reads a published model folder (model/ of dist/web): its
+// manifest and every file it lists, each checked against it. The result is
+// what the browser hands to a Builder, for native runs of the same model.
+func ReadModelDir(dir string) (map[string][]byte, error) {
+	mpath := filepath.Join(dir, manifest.FileName)
+	data, err := os.ReadFile(mpath)
+	if err != nil {
+		return nil, fmt.Errorf("busam: %w", err)
+	}
+	m, err := manifest.Parse(mpath, data)
+	if err != nil {
+		return nil, err
+	}
+	files := map[string][]byte{}
+	for _, f := range m.Files {
+		b, err := os.ReadFile(filepath.Join(dir, f.Path))
+		if err != nil {
+			return nil, fmt.Errorf("busam: %w", err)
+		}
+		if err := f.Verify(b); err != nil {
+			return nil, err
+		}
+		files[f.Role] = b
+	}
+	return files, nil
 }
 
 // WebGPUUsable is the Usable test of the WebGPU candidate: it needs an

@@ -26,6 +26,11 @@ const FileName = "manifest.json"
 const (
 	RoleEncoder = "encoder" // SAM image encoder weights (safetensors)
 	RoleHeads   = "heads"   // trained decoder + classifier weights (safetensors)
+	// RoleEncoderQuant is the quant manifest (JSON, package quant) of an
+	// int8 encoder file: its scheme, tensor list and sha256. It is listed
+	// only when the encoder is int8, and the engine refuses an int8
+	// encoder without it.
+	RoleEncoderQuant = "encoder-quant"
 )
 
 // File is one downloadable model file.

@@ -18,7 +18,6 @@ import (
 
 	"github.com/busam/busam/ui/bundle"
 	"github.com/busam/busam/wasm/assemble"
-	"github.com/busam/busam/wasm/manifest"
 )
 
 func main() {
@@ -32,9 +31,9 @@ func main() {
 func run(args []string) error {
 	fs := flag.NewFlagSet("webapp", flag.ContinueOnError)
 	out := fs.String("out", "dist/web", "output folder (replaced)")
-	weights := fs.String("weights", ".cache/weights", "folder holding encoder.safetensors and heads.safetensors")
-	encoderFile := fs.String("encoder", "", "encoder weights (default <weights>/encoder.safetensors)")
-	headsFile := fs.String("heads", "", "heads weights (default <weights>/heads.safetensors)")
+	weights := fs.String("weights", ".cache/weights", "folder holding the encoder and heads weights")
+	encoderFile := fs.String("encoder", "", "encoder weights (default <weights>/"+assemble.EncoderInt8File+", else <weights>/"+assemble.EncoderFloatFile+")")
+	headsFile := fs.String("heads", "", "heads weights (default <weights>/"+assemble.HeadsFile+")")
 	noCompress := fs.Bool("no-compress", false, "skip the .gz/.br siblings")
 	verbose := fs.Bool("v", false, "log every file")
 	if err := fs.Parse(args); err != nil {
@@ -58,39 +57,18 @@ func run(args []string) error {
 	if err := assemble.BuildWasm(root, assemble.WasmPackage, modelWasm); err != nil {
 		return err
 	}
-	wasmExec, err := assemble.WasmExecJS()
+	assets, err := assemble.RuntimeAssets(root, modelWasm)
 	if err != nil {
 		return err
-	}
-	assets := []assemble.Asset{
-		{Name: "busam.wasm", Src: modelWasm},
-		{Name: "wasm_exec.js", Src: wasmExec},
-		{Name: "worker.js", Src: filepath.Join(root, "wasm", "worker.js")},
-		{Name: "busam.js", Src: filepath.Join(root, "wasm", "busam.js")},
 	}
 	ui, err := bundle.Assets(root, tmp)
 	if err != nil {
 		return err
 	}
 	assets = append(assets, ui...)
-
-	var models []assemble.ModelFile
-	for _, m := range []struct{ role, flag, def string }{
-		{manifest.RoleEncoder, *encoderFile, "encoder.safetensors"},
-		{manifest.RoleHeads, *headsFile, "heads.safetensors"},
-	} {
-		src := m.flag
-		if src == "" {
-			src = filepath.Join(*weights, m.def)
-		}
-		if _, err := os.Stat(src); err != nil {
-			if m.flag != "" {
-				return fmt.Errorf("%s weights: %w", m.role, err)
-			}
-			log.Printf("warning: %s weights missing (%v); the app will report that the model is incomplete", m.role, err)
-			continue
-		}
-		models = append(models, assemble.ModelFile{Role: m.role, Src: src})
+	models, err := assemble.ModelFiles(assemble.ModelSources{Weights: *weights, Encoder: *encoderFile, Heads: *headsFile}, warn)
+	if err != nil {
+		return err
 	}
 	logf := func(string, ...any) {}
 	if *verbose {
@@ -103,3 +81,5 @@ func run(args []string) error {
 	log.Printf("wrote %d files to %s (page %s)", len(rep.Files), *out, rep.Names["index.html"])
 	return nil
 }
+
+func warn(format string, args ...any) { log.Printf("warning: "+format, args...) }

@@ -11,14 +11,11 @@ package main
 
 import (
 	"flag"
-	"fmt"
 	"log"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/busam/busam/wasm/assemble"
-	"github.com/busam/busam/wasm/manifest"
 )
 
 func main() {
@@ -32,9 +29,9 @@ func main() {
 func run(args []string) error {
 	fs := flag.NewFlagSet("assemble", flag.ContinueOnError)
 	out := fs.String("out", "dist/web", "output folder (replaced)")
-	weights := fs.String("weights", ".cache/weights", "folder holding encoder.safetensors and heads.safetensors")
-	encoderFile := fs.String("encoder", "", "encoder weights (default <weights>/encoder.safetensors)")
-	headsFile := fs.String("heads", "", "heads weights (default <weights>/heads.safetensors)")
+	weights := fs.String("weights", ".cache/weights", "folder holding the encoder and heads weights")
+	encoderFile := fs.String("encoder", "", "encoder weights (default <weights>/"+assemble.EncoderInt8File+", else <weights>/"+assemble.EncoderFloatFile+")")
+	headsFile := fs.String("heads", "", "heads weights (default <weights>/"+assemble.HeadsFile+")")
 	ui := fs.String("ui", "", "folder with the page (index.html and its files); default: the demo in wasm/demo")
 	wasmFile := fs.String("wasm", "", "use this prebuilt wasm module instead of building it")
 	noCompress := fs.Bool("no-compress", false, "skip the .gz/.br siblings")
@@ -61,43 +58,22 @@ func run(args []string) error {
 			return err
 		}
 	}
-	wasmExec, err := assemble.WasmExecJS()
+	assets, err := assemble.RuntimeAssets(root, wasm)
 	if err != nil {
 		return err
-	}
-	assets := []assemble.Asset{
-		{Name: "busam.wasm", Src: wasm},
-		{Name: "wasm_exec.js", Src: wasmExec},
-		{Name: "worker.js", Src: filepath.Join(root, "wasm", "worker.js")},
-		{Name: "busam.js", Src: filepath.Join(root, "wasm", "busam.js")},
 	}
 	page := *ui
 	if page == "" {
 		page = filepath.Join(root, "wasm", "demo")
 	}
-	pageAssets, err := webFiles(page)
+	pageAssets, err := assemble.PageFiles(page)
 	if err != nil {
 		return err
 	}
 	assets = append(assets, pageAssets...)
-
-	var models []assemble.ModelFile
-	for _, m := range []struct{ role, flag, def string }{
-		{manifest.RoleEncoder, *encoderFile, "encoder.safetensors"},
-		{manifest.RoleHeads, *headsFile, "heads.safetensors"},
-	} {
-		src := m.flag
-		if src == "" {
-			src = filepath.Join(*weights, m.def)
-		}
-		if _, err := os.Stat(src); err != nil {
-			if m.flag != "" {
-				return fmt.Errorf("%s weights: %w", m.role, err)
-			}
-			log.Printf("warning: %s weights missing (%v); the app will report that the model is incomplete", m.role, err)
-			continue
-		}
-		models = append(models, assemble.ModelFile{Role: m.role, Src: src})
+	models, err := assemble.ModelFiles(assemble.ModelSources{Weights: *weights, Encoder: *encoderFile, Heads: *headsFile}, warn)
+	if err != nil {
+		return err
 	}
 	logf := func(string, ...any) {}
 	if *verbose {
@@ -114,37 +90,4 @@ func run(args []string) error {
 	return nil
 }
 
-// webFiles lists the files of a page folder that belong on the web (no Go
-// sources, docs or dotfiles), named relative to the folder.
-func webFiles(dir string) ([]assemble.Asset, error) {
-	if _, err := os.Stat(filepath.Join(dir, "index.html")); err != nil {
-		return nil, fmt.Errorf("page folder %s has no index.html: %w", dir, err)
-	}
-	var out []assemble.Asset
-	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if strings.HasPrefix(d.Name(), ".") && p != dir {
-			if d.IsDir() {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		if d.IsDir() {
-			return nil
-		}
-		switch strings.ToLower(filepath.Ext(p)) {
-		case ".html", ".js", ".mjs", ".css", ".svg", ".png", ".ico", ".webp", ".jpg", ".json", ".webmanifest", ".woff2":
-		default:
-			return nil
-		}
-		rel, err := filepath.Rel(dir, p)
-		if err != nil {
-			return err
-		}
-		out = append(out, assemble.Asset{Name: filepath.ToSlash(rel), Src: p})
-		return nil
-	})
-	return out, err
-}
+func warn(format string, args ...any) { log.Printf("warning: "+format, args...) }
