@@ -37,9 +37,9 @@ type Options struct {
 	// image's true mask is empty, while its predicted mask rarely is; with
 	// forcing on normals the classifier learns "no attention = normal" and
 	// calls normals with a few false-positive pixels benign (seen on BUSI).
-	TeacherLesionOnly bool `json:"teacher_lesion_only,omitempty"`
-	Patience       int     `json:"patience"` // epochs without a better val score before stopping; 0 = never stop early
-	Seed           uint64  `json:"seed"`
+	TeacherLesionOnly bool   `json:"teacher_lesion_only,omitempty"`
+	Patience          int    `json:"patience"` // epochs without a better val score before stopping; 0 = never stop early
+	Seed              uint64 `json:"seed"`
 
 	Workers  int              `json:"-"` // goroutines per batch; <= 0 = GOMAXPROCS. Does not change results.
 	Progress io.Writer        `json:"-"` // progress bar destination; nil = none

@@ -1,6 +1,7 @@
 package assemble
 
 import (
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -52,6 +53,17 @@ type ModelSources struct {
 	Weights string // folder of the defaults
 	Encoder string // encoder file; "" = Weights/EncoderInt8File, else Weights/EncoderFloatFile
 	Heads   string // heads file; "" = Weights/HeadsFile
+}
+
+// AddModelFlags registers --weights, --encoder and --heads on fs (the
+// commands that publish a model share them); read the result after
+// fs.Parse.
+func AddModelFlags(fs *flag.FlagSet) *ModelSources {
+	src := &ModelSources{}
+	fs.StringVar(&src.Weights, "weights", ".cache/weights", "folder holding the encoder and heads weights")
+	fs.StringVar(&src.Encoder, "encoder", "", "encoder weights (default <weights>/"+EncoderInt8File+", else <weights>/"+EncoderFloatFile+")")
+	fs.StringVar(&src.Heads, "heads", "", "heads weights (default <weights>/"+HeadsFile+")")
+	return src
 }
 
 // ModelFiles resolves the model files to publish. An explicit file must

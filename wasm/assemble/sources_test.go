@@ -1,6 +1,7 @@
 package assemble
 
 import (
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -211,5 +212,19 @@ func TestRuntimeAssets(t *testing.T) {
 	}
 	if !slices.Equal(names, RuntimeNames) {
 		t.Errorf("runtime assets %v, RuntimeNames %v", names, RuntimeNames)
+	}
+}
+
+func TestAddModelFlags(t *testing.T) {
+	fs := flag.NewFlagSet("x", flag.ContinueOnError)
+	src := AddModelFlags(fs)
+	if *src != (ModelSources{Weights: ".cache/weights"}) {
+		t.Errorf("defaults %+v", *src)
+	}
+	if err := fs.Parse([]string{"--weights", "w", "--encoder", "e.safetensors", "--heads", "h.safetensors"}); err != nil {
+		t.Fatal(err)
+	}
+	if want := (ModelSources{Weights: "w", Encoder: "e.safetensors", Heads: "h.safetensors"}); *src != want {
+		t.Errorf("parsed %+v, want %+v", *src, want)
 	}
 }

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"image"
 	"io"
 	"math"
 	"os"
@@ -23,22 +24,8 @@ import (
 func TestBuildPipelineModelMatchesFileLoad(t *testing.T) {
 	encPath := testutil.Need(t, filepath.Join(testutil.CacheDir(t), "weights", "encoder.safetensors"), "converted encoder weights")
 	imgPath := testutil.Need(t, filepath.Join(testutil.DataDir(t), "benign", "benign (1).png"), "BUSI data")
-	// Any heads weights do: a seeded random initialisation, saved and read back.
-	h, err := heads.New(heads.DefaultConfig("conv"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	headsPath := filepath.Join(t.TempDir(), "heads.safetensors")
-	if err := h.Save(headsPath); err != nil {
-		t.Fatal(err)
-	}
-
-	files := map[string][]byte{}
-	for role, p := range map[string]string{manifest.RoleEncoder: encPath, manifest.RoleHeads: headsPath} {
-		if files[role], err = os.ReadFile(p); err != nil {
-			t.Fatal(err)
-		}
-	}
+	// Any heads weights do: a seeded random initialisation.
+	files := map[string][]byte{manifest.RoleEncoder: readFile(t, encPath), manifest.RoleHeads: randomHeads(t)}
 	m, err := BuildPipelineModel(files, 256)
 	if err != nil {
 		t.Fatal(err)
@@ -56,7 +43,7 @@ func TestBuildPipelineModelMatchesFileLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hm, err := heads.Load(headsPath)
+	hm, err := heads.Decode("heads", files[manifest.RoleHeads])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,24 +99,25 @@ func TestWebGPUModelMatchesCPU(t *testing.T) {
 		}
 		t.Skip(missing)
 	}
-	h, err := heads.New(heads.DefaultConfig("conv"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	headsPath := filepath.Join(t.TempDir(), "heads.safetensors")
-	if err := h.Save(headsPath); err != nil {
-		t.Fatal(err)
-	}
-	files := map[string][]byte{}
-	for role, p := range map[string]string{manifest.RoleEncoder: encPath, manifest.RoleHeads: headsPath} {
-		if files[role], err = os.ReadFile(p); err != nil {
-			t.Fatal(err)
-		}
-	}
 	img, err := imageio.Load(imgPath)
 	if err != nil {
 		t.Fatal(err)
 	}
+	headsBytes := randomHeads(t)
+	int8Enc, int8Man := int8Encoder(t)
+	for _, tc := range []struct {
+		name  string
+		files map[string][]byte
+	}{
+		{"float32", map[string][]byte{manifest.RoleEncoder: readFile(t, encPath), manifest.RoleHeads: headsBytes}},
+		// int8: linears stay int8 on the device (tinyvit.NewInt8), the CPU dequantizes
+		{"int8", map[string][]byte{manifest.RoleEncoder: int8Enc, manifest.RoleEncoderQuant: int8Man, manifest.RoleHeads: headsBytes}},
+	} {
+		t.Run(tc.name, func(t *testing.T) { compareWebGPUWithCPU(t, tc.files, img) })
+	}
+}
+
+func compareWebGPUWithCPU(t *testing.T, files map[string][]byte, img image.Image) {
 	const size = 128 // small: lavapipe is a CPU and must keep submissions short
 	gpu, err := BuildWebGPUModel(files, size)
 	if err != nil {

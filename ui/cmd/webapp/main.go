@@ -31,9 +31,7 @@ func main() {
 func run(args []string) error {
 	fs := flag.NewFlagSet("webapp", flag.ContinueOnError)
 	out := fs.String("out", "dist/web", "output folder (replaced)")
-	weights := fs.String("weights", ".cache/weights", "folder holding the encoder and heads weights")
-	encoderFile := fs.String("encoder", "", "encoder weights (default <weights>/"+assemble.EncoderInt8File+", else <weights>/"+assemble.EncoderFloatFile+")")
-	headsFile := fs.String("heads", "", "heads weights (default <weights>/"+assemble.HeadsFile+")")
+	sources := assemble.AddModelFlags(fs)
 	noCompress := fs.Bool("no-compress", false, "skip the .gz/.br siblings")
 	verbose := fs.Bool("v", false, "log every file")
 	if err := fs.Parse(args); err != nil {
@@ -66,7 +64,7 @@ func run(args []string) error {
 		return err
 	}
 	assets = append(assets, ui...)
-	models, err := assemble.ModelFiles(assemble.ModelSources{Weights: *weights, Encoder: *encoderFile, Heads: *headsFile}, warn)
+	models, err := assemble.ModelFiles(*sources, warn)
 	if err != nil {
 		return err
 	}

@@ -29,9 +29,7 @@ func main() {
 func run(args []string) error {
 	fs := flag.NewFlagSet("assemble", flag.ContinueOnError)
 	out := fs.String("out", "dist/web", "output folder (replaced)")
-	weights := fs.String("weights", ".cache/weights", "folder holding the encoder and heads weights")
-	encoderFile := fs.String("encoder", "", "encoder weights (default <weights>/"+assemble.EncoderInt8File+", else <weights>/"+assemble.EncoderFloatFile+")")
-	headsFile := fs.String("heads", "", "heads weights (default <weights>/"+assemble.HeadsFile+")")
+	sources := assemble.AddModelFlags(fs)
 	ui := fs.String("ui", "", "folder with the page (index.html and its files); default: the demo in wasm/demo")
 	wasmFile := fs.String("wasm", "", "use this prebuilt wasm module instead of building it")
 	noCompress := fs.Bool("no-compress", false, "skip the .gz/.br siblings")
@@ -71,7 +69,7 @@ func run(args []string) error {
 		return err
 	}
 	assets = append(assets, pageAssets...)
-	models, err := assemble.ModelFiles(assemble.ModelSources{Weights: *weights, Encoder: *encoderFile, Heads: *headsFile}, warn)
+	models, err := assemble.ModelFiles(*sources, warn)
 	if err != nil {
 		return err
 	}
