@@ -15,7 +15,7 @@ log() { printf '\033[1m== %s\033[0m\n' "$*" >&2; }
 
 # apt packages: npm/node for the upstream weights and the ONNX Runtime
 # reference, Chromium for browser tests, Mesa's lavapipe for native WebGPU.
-APT_PKGS=(nodejs npm chromium chromium-driver mesa-vulkan-drivers libvulkan1 ca-certificates)
+APT_PKGS=(nodejs npm chromium chromium-driver mesa-vulkan-drivers libvulkan1 wabt ca-certificates)
 need_apt() {
   local missing=()
   for p in "$@"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p"); done
@@ -100,7 +100,7 @@ case "${1:-}" in
     setup_base; setup_test_tools; weights; build_cli; build_web; golden
     log "go vet"
     go vet ./...
-    GOOS=js GOARCH=wasm go vet ./wasm/... ./model/... ./imageio/... 2>/dev/null || GOOS=js GOARCH=wasm go vet ./model/cpu/
+    GOOS=js GOARCH=wasm go vet ./wasm/... ./model/... ./imageio/... ./ui/...
     log "go test"
     CI="${CI:-true}" go test -count=1 -timeout 40m ./... 2>&1 | tee "$BUSAM_CACHE/test.log"
     ;;
