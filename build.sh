@@ -65,19 +65,23 @@ DEFAULT_HEADS=${BUSAM_HEADS:-weights/heads/unet/heads.safetensors}
 
 # The browser downloads the int8 encoder (about a quarter of the float32
 # one); remade when missing or older than its float32 source.
+# quantize IN OUT MODE: (re)make OUT when it is missing or older than IN.
 quantize() {
-  local in="$BUSAM_CACHE/weights/encoder.safetensors" out="$BUSAM_CACHE/weights/encoder.int8.safetensors"
+  local in=$1 out=$2 mode=$3
   [ -f "$in" ] || return 0
   if [ ! -f "$out" ] || [ ! -f "$out.manifest.json" ] || [ "$in" -nt "$out" ]; then
-    log "quantize the encoder to int8"
-    go run ./cmd/busam quantize --in "$in" --out "$out" --mode int8
+    log "quantize $in to $mode"
+    bin/busam quantize --in "$in" --out "$out" --mode "$mode"
   fi
 }
 
+# The browser gets the int8 encoder and fp16 heads (their cost: BENCHMARKS.md).
 build_web() {
-  quantize
+  quantize "$BUSAM_CACHE/weights/encoder.safetensors" "$BUSAM_CACHE/weights/encoder.int8.safetensors" int8
+  # the heads are small: always re-made, so a changed BUSAM_HEADS is never served stale
+  bin/busam quantize --in "$DEFAULT_HEADS" --out "$BUSAM_CACHE/weights/heads.fp16.safetensors" --mode fp16 >/dev/null
   log "build dist/web (wasm modules, app, model files)"
-  go run ./ui/cmd/webapp --out dist/web --weights "$BUSAM_CACHE/weights" --heads "$DEFAULT_HEADS"
+  go run ./ui/cmd/webapp --out dist/web --weights "$BUSAM_CACHE/weights" --heads "$BUSAM_CACHE/weights/heads.fp16.safetensors"
 }
 
 golden() {
