@@ -181,6 +181,10 @@ func describeBackend(backend, reason string, noWebGPU bool) (name, note string) 
 		if noWebGPU {
 			return "CPU", "This browser does not offer WebGPU, so the model runs on the CPU (slower, same results)."
 		}
+		if strings.Contains(reason, "software fallback") {
+			// The adapter is a CPU emulation (e.g. SwiftShader): say what that means, not the worker's log line.
+			return "CPU", "WebGPU in this browser runs without a graphics card here, which is slower than the CPU path, so the model runs on the CPU (same results)."
+		}
 		if reason != "" {
 			return "CPU", "Running on the CPU: " + reason + "."
 		}

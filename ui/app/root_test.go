@@ -42,6 +42,7 @@ func TestDescribeBackend(t *testing.T) {
 		{"webgpu", "", false, "WebGPU", ""},
 		{"cpu", "whatever", true, "CPU", "does not offer WebGPU"},
 		{"cpu", "adapter refused", false, "CPU", "adapter refused"},
+		{"cpu", "fallback; webgpu: the only WebGPU adapter is a software fallback (google swiftshader), slower than the CPU path", false, "CPU", "without a graphics card"},
 		{"cpu", "", false, "CPU", ""},
 	} {
 		name, note := describeBackend(tc.backend, tc.reason, tc.noWebGPU)
