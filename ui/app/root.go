@@ -6,7 +6,7 @@
 //
 // root.vugu holds the markup; vugugen turns it into root_gen.go:
 //
-//go:generate go run github.com/vugu/vugu/cmd/vugugen -skip-go-mod -skip-main .
+//go:generate go tool vugugen -skip-go-mod -skip-main .
 //go:generate gofmt -w root_gen.go
 package app
 
