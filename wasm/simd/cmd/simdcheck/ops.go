@@ -9,6 +9,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/busam/busam/model/encoder"
 	"github.com/busam/busam/wasm/simd"
 )
 
@@ -35,7 +36,7 @@ func opsChecks() []check {
 			if !simd.GELU(got, b) {
 				panic("simd.GELU did nothing")
 			}
-			geluRowGo(want, b)
+			encoder.GELURowReference(want, b)
 			add(fmt.Sprintf("gelu n=%d bias=%v", n, withBias), got, want)
 		}
 	}
@@ -47,7 +48,7 @@ func opsChecks() []check {
 			if !simd.Softmax(got) {
 				panic("simd.Softmax did nothing")
 			}
-			softmaxRowGo(want)
+			encoder.SoftmaxRowReference(want)
 			add(fmt.Sprintf("softmax n=%d scale=%g", n, scale), got, want)
 		}
 	}
@@ -72,9 +73,9 @@ func opsChecks() []check {
 				if !simd.Depthwise(row, src, p.h, p.wd, p.c, p.k, p.stride, oy, ox0, ox1, w, bias, act) {
 					panic("simd.Depthwise did nothing")
 				}
-				depthwisePixels(row, src, p.h, p.wd, p.c, p.k, p.stride, oy, 0, ox0, w, bias, act)
-				depthwisePixels(row, src, p.h, p.wd, p.c, p.k, p.stride, oy, ox1, ow, w, bias, act)
-				depthwisePixels(want[oy*ow*p.c:(oy+1)*ow*p.c], src, p.h, p.wd, p.c, p.k, p.stride, oy, 0, ow, w, bias, act)
+				encoder.DepthwisePixelsReference(row, src, p.h, p.wd, p.c, p.k, p.stride, oy, 0, ox0, w, bias, act)
+				encoder.DepthwisePixelsReference(row, src, p.h, p.wd, p.c, p.k, p.stride, oy, ox1, ow, w, bias, act)
+				encoder.DepthwisePixelsReference(want[oy*ow*p.c:(oy+1)*ow*p.c], src, p.h, p.wd, p.c, p.k, p.stride, oy, 0, ow, w, bias, act)
 			}
 			add(fmt.Sprintf("depthwise %+v gelu=%v", p, act), got, want)
 		}
@@ -105,7 +106,7 @@ func opsBench(reps int) []bench {
 		b := randScaled(rng, c, 1)
 		goMs := med(func() {
 			for r := range rows {
-				geluRowGo(x[r*c:(r+1)*c], b)
+				encoder.GELURowReference(x[r*c:(r+1)*c], b)
 			}
 		})
 		simdMs := med(func() {
@@ -120,7 +121,7 @@ func opsBench(reps int) []bench {
 		x := randScaled(rng, rows*n, 3)
 		goMs := med(func() {
 			for r := range rows {
-				softmaxRowGo(x[r*n : (r+1)*n])
+				encoder.SoftmaxRowReference(x[r*n : (r+1)*n])
 			}
 		})
 		simdMs := med(func() {
@@ -138,7 +139,7 @@ func opsBench(reps int) []bench {
 		dst := make([]float32, h*wd*c)
 		goMs := med(func() {
 			for oy := range h {
-				depthwisePixels(dst[oy*wd*c:], src, h, wd, c, 3, 1, oy, 0, wd, w, bias, true)
+				encoder.DepthwisePixelsReference(dst[oy*wd*c:], src, h, wd, c, 3, 1, oy, 0, wd, w, bias, true)
 			}
 		})
 		simdMs := med(func() {
