@@ -12,7 +12,6 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"time"
 
@@ -190,7 +189,7 @@ func quantTable(vs []*quantVariant, part string, n int) string {
 			v.name, v.raw, v.gz, mean(v.cos), minCos,
 			mean(v.dice), mean(v.dice)-mean(ref.dice),
 			float64(v.correct)/float64(v.n), 100*(float64(v.correct)-float64(ref.correct))/float64(v.n),
-			medianDuration(v.lat).Round(time.Millisecond))
+			medianLatency(v.lat))
 	}
 	fmt.Fprintf(&b, "\n%d images of the %s part; Dice and accuracy through the same heads, masks as the app shows them.\n", n, part)
 	return b.String()
@@ -217,11 +216,15 @@ func mean(v []float64) float64 {
 	return s / float64(len(v))
 }
 
-func medianDuration(d []time.Duration) time.Duration {
+// medianLatency is the median of d in the package's median, as a duration
+// rounded to the millisecond; 0 when nothing was timed.
+func medianLatency(d []time.Duration) time.Duration {
 	if len(d) == 0 {
 		return 0
 	}
-	s := append([]time.Duration(nil), d...)
-	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
-	return s[len(s)/2]
+	v := make([]float64, len(d))
+	for i, x := range d {
+		v[i] = ms(x)
+	}
+	return (time.Duration(median(v) * 1e6)).Round(time.Millisecond)
 }
