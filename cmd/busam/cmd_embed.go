@@ -24,6 +24,7 @@ func runEmbed(args []string) error {
 	cacheDir := fs.String("cache", ".cache/embeddings", "embedding cache folder")
 	weights := fs.String("weights", ".cache/weights/encoder.safetensors", "encoder weights (safetensors)")
 	flip := fs.Bool("flip", false, "also embed each image flipped horizontally (for augmentation)")
+	trunk := fs.Bool("trunk", false, "cache the last stage's features (the neck's input) instead of embeddings, for train --tune-neck")
 	quiet := fs.Bool("quiet", false, "no progress bar")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -71,7 +72,11 @@ func runEmbed(args []string) error {
 	if !*quiet {
 		opt.Progress = os.Stderr
 	}
-	st, err := embed.Compute(ctx, cache, enc, images, opt)
+	var src embed.Encoder = enc
+	if *trunk {
+		src = encoder.Trunk{Encoder: enc}
+	}
+	st, err := embed.Compute(ctx, cache, src, images, opt)
 	rate := 0.0
 	if s := st.Elapsed.Seconds(); s > 0 {
 		rate = float64(st.Computed) / s

@@ -94,8 +94,11 @@ type Encoder struct {
 	attns   map[*Attention]*attentionOp
 	mlps    map[*MLP]*mlpOp
 
-	sha    string
-	arenas sync.Pool
+	sha string
+	// trunkSHA keys trunk features (Trunk); empty means derive it from sha.
+	// It ignores overrides of the neck, which the trunk does not run.
+	trunkSHA string
+	arenas   sync.Pool
 }
 
 // Load reads an encoder from a safetensors file.

@@ -38,11 +38,46 @@ type Backend[T any] interface {
 // Forward runs the encoder p on backend b: a normalized [InChans,H,W] image
 // in, the [NeckDim, h, w] embedding out, h x w = p.Config.OutputSize(H, W).
 func Forward[T any](b Backend[T], p *Params, x *tensor.Tensor) (*tensor.Tensor, error) {
-	if err := p.Config.checkInput(x); err != nil {
+	cur, h, w, err := trunk(b, p, x)
+	if err != nil {
 		return nil, err
 	}
-	h, w := x.Shape[1], x.Shape[2]
-	cur := b.Input(x)
+	cur = neck(b, &p.Neck, cur, h, w)
+	return b.Output(cur, p.Neck.Conv2.OutC, h, w)
+}
+
+// ForwardTrunk runs everything but the neck: the [EmbedDims[3], h, w]
+// features of the last TinyViT stage, the input of the neck. Training that
+// fine-tunes the neck caches these (see Trunk).
+func ForwardTrunk[T any](b Backend[T], p *Params, x *tensor.Tensor) (*tensor.Tensor, error) {
+	cur, h, w, err := trunk(b, p, x)
+	if err != nil {
+		return nil, err
+	}
+	return b.Output(cur, p.Config.EmbedDims[3], h, w)
+}
+
+// ForwardNeck runs the neck alone on [EmbedDims[3], h, w] trunk features.
+func ForwardNeck[T any](b Backend[T], p *Params, f *tensor.Tensor) (*tensor.Tensor, error) {
+	if f == nil || len(f.Shape) != 3 || f.Shape[0] != p.Neck.Conv1.InC || len(f.Data) != tensor.Numel(f.Shape) {
+		shape := []int(nil)
+		if f != nil {
+			shape = f.Shape
+		}
+		return nil, fmt.Errorf("encoder: neck input shape %v, want [%d,h,w]", shape, p.Neck.Conv1.InC)
+	}
+	h, w := f.Shape[1], f.Shape[2]
+	cur := neck(b, &p.Neck, b.Input(f), h, w)
+	return b.Output(cur, p.Neck.Conv2.OutC, h, w)
+}
+
+// trunk is the stem, the MBConv stage and the four TinyViT stages.
+func trunk[T any](b Backend[T], p *Params, x *tensor.Tensor) (cur T, h, w int, err error) {
+	if err := p.Config.checkInput(x); err != nil {
+		return cur, 0, 0, err
+	}
+	h, w = x.Shape[1], x.Shape[2]
+	cur = b.Input(x)
 	cur = b.Conv(cur, &p.Stem[0], h, w, ActGELU)
 	h, w = p.Stem[0].OutSize(h, w)
 	cur = b.Conv(cur, &p.Stem[1], h, w, ActNone)
@@ -62,12 +97,15 @@ func Forward[T any](b Backend[T], p *Params, x *tensor.Tensor) (*tensor.Tensor, 
 			h, w = p.Merges[s].OutSize(h, w)
 		}
 	}
-	n := &p.Neck
+	return cur, h, w, nil
+}
+
+// neck is SAM's neck: 1x1 conv, LayerNorm2d, 3x3 conv, LayerNorm2d.
+func neck[T any](b Backend[T], n *Neck, cur T, h, w int) T {
 	cur = b.Conv(cur, &n.Conv1, h, w, ActNone)
 	cur = b.Norm(cur, &n.Norm1, h, w)
 	cur = b.Conv(cur, &n.Conv2, h, w, ActNone)
-	cur = b.Norm(cur, &n.Norm2, h, w)
-	return b.Output(cur, n.Conv2.OutC, h, w)
+	return b.Norm(cur, &n.Norm2, h, w)
 }
 
 // maxSide bounds the input so scratch sizes stay far from int overflow

@@ -3,9 +3,13 @@ package heads
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"strconv"
+	"strings"
+
+	"github.com/busam/busam/model/tensor"
 
 	"github.com/busam/busam/weights/safetensors"
 )
@@ -34,15 +38,22 @@ func (m *Model) SaveWithMetadata(path string, extra map[string]string) error {
 	meta["kind"] = m.Config.Kind
 	meta["classes"] = strconv.Itoa(m.Config.Classes)
 	meta["config"] = string(cfg)
-	entries := make([]safetensors.Entry, len(m.params))
+	entries := make([]safetensors.Entry, len(m.params), len(m.params)+len(m.EncoderOverrides))
 	for i, p := range m.params {
 		entries[i] = safetensors.F32Entry(p.Name, p.Value)
+	}
+	for _, name := range slices.Sorted(maps.Keys(m.EncoderOverrides)) {
+		entries = append(entries, safetensors.F32Entry(EncoderPrefix+name, m.EncoderOverrides[name]))
 	}
 	if err := safetensors.WriteFile(path, entries, meta); err != nil {
 		return fmt.Errorf("heads: saving %s: %w", path, err)
 	}
 	return nil
 }
+
+// EncoderPrefix marks the tensors of a heads file that override encoder
+// tensors of the same name without the prefix (see Model.EncoderOverrides).
+const EncoderPrefix = "encoder."
 
 // Load reads a model saved by Save.
 func Load(path string) (*Model, error) {
@@ -83,8 +94,23 @@ func Decode(name string, data []byte) (*Model, error) {
 		}
 		copy(p.Value.Data, t.Data)
 	}
-	if len(names) != len(m.params) {
-		return nil, fmt.Errorf("heads: %s: %d tensors, the config has %d parameters", name, len(names), len(m.params))
+	for _, n := range names {
+		enc, ok := strings.CutPrefix(n, EncoderPrefix)
+		if !ok {
+			continue
+		}
+		t, err := f.Tensor(n)
+		if err != nil {
+			return nil, fmt.Errorf("heads: %s: %w", name, err)
+		}
+		if m.EncoderOverrides == nil {
+			m.EncoderOverrides = map[string]*tensor.Tensor{}
+		}
+		m.EncoderOverrides[enc] = t
+	}
+	if len(names) != len(m.params)+len(m.EncoderOverrides) {
+		return nil, fmt.Errorf("heads: %s: %d tensors, the config has %d parameters (and %d encoder overrides)",
+			name, len(names), len(m.params), len(m.EncoderOverrides))
 	}
 	return m, nil
 }

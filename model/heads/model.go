@@ -145,6 +145,13 @@ type Model struct {
 	Config Config
 	params []*Param
 
+	// EncoderOverrides are encoder tensors trained with these heads (a
+	// fine-tuned neck), by the encoder's tensor names ("neck.0.weight");
+	// nil when the encoder is used as published. They travel in the heads
+	// file as "encoder.<name>"; loaders apply them to the encoder
+	// (encoder.ApplyOverrides) before it runs.
+	EncoderOverrides map[string]*tensor.Tensor
+
 	stem4, stem2    *convBlock // unet only
 	in, up1, up2    *convBlock
 	mids            []*convBlock // residual blocks at the embedding's resolution
