@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/busam/busam/dataset"
+	"github.com/busam/busam/imageio"
 	"github.com/busam/busam/model/encoder"
 	"github.com/busam/busam/model/heads"
 	"github.com/busam/busam/model/tensor"
@@ -49,6 +50,26 @@ func ClassLabels(classes int) []dataset.Label {
 // Result. input is the encoder input (only "unet" heads read it; it may be
 // nil for "conv") and g says where the image sits in the encoder frame.
 func Predict(m *heads.Model, emb, input *tensor.Tensor, g encoder.Geometry) (Result, error) {
+	return predictViews(m, g, View{Embedding: emb, Input: input})
+}
+
+// View is what the heads see of one view of an image: its embedding and
+// its encoder input.
+type View struct{ Embedding, Input *tensor.Tensor }
+
+// PredictFlip is Predict with test-time augmentation by a horizontal flip:
+// mirror is the view of the image mirrored left-right (embedding and input
+// of imageio.FlipHorizontal(img)). The heads run on both; the mirror's mask
+// logits, mirrored back at the image's own size, are averaged with the
+// image's, and so are the class probabilities. The attention map is the
+// unflipped view's.
+func PredictFlip(m *heads.Model, view, mirror View, g encoder.Geometry) (Result, error) {
+	return predictViews(m, g, view, mirror)
+}
+
+// predictViews runs the heads on the image (views[0]) and, if given, its
+// mirror image (views[1]), and averages what they predict.
+func predictViews(m *heads.Model, g encoder.Geometry, views ...View) (Result, error) {
 	if m == nil {
 		return Result{}, fmt.Errorf("pipeline: no heads model")
 	}
@@ -59,16 +80,41 @@ func Predict(m *heads.Model, emb, input *tensor.Tensor, g encoder.Geometry) (Res
 		return Result{}, fmt.Errorf("pipeline: model has %d classes, at most 3 are known", m.Config.Classes)
 	}
 	res := Result{Timings: map[string]time.Duration{}, Geometry: g, W: g.OrigW, H: g.OrigH}
-	start := time.Now()
-	out, err := m.Predict(heads.Input{Embedding: emb, Image: input})
-	if err != nil {
-		return Result{}, fmt.Errorf("pipeline: %w", err)
-	}
-	res.Timings["heads"] = time.Since(start)
+	var logits []float32
+	res.Probs = make([]float32, m.Config.Classes)
+	for i, v := range views {
+		start := time.Now()
+		out, err := m.Predict(heads.Input{Embedding: v.Embedding, Image: v.Input})
+		if err != nil {
+			return Result{}, fmt.Errorf("pipeline: %w", err)
+		}
+		res.Timings["heads"] += time.Since(start)
 
-	start = time.Now()
+		start = time.Now()
+		l := LogitsAtImage(out.MaskLogits, g)
+		if i == 0 {
+			logits = l
+			res.Attention = out.Attention
+		} else {
+			for y := range g.OrigH { // mirror back and add
+				row, add := logits[y*g.OrigW:(y+1)*g.OrigW], l[y*g.OrigW:(y+1)*g.OrigW]
+				for x := range row {
+					row[x] += add[g.OrigW-1-x]
+				}
+			}
+		}
+		for c, p := range Softmax(out.ClassLogits) {
+			res.Probs[c] += p
+		}
+		res.Timings["postprocess"] += time.Since(start)
+	}
+
+	start := time.Now()
+	n := float32(len(views))
+	for c := range res.Probs {
+		res.Probs[c] /= n
+	}
 	res.Classes = ClassLabels(m.Config.Classes)
-	res.Probs = Softmax(out.ClassLogits)
 	best := 0
 	for i, p := range res.Probs {
 		if p > res.Probs[best] {
@@ -76,13 +122,12 @@ func Predict(m *heads.Model, emb, input *tensor.Tensor, g encoder.Geometry) (Res
 		}
 	}
 	res.Label = res.Classes[best]
-	res.Attention = out.Attention
-	res.Mask = MaskFromLogits(out.MaskLogits, g)
+	res.Mask = threshold(logits)
 	if res.Label == dataset.Normal {
 		clear(res.Mask)
 		res.MaskSuppressed = true
 	}
-	res.Timings["postprocess"] = time.Since(start)
+	res.Timings["postprocess"] += time.Since(start)
 	return res, nil
 }
 
@@ -114,25 +159,50 @@ func Analyze(enc *encoder.Encoder, m *heads.Model, img image.Image) (Result, err
 // 16; smaller is faster and less accurate): the wasm module runs it with
 // the WebGPU encoder and, in tests, at small sizes.
 func AnalyzeSize(enc Encoder, m *heads.Model, img image.Image, size int) (Result, error) {
+	return AnalyzeWith(enc, m, img, Options{Size: size})
+}
+
+// Options tune AnalyzeWith.
+type Options struct {
+	Size int // encoder input side, a multiple of 16 (encoder.DefaultSize for SAM)
+	// Flip adds test-time augmentation: the image is analysed mirrored too
+	// (twice the encoder time) and the two predictions are averaged
+	// (PredictFlip).
+	Flip bool
+}
+
+// AnalyzeWith runs the whole model on an image: preprocess, encoder, heads.
+func AnalyzeWith(enc Encoder, m *heads.Model, img image.Image, opt Options) (Result, error) {
 	if enc == nil {
 		return Result{}, fmt.Errorf("pipeline: no encoder")
 	}
 	if img == nil || img.Bounds().Empty() {
 		return Result{}, fmt.Errorf("pipeline: empty image")
 	}
-	if size < 16 || size%16 != 0 {
-		return Result{}, fmt.Errorf("pipeline: input size %d is not a positive multiple of 16", size)
+	if opt.Size < 16 || opt.Size%16 != 0 {
+		return Result{}, fmt.Errorf("pipeline: input size %d is not a positive multiple of 16", opt.Size)
 	}
-	start := time.Now()
-	input, g := encoder.Preprocess(img, size)
-	pre := time.Since(start)
-	start = time.Now()
-	emb, err := enc.Forward(input)
-	if err != nil {
-		return Result{}, fmt.Errorf("pipeline: %w", err)
+	imgs := []image.Image{img}
+	if opt.Flip {
+		imgs = append(imgs, imageio.FlipHorizontal(img))
 	}
-	encTime := time.Since(start)
-	res, err := Predict(m, emb, input, g)
+	var views []View
+	var g encoder.Geometry
+	var pre, encTime time.Duration
+	for _, im := range imgs {
+		start := time.Now()
+		input, geo := encoder.Preprocess(im, opt.Size)
+		g = geo
+		pre += time.Since(start)
+		start = time.Now()
+		emb, err := enc.Forward(input)
+		if err != nil {
+			return Result{}, fmt.Errorf("pipeline: %w", err)
+		}
+		encTime += time.Since(start)
+		views = append(views, View{Embedding: emb, Input: input})
+	}
+	res, err := predictViews(m, g, views...)
 	if err != nil {
 		return Result{}, err
 	}
@@ -150,15 +220,25 @@ func checkGeometry(g encoder.Geometry) error {
 }
 
 // MaskFromLogits turns mask logits over the padded frame [1,n,n] into a
-// 0|1 mask at the image's size: bilinear upsampling to the encoder frame
-// (g.Size), crop of the resized image, bilinear resize to the original
-// size, threshold at 0 (probability 0.5).
+// 0|1 mask at the image's size: LogitsAtImage thresholded at 0
+// (probability 0.5).
 func MaskFromLogits(logits *tensor.Tensor, g encoder.Geometry) []uint8 {
+	return threshold(LogitsAtImage(logits, g))
+}
+
+// LogitsAtImage brings mask logits over the padded frame [1,n,n] to the
+// image's own size: bilinear upsampling to the encoder frame (g.Size),
+// crop of the resized image, bilinear resize to the original size.
+func LogitsAtImage(logits *tensor.Tensor, g encoder.Geometry) []float32 {
 	n := logits.Shape[len(logits.Shape)-1]
 	frame := Resize(logits.Data, n, n, g.Size, g.Size, g.ResizedW, g.ResizedH)
-	img := Resize(frame, g.ResizedW, g.ResizedH, g.OrigW, g.OrigH, g.OrigW, g.OrigH)
-	mask := make([]uint8, len(img))
-	for i, v := range img {
+	return Resize(frame, g.ResizedW, g.ResizedH, g.OrigW, g.OrigH, g.OrigW, g.OrigH)
+}
+
+// threshold is 1 where a logit is above 0.
+func threshold(logits []float32) []uint8 {
+	mask := make([]uint8, len(logits))
+	for i, v := range logits {
 		if v > 0 {
 			mask[i] = 1
 		}
