@@ -131,4 +131,3 @@ func Compute(ctx context.Context, c *Cache, enc Encoder, images []string, opt Ru
 	st.Elapsed = time.Since(start)
 	return st, nil
 }
-

@@ -163,4 +163,3 @@ func TestComputeBadImage(t *testing.T) {
 		t.Errorf("err %v, want one naming bad.png", err)
 	}
 }
-

@@ -33,6 +33,9 @@ type LoadOptions struct {
 	// failing (for experiments on a partly computed cache; counted in
 	// LoadStats.Skipped).
 	SkipMissing bool
+	// Trunk says src returns trunk features (the neck's input): they are
+	// kept in Example.Trunk as float16, for Options.TuneNeck.
+	Trunk bool
 }
 
 // LoadStats counts what LoadExamples found.
@@ -136,6 +139,14 @@ func loadExample(s dataset.Sample, class int, src EmbeddingSource, opt LoadOptio
 		return nil, false, fmt.Errorf("train: flipped embedding of %s: %w", s.ID, err)
 	}
 	grid := 4 * e.Emb[0].Shape[1]
+	if opt.Trunk {
+		for f, t := range e.Emb {
+			if t != nil {
+				e.Trunk[f] = ToHalf(t)
+			}
+		}
+		e.Emb = [2]*tensor.Tensor{}
+	}
 	w, h := s.W, s.H
 	var input *tensor.Tensor
 	var g encoder.Geometry

@@ -2,10 +2,12 @@ package train
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/busam/busam/model/encoder"
 	"github.com/busam/busam/model/heads"
 	"github.com/busam/busam/model/tensor"
+	"github.com/busam/busam/weights/safetensors"
 )
 
 // Example is one sample held in memory for training or validation. Index 0
@@ -17,6 +19,10 @@ type Example struct {
 	// Emb are the encoder embeddings of the image and of the flipped image
 	// (Emb[1] nil: no flip augmentation for this sample).
 	Emb [2]*tensor.Tensor
+	// Trunk, instead of Emb, are the encoder's trunk features (the neck's
+	// input) of the image and its mirror image, for training the neck
+	// (Options.TuneNeck); float16 halves their memory (5 MB each in float32).
+	Trunk [2]*Half
 	// Image is the encoder input pooled to the mask grid, [3,G,G] (unet only).
 	Image [2]*tensor.Tensor
 	// Target is the lesion fraction of each mask-grid cell, [G*G].
@@ -27,6 +33,50 @@ type Example struct {
 
 func (e *Example) input(flip int) heads.Input {
 	return heads.Input{Embedding: e.Emb[flip], Image: e.Image[flip]}
+}
+
+// features is what the sample holds per view: embeddings or trunk features.
+func (e *Example) features(flip int) (shape []int, ok bool) {
+	if e.Trunk[0] != nil {
+		if e.Trunk[flip] == nil {
+			return nil, false
+		}
+		return e.Trunk[flip].Shape, true
+	}
+	if e.Emb[flip] == nil {
+		return nil, false
+	}
+	return e.Emb[flip].Shape, true
+}
+
+// side is the side h of the sample's [C,h,h] feature map.
+func (e *Example) side() int {
+	s, _ := e.features(0)
+	return s[1]
+}
+
+// Half is a tensor held as IEEE float16 bits.
+type Half struct {
+	Shape []int
+	Bits  []uint16
+}
+
+// ToHalf rounds t to float16 (to nearest even).
+func ToHalf(t *tensor.Tensor) *Half {
+	h := &Half{Shape: slices.Clone(t.Shape), Bits: make([]uint16, len(t.Data))}
+	for i, v := range t.Data {
+		h.Bits[i] = safetensors.Float32ToFloat16(v)
+	}
+	return h
+}
+
+// Float32 expands h into a new float32 tensor.
+func (h *Half) Float32() *tensor.Tensor {
+	t := tensor.New(h.Shape...)
+	for i, b := range h.Bits {
+		t.Data[i] = safetensors.Float16ToFloat32(b)
+	}
+	return t
 }
 
 // FrameTarget maps a w x h 0|1 mask into the encoder frame described by g

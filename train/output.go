@@ -15,11 +15,15 @@ import (
 
 // Manifest records how a run was made, so its numbers can be reproduced.
 type Manifest struct {
-	Command        []string   `json:"command"` // the exact command line
-	Data           string     `json:"data"`
-	SplitFile      string     `json:"split_file"`
-	SplitSHA256    string     `json:"split_sha256"`
-	EncoderSHA256  string     `json:"encoder_sha256"`
+	Command       []string `json:"command"` // the exact command line
+	Data          string   `json:"data"`
+	SplitFile     string   `json:"split_file"`
+	SplitSHA256   string   `json:"split_sha256"`
+	EncoderSHA256 string   `json:"encoder_sha256"`
+	// Features says what the heads were trained on: "embeddings", or
+	// "trunk features, frozen neck" / "trunk features, tuned neck"; a tuned
+	// neck ships in the heads file as encoder overrides.
+	Features       string     `json:"features,omitempty"`
 	Seed           uint64     `json:"seed"`
 	Options        Options    `json:"config"`
 	TrainSamples   int        `json:"train_samples"`

@@ -7,6 +7,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"sync"
 	"time"
 
@@ -40,6 +41,14 @@ type Options struct {
 	TeacherLesionOnly bool   `json:"teacher_lesion_only,omitempty"`
 	Patience          int    `json:"patience"` // epochs without a better val score before stopping; 0 = never stop early
 	Seed              uint64 `json:"seed"`
+	// TuneNeck trains the encoder's neck with the heads, on examples that
+	// hold trunk features (LoadOptions.Trunk), starting from NeckInit. Its
+	// AdamW has peak rate NeckLR on the heads' schedule and weight decay
+	// NeckWeightDecay (conv weights only, as for the heads).
+	TuneNeck        bool                      `json:"tune_neck,omitempty"`
+	NeckLR          float64                   `json:"neck_lr,omitempty"`
+	NeckWeightDecay float64                   `json:"neck_weight_decay,omitempty"`
+	NeckInit        map[string]*tensor.Tensor `json:"-"` // the encoder's neck tensors by name (heads.NewNeck)
 
 	Workers  int              `json:"-"` // goroutines per batch; <= 0 = GOMAXPROCS. Does not change results.
 	Progress io.Writer        `json:"-"` // progress bar destination; nil = none
@@ -94,10 +103,23 @@ func (o Options) validate(train, val []*Example) error {
 		return errors.New("train: loss weights and clip norm must be non-negative, flip and teacher-forcing probabilities in [0,1]")
 	case len(train) == 0 || len(val) == 0:
 		return fmt.Errorf("train: need training and validation samples (have %d and %d)", len(train), len(val))
+	case o.TuneNeck && (!(o.NeckLR > 0) || o.NeckWeightDecay < 0):
+		return fmt.Errorf("train: tuning the neck needs a positive neck learning rate and a non-negative weight decay (have %v, %v)", o.NeckLR, o.NeckWeightDecay)
+	}
+	what, channels := "embedding", o.Model.EmbedDim
+	if o.TuneNeck {
+		neck, err := heads.NewNeck(o.NeckInit)
+		if err != nil {
+			return fmt.Errorf("train: the initial neck: %w", err)
+		}
+		if neck.Norm2.C != o.Model.EmbedDim {
+			return fmt.Errorf("train: the neck makes %d channels, the heads take %d", neck.Norm2.C, o.Model.EmbedDim)
+		}
+		what, channels = "trunk features", neck.Conv1.InC
 	}
 	for _, set := range [][]*Example{train, val} {
 		for _, e := range set {
-			if err := o.checkExample(e); err != nil {
+			if err := o.checkExample(e, what, channels); err != nil {
 				return err
 			}
 		}
@@ -105,17 +127,24 @@ func (o Options) validate(train, val []*Example) error {
 	return nil
 }
 
-func (o Options) checkExample(e *Example) error {
+// checkExample checks e, whose features (embedding or trunk features, what)
+// must have channels channels.
+func (o Options) checkExample(e *Example, what string, channels int) error {
 	m := o.Model
 	if e.Class < 0 || e.Class >= m.Classes {
 		return fmt.Errorf("train: sample %s: class %d outside [0,%d)", e.ID, e.Class, m.Classes)
 	}
-	if e.Emb[0] == nil || len(e.Emb[0].Shape) != 3 || e.Emb[0].Shape[0] != m.EmbedDim || e.Emb[0].Shape[1] != e.Emb[0].Shape[2] {
-		return fmt.Errorf("train: sample %s: embedding must be [%d,h,h]", e.ID, m.EmbedDim)
+	if o.TuneNeck != (e.Trunk[0] != nil) {
+		return fmt.Errorf("train: sample %s: tuning the neck needs trunk features, training the heads alone embeddings", e.ID)
 	}
-	g := 4 * e.Emb[0].Shape[1]
+	s0, ok := e.features(0)
+	if !ok || len(s0) != 3 || s0[0] != channels || s0[1] != s0[2] || s0[1] < 1 {
+		return fmt.Errorf("train: sample %s: %s must be [%d,h,h]", e.ID, what, channels)
+	}
+	g := 4 * s0[1]
 	for f := range 2 {
-		if f == 1 && e.Emb[1] == nil {
+		s, ok := e.features(f)
+		if !ok {
 			break
 		}
 		if len(e.Target[f]) != g*g || e.ValidW < 1 || e.ValidH < 1 || e.ValidW > g || e.ValidH > g {
@@ -124,8 +153,8 @@ func (o Options) checkExample(e *Example) error {
 		if m.Kind == "unet" && (e.Image[f] == nil || e.Image[f].Len() != 3*g*g) {
 			return fmt.Errorf("train: sample %s: unet needs the pooled image [3,%d,%d]", e.ID, g, g)
 		}
-		if e.Emb[f].Len() != e.Emb[0].Len() {
-			return fmt.Errorf("train: sample %s: flipped embedding has another shape", e.ID)
+		if !slices.Equal(s, s0) {
+			return fmt.Errorf("train: sample %s: flipped %s have another shape", e.ID, what)
 		}
 	}
 	return nil
@@ -140,6 +169,9 @@ type trainer struct {
 	workers  int
 	slots    []heads.Grads
 	slotLoss [][2]float64 // mask and class loss of each batch slot
+
+	neck      *heads.Neck   // the neck being tuned; nil when training the heads alone
+	neckSlots []heads.Grads // its gradients per batch slot
 }
 
 // Run trains a model on train, selecting the epoch by val, and returns it
@@ -165,6 +197,18 @@ func Run(opt Options, train, val []*Example) (*Result, error) {
 		t.slots = append(t.slots, heads.NewGrads(model.Params()))
 	}
 	t.slotLoss = make([][2]float64, opt.Batch)
+	var neckAdam *AdamW
+	var neckSum heads.Grads
+	if opt.TuneNeck {
+		if t.neck, err = heads.NewNeck(opt.NeckInit); err != nil {
+			return nil, err
+		}
+		for range opt.Batch {
+			t.neckSlots = append(t.neckSlots, heads.NewGrads(t.neck.Params()))
+		}
+		neckAdam = NewAdamW(t.neck.Params(), opt.NeckWeightDecay)
+		neckSum = heads.NewGrads(t.neck.Params())
+	}
 
 	if err := t.setFeatureStats(train); err != nil {
 		return nil, err
@@ -178,6 +222,7 @@ func Run(opt Options, train, val []*Example) (*Result, error) {
 	res := &Result{}
 	best := math.Inf(-1)
 	var bestParams [][]float32
+	var bestNeck map[string]*tensor.Tensor
 	step := 0
 	for epoch := 1; epoch <= opt.Epochs; epoch++ {
 		start := time.Now()
@@ -187,12 +232,15 @@ func Run(opt Options, train, val []*Example) (*Result, error) {
 		var lr float64
 		for b := 0; b < len(order); b += opt.Batch {
 			batch := order[b:min(b+opt.Batch, len(order))]
-			ml, cl := t.step(train, batch, epoch, sum)
+			ml, cl := t.step(train, batch, epoch, sum, neckSum)
 			batchLoss := ml + cl
 			maskLoss += ml * float64(len(batch))
 			classLoss += cl * float64(len(batch))
 			lr = sched.LR(step)
 			adam.Step(sum, lr)
+			if neckAdam != nil { // the neck follows the heads' schedule at its own peak
+				neckAdam.Step(neckSum, lr*opt.NeckLR/opt.LR)
+			}
 			step++
 			if bar != nil {
 				bar.Describe(fmt.Sprintf("epoch %d/%d loss %.4f", epoch, opt.Epochs, batchLoss))
@@ -216,9 +264,15 @@ func Run(opt Options, train, val []*Example) (*Result, error) {
 		if improved {
 			best, res.BestEpoch, res.Best = st.Score(), epoch, st
 			bestParams = snapshot(model)
+			if t.neck != nil {
+				bestNeck = t.neck.Tensors()
+			}
 		}
 		if opt.Checkpoint != nil {
 			res.Model = model
+			if t.neck != nil {
+				model.EncoderOverrides = t.neck.Tensors()
+			}
 			if err := opt.Checkpoint(res, improved); err != nil {
 				return nil, err
 			}
@@ -230,8 +284,28 @@ func Run(opt Options, train, val []*Example) (*Result, error) {
 	for i, p := range model.Params() {
 		copy(p.Value.Data, bestParams[i])
 	}
+	if t.neck != nil {
+		model.EncoderOverrides = bestNeck
+	}
 	res.Model = model
 	return res, nil
+}
+
+// input is the heads' input for view flip of e; when the neck is tuned it
+// runs on the trunk features, and train asks for the tape of its backward.
+func (t *trainer) input(e *Example, flip int, train bool) (heads.Input, *heads.NeckTape) {
+	if t.neck == nil {
+		return e.input(flip), nil
+	}
+	in := heads.Input{Image: e.Image[flip]}
+	f := e.Trunk[flip].Float32()
+	if !train {
+		in.Embedding = t.neck.Forward(f)
+		return in, nil
+	}
+	var tape *heads.NeckTape
+	in.Embedding, tape = t.neck.ForwardTrain(f)
+	return in, tape
 }
 
 // setFeatureStats standardises the classifier input with the mean and
@@ -242,8 +316,9 @@ func (t *trainer) setFeatureStats(train []*Example) error {
 	zs := make([][]float32, len(train))
 	parallel(len(train), t.workers, func(i int) {
 		e := train[i]
-		g := 4 * e.Emb[0].Shape[1]
-		zs[i] = t.model.ClassifierInput(e.input(0), tensor.From(e.Target[0], 1, g, g))
+		g := 4 * e.side()
+		in, _ := t.input(e, 0, false)
+		zs[i] = t.model.ClassifierInput(in, tensor.From(e.Target[0], 1, g, g))
 	})
 	n := len(zs[0])
 	mean, std := make([]float32, n), make([]float32, n)
@@ -287,10 +362,10 @@ func (t *trainer) sampleRNG(epoch, sample int) *rand.Rand {
 }
 
 // step computes the mean mask and class losses of a batch and their
-// gradient into sum: one
-// goroutine per sample slot, then a reduction in slot order, so the sum is
-// the same for any number of workers.
-func (t *trainer) step(data []*Example, batch []int, epoch int, sum heads.Grads) (maskLoss, classLoss float64) {
+// gradient into sum (and the neck's into neckSum when it is tuned): one
+// goroutine per sample slot, then a reduction in slot order, so the sums
+// are the same for any number of workers.
+func (t *trainer) step(data []*Example, batch []int, epoch int, sum, neckSum heads.Grads) (maskLoss, classLoss float64) {
 	var classNorm float64
 	for _, i := range batch {
 		classNorm += t.weights[data[i].Class]
@@ -303,22 +378,29 @@ func (t *trainer) step(data []*Example, batch []int, epoch int, sum heads.Grads)
 		g.Zero()
 		rng := t.sampleRNG(epoch, i)
 		flip := 0
-		if e.Emb[1] != nil && rng.Float64() < t.opt.FlipProb {
+		if _, ok := e.features(1); ok && rng.Float64() < t.opt.FlipProb {
 			flip = 1
 		}
+		in, neckTape := t.input(e, flip, true)
 		var out heads.Output
 		var tape *heads.Tape
 		if rng.Float64() < t.opt.TeacherForcing && (e.Lesion || !t.opt.TeacherLesionOnly) {
-			side := 4 * e.Emb[0].Shape[1]
-			out, tape = t.model.ForwardTrainMask(e.input(flip), rng, tensor.From(e.Target[flip], 1, side, side))
+			side := 4 * e.side()
+			out, tape = t.model.ForwardTrainMask(in, rng, tensor.From(e.Target[flip], 1, side, side))
 		} else {
-			out, tape = t.model.ForwardTrain(e.input(flip), rng)
+			out, tape = t.model.ForwardTrain(in, rng)
 		}
 		ml, dmask := t.loss.Eval(out.MaskLogits, e.Target[flip], e.ValidW, e.ValidH, e.Lesion)
 		scale(dmask.Data, inv)
 		cw := t.opt.ClassWeight * t.weights[e.Class] / classNorm
 		cl, dcls := CrossEntropy(out.ClassLogits, e.Class, cw)
-		t.model.Backward(tape, dmask, dcls, g)
+		if t.neck == nil {
+			t.model.Backward(tape, dmask, dcls, g)
+		} else {
+			t.neckSlots[slot].Zero()
+			dEmb := t.model.BackwardEmbedding(tape, dmask, dcls, g)
+			t.neck.Backward(neckTape, dEmb, t.neckSlots[slot])
+		}
 		t.slotLoss[slot] = [2]float64{ml * inv, cl}
 	})
 	sum.Zero()
@@ -327,7 +409,15 @@ func (t *trainer) step(data []*Example, batch []int, epoch int, sum heads.Grads)
 		maskLoss += t.slotLoss[slot][0]
 		classLoss += t.slotLoss[slot][1]
 	}
-	clipNorm(sum, t.opt.ClipNorm)
+	if t.neck == nil {
+		clipNorm(t.opt.ClipNorm, sum)
+		return maskLoss, classLoss
+	}
+	neckSum.Zero()
+	for slot := range batch {
+		neckSum.Add(t.neckSlots[slot])
+	}
+	clipNorm(t.opt.ClipNorm, sum, neckSum)
 	return maskLoss, classLoss
 }
 
@@ -337,20 +427,25 @@ func scale(s []float32, f float64) {
 	}
 }
 
-// clipNorm rescales g so its global L2 norm is at most limit (0 = off).
-func clipNorm(g heads.Grads, limit float64) {
+// clipNorm rescales the gradients gs together so their global L2 norm is
+// at most limit (0 = off).
+func clipNorm(limit float64, gs ...heads.Grads) {
 	if limit <= 0 {
 		return
 	}
 	var sq float64
-	for _, s := range g {
-		for _, v := range s {
-			sq += float64(v) * float64(v)
+	for _, g := range gs {
+		for _, s := range g {
+			for _, v := range s {
+				sq += float64(v) * float64(v)
+			}
 		}
 	}
 	if n := math.Sqrt(sq); n > limit {
-		for _, s := range g {
-			scale(s, limit/n)
+		for _, g := range gs {
+			for _, s := range g {
+				scale(s, limit/n)
+			}
 		}
 	}
 }
@@ -391,7 +486,8 @@ func (t *trainer) evaluate(val []*Example) EpochStats {
 }
 
 func (t *trainer) evalSample(e *Example) evalOne {
-	out := t.model.Forward(e.input(0))
+	in, _ := t.input(e, 0, false)
+	out := t.model.Forward(in)
 	ml, _ := t.loss.Eval(out.MaskLogits, e.Target[0], e.ValidW, e.ValidH, e.Lesion)
 	cl, _ := CrossEntropy(out.ClassLogits, e.Class, t.opt.ClassWeight*t.weights[e.Class])
 	r := evalOne{loss: ml + cl, pred: argmax(out.ClassLogits), class: e.Class, dice: -1}

@@ -489,8 +489,9 @@ func TestBrowserRefusesTamperedModel(t *testing.T) {
 	}
 }
 
-// The WebGPU path (encoder in WGSL on the browser's adapter; SwiftShader on
-// machines without a GPU) gives the native CPU result too.
+// The WebGPU path (encoder and heads in WGSL on the browser's adapter,
+// the embedding kept on the device between them; SwiftShader on machines
+// without a GPU) gives the native CPU result too.
 func TestBrowserWebGPUMatchesNative(t *testing.T) {
 	dist := distDir(t)
 	imgPath := testutil.Need(t, filepath.Join(testutil.DataDir(t), filepath.FromSlash(testImage)), "BUSI data")
@@ -530,6 +531,9 @@ func TestBrowserWebGPUMatchesNative(t *testing.T) {
 	t.Logf("browser webgpu: %s probs %v timings %v ms", got.Label, got.Probs, got.Timings)
 	if got.Backend != "webgpu" {
 		t.Errorf("result says backend %q", got.Backend)
+	}
+	if got.Timings["heads"] <= 0 { // the heads stage runs on the device and is timed
+		t.Errorf("no heads timing on webgpu: %v", got.Timings)
 	}
 	compareWithNative(t, got, imgPath, models, inputSize)
 	checkNoDataLeaves(t, b, s)

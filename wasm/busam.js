@@ -10,10 +10,15 @@
 //   //      probs: {normal, benign, malignant}, label,
 //   //      timings: {decode, encoder, heads, total} (ms),
 //   //      backend: 'cpu'|'webgpu', attention: {width, height, data: Float32Array} | null}
+//   const img = await b.decode(fileOrBlobOrBytes);  // the image for display, decoded in the worker
+//   // img = {rgba: Uint8ClampedArray(4*w*h), width, height, format, pixelSpacingMM: [row, col] (0 if unknown)}
+//   const png = await b.maskPNG(r.mask, r.width, r.height);  // Uint8Array: the mask as an 8-bit PNG
 //
 // Everything runs in a Web Worker on this machine: the image never leaves
 // the browser. Failures reject the promise with an Error whose message says
-// what went wrong; the instance stays usable afterwards.
+// what went wrong (and, for a bad image file, whose kind says how:
+// 'empty', 'unknown-format', 'not-image', 'too-large', 'corrupt',
+// 'unsupported'); the instance stays usable afterwards.
 
 const WORKER_URL = new URL('./worker.js', import.meta.url);
 
@@ -57,11 +62,26 @@ export class Busam {
 
   /** Analyses one image: a File, Blob, ArrayBuffer or typed array of its bytes. */
   analyze(input, name) {
+    return this.#imageRequest('analyze', input, name);
+  }
+
+  /** Decodes one image for display, in the worker, with the checks analyze makes. */
+  decode(input, name) {
+    return this.#imageRequest('decode', input, name);
+  }
+
+  /** Encodes a 0|1 mask (Uint8Array, width*height) as an 8-bit black-and-white PNG; resolves to its bytes. */
+  maskPNG(mask, width, height) {
+    if (!(mask instanceof Uint8Array)) return Promise.reject(new Error('busam: maskPNG takes a Uint8Array mask'));
+    return this.#request({ op: 'maskPNG', mask, width, height });
+  }
+
+  #imageRequest(op, input, name) {
     if (!(input instanceof Blob || input instanceof ArrayBuffer || ArrayBuffer.isView(input))) {
-      return Promise.reject(new Error('busam: analyze takes a File, Blob, ArrayBuffer or Uint8Array'));
+      return Promise.reject(new Error(`busam: ${op} takes a File, Blob, ArrayBuffer or Uint8Array`));
     }
     const fileName = name ?? (typeof File !== 'undefined' && input instanceof File ? input.name : 'image');
-    return this.#request({ op: 'analyze', name: fileName, data: input });
+    return this.#request({ op, name: fileName, data: input });
   }
 
   /** Stops the worker; pending calls are rejected. */
@@ -88,8 +108,13 @@ export class Busam {
       return;
     }
     this.#pending.delete(msg.id);
-    if (msg.type === 'done') p.resolve(msg.result);
-    else p.reject(new Error(msg.error || 'busam: unknown worker error'));
+    if (msg.type === 'done') {
+      p.resolve(msg.result);
+      return;
+    }
+    const err = new Error(msg.error || 'busam: unknown worker error');
+    if (msg.kind) err.kind = msg.kind;
+    p.reject(err);
   }
 
   #failAll(err) {

@@ -1,8 +1,14 @@
 // worker.js: runs busam's Go WebAssembly module in a Web Worker, so the page
 // stays responsive while the model loads and analyses. busam.js talks to it
 // with messages:
-//   page -> worker  {id, op: 'load', baseURL, options: {inputSize, backend}} | {id, op: 'analyze', name, data: Blob|ArrayBuffer|Uint8Array}
-//   worker -> page  {id, type: 'progress', progress} | {id, type: 'done', result} | {id, type: 'error', error}
+//   page -> worker  {id, op: 'load', baseURL, options: {inputSize, backend}}
+//                 | {id, op: 'analyze' | 'decode', name, data: Blob|ArrayBuffer|Uint8Array}
+//                 | {id, op: 'maskPNG', mask: Uint8Array, width, height}
+//   worker -> page  {id, type: 'progress', progress} | {id, type: 'done', result} | {id, type: 'error', error, kind?}
+// 'decode' returns the image's RGBA pixels for the page to show and
+// 'maskPNG' a mask as PNG bytes for download (the page has no image codecs
+// of its own); kind names what is wrong with an image file ('corrupt',
+// 'not-image', ...).
 // Every failure becomes an 'error' reply; the worker itself stays usable,
 // and if the Go runtime ever stops it is started again on the next call.
 //
@@ -212,7 +218,7 @@ async function toBytes(data) {
   if (data instanceof Blob) return new Uint8Array(await data.arrayBuffer());
   if (data instanceof ArrayBuffer) return new Uint8Array(data);
   if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-  throw new Error('busam: analyze takes a File, Blob, ArrayBuffer or Uint8Array');
+  throw new Error('busam: an image must be a File, Blob, ArrayBuffer or Uint8Array');
 }
 
 async function analyze(id, name, data) {
@@ -221,6 +227,11 @@ async function analyze(id, name, data) {
     await loadModel(id, lastLoad.baseURL, lastLoad.options); // the runtime restarted: reload from the cache
   }
   return call('analyze', String(name || 'image'), await toBytes(data));
+}
+
+// decode needs the Go runtime, not the model.
+async function decode(name, data) {
+  return call('decode', String(name || 'image'), await toBytes(data));
 }
 
 // Calls run one at a time, in order: the Go module is single-threaded, and
@@ -235,13 +246,17 @@ self.onmessage = (ev) => {
       let result;
       if (msg.op === 'load') result = await loadModel(id, new URL(msg.baseURL), msg.options);
       else if (msg.op === 'analyze') result = await analyze(id, msg.name, msg.data);
+      else if (msg.op === 'decode') result = await decode(msg.name, msg.data);
+      else if (msg.op === 'maskPNG') result = await call('maskPNG', msg.mask, Number(msg.width), Number(msg.height));
       else throw new Error(`busam: unknown operation ${JSON.stringify(msg.op)}`);
       const transfer = [];
       if (result && result.mask) transfer.push(result.mask.buffer);
       if (result && result.attention) transfer.push(result.attention.data.buffer);
+      if (result && result.rgba) transfer.push(result.rgba.buffer);
+      if (result instanceof Uint8Array) transfer.push(result.buffer);
       self.postMessage({ id, type: 'done', result }, transfer);
     } catch (err) {
-      self.postMessage({ id, type: 'error', error: (err && err.message) || String(err) });
+      self.postMessage({ id, type: 'error', error: (err && err.message) || String(err), kind: (err && err.kind) || '' });
     }
   });
 };

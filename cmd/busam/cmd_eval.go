@@ -182,6 +182,7 @@ func runEval(o evalOptions, an analyzer, stdout, progress io.Writer) error {
 			"heads: `" + o.model.heads + "`",
 			"data: `" + o.data + "`",
 			splitNote(o),
+			embeddingNote(o.model),
 			"masks are scored as the app shows them: the pipeline clears the mask of an image it classifies as normal",
 			fmt.Sprintf("images: %d, evaluated %s in %s", len(recs), time.Now().UTC().Format("2006-01-02 15:04 UTC"),
 				time.Since(start).Round(time.Second)),
@@ -201,6 +202,23 @@ func runEval(o evalOptions, an analyzer, stdout, progress io.Writer) error {
 	fmt.Fprint(stdout, report.SummaryText(sum, &ci))
 	fmt.Fprintf(stdout, "\nreport: %s\n", filepath.Join(o.out, report.MarkdownFile))
 	return nil
+}
+
+// embeddingNote says where the embeddings came from (a fine-tuned neck in
+// the heads file is applied on every path).
+func embeddingNote(m modelFlags) string {
+	from := "computed by the encoder"
+	if m.trunkCache != "" {
+		from = fmt.Sprintf("the encoder's neck on trunk features cached in `%s` (float16; missing ones computed)", m.trunkCache)
+	}
+	note := "embeddings: " + from
+	if m.cache != "" {
+		note = fmt.Sprintf("embeddings: from `%s` (float16) when cached, else %s", m.cache, from)
+	}
+	if m.flip {
+		note += "; test-time flip: each image is also analysed mirrored and the two predictions averaged"
+	}
+	return note
 }
 
 func splitNote(o evalOptions) string {

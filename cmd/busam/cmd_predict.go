@@ -34,6 +34,7 @@ import (
 	"github.com/busam/busam/model/encoder"
 	"github.com/busam/busam/model/heads"
 	"github.com/busam/busam/model/pipeline"
+	"github.com/busam/busam/model/tensor"
 	"github.com/busam/busam/weights"
 )
 
@@ -52,20 +53,35 @@ type analyzer interface {
 }
 
 // modelFlags are the flags that choose the model, shared by predict and eval.
+// A heads file with encoder overrides (a fine-tuned neck) changes the
+// encoder: it is loaded with them, and the cache is keyed by its hash
+// with them (encoder.OverriddenSHA256).
 type modelFlags struct {
 	heads    string // trained heads, safetensors
 	encoder  string // encoder weights, safetensors
 	cache    string // embedding cache folder; empty: always run the encoder
-	modelSHA string // encoder hash keying the cache; empty: hash of the encoder file
+	modelSHA string // hash of the encoder file keying the cache; empty: hash it
+	// trunkCache holds trunk features (busam embed --trunk); when set, an
+	// embedding the cache lacks is the neck run on them. Empty: none.
+	trunkCache string
+	// flip adds test-time augmentation: each image is also analysed
+	// mirrored (pipeline.PredictFlip); its embedding comes from the caches
+	// under the Flip key like the image's.
+	flip bool
 }
 
 func (m *modelFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&m.heads, "heads", "", "trained heads (safetensors from busam train), required")
 	fs.StringVar(&m.encoder, "encoder", filepath.Join(".cache", "weights", "encoder.safetensors"),
-		"encoder weights (run for images missing from --cache; their sha256 keys the cache)")
+		"encoder weights (run for images missing from --cache; their sha256, with the heads' tuned neck if any, keys the cache)")
 	fs.StringVar(&m.cache, "cache", filepath.Join(".cache", "embeddings"),
 		"embedding cache folder (from busam embed); missing entries are computed, not stored; \"\" for none")
-	fs.StringVar(&m.modelSHA, "model-sha", "", "encoder sha256 to key the cache with (default: hash of --encoder)")
+	fs.StringVar(&m.modelSHA, "model-sha", "", "sha256 of the --encoder file, to key the cache with (default: hash the file)")
+	fs.StringVar(&m.trunkCache, "trunk-cache", "",
+		"trunk feature cache (from busam embed --trunk): embeddings missing from --cache are the encoder's neck (the heads' tuned one, if any) "+
+			"on the cached features, and missing features are computed and stored; \"\" for none")
+	fs.BoolVar(&m.flip, "flip", false,
+		"test-time flip: also analyse each image mirrored left-right and average the two predictions (twice the encoder work)")
 }
 
 // classProbs returns a result's probabilities of (normal, benign,
@@ -465,16 +481,22 @@ func predictOne(an analyzer, in inputImage, maskPath string) ([]string, error) {
 // pipelineAnalyzer runs model/pipeline on each image: pipeline.Predict on
 // the cached embedding when the cache has it, else pipeline.Analyze (the
 // encoder, then the same Predict). Missing entries are not added: filling
-// the cache is `busam embed`'s job. The encoder is loaded on the first miss.
+// the cache is `busam embed`'s job. The encoder is loaded on the first miss,
+// with the heads' encoder overrides applied. With a trunk cache, a missing
+// embedding is the encoder's neck on the image's trunk features instead:
+// cached ones (float16), or computed and then stored.
 type pipelineAnalyzer struct {
 	heads    *heads.Model
 	encPath  string
 	enc      *encoder.Encoder
 	encErr   error        // a failed encoder load is reported for every image, not retried
 	cache    *embed.Cache // nil: no cache
-	modelSHA string       // sha256 of the encoder weights: part of every cache key
+	modelSHA string       // the encoder's hash (Encoder.SHA256): part of every cache key
+	trunk    *embed.Cache // trunk features keyed by encoder.Trunk's hash; nil: none
 	// hits and misses count cache look-ups, for the closing message.
-	hits, misses int
+	hits, misses           int
+	trunkHits, trunkMisses int
+	flip                   bool // test-time flip (modelFlags.flip)
 }
 
 // open loads the model the flags name.
@@ -483,17 +505,26 @@ func (m modelFlags) open() (*pipelineAnalyzer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--heads: %w", err)
 	}
-	a := &pipelineAnalyzer{heads: h, encPath: m.encoder, modelSHA: m.modelSHA}
+	a := &pipelineAnalyzer{heads: h, encPath: m.encoder, flip: m.flip}
+	if m.trunkCache != "" {
+		if a.trunk, err = embed.Open(m.trunkCache); err != nil {
+			return nil, fmt.Errorf("--trunk-cache: %w", err)
+		}
+	}
 	if m.cache == "" {
 		return a, nil
 	}
-	if a.modelSHA == "" {
-		// Encoder.SHA256 is the hash of its weights file; hashing the file
-		// finds the cache entries without loading the encoder.
-		if a.modelSHA, err = weights.FileSHA256(m.encoder); err != nil {
+	fileSHA := strings.ToLower(m.modelSHA)
+	if fileSHA == "" {
+		// Encoder.SHA256 derives from the hash of its weights file; hashing
+		// the file finds the cache entries without loading the encoder.
+		if fileSHA, err = weights.FileSHA256(m.encoder); err != nil {
 			return nil, fmt.Errorf("hashing the encoder to find its cached embeddings (or pass --model-sha): %w", err)
 		}
 	}
+	// The hash LoadWithOverrides gives the encoder; without overrides it is
+	// the file's, so plain heads find the embeddings busam embed stored.
+	a.modelSHA = encoder.OverriddenSHA256(fileSHA, h.EncoderOverrides)
 	if a.cache, err = embed.Open(m.cache); err != nil {
 		return nil, fmt.Errorf("--cache: %w", err)
 	}
@@ -502,7 +533,7 @@ func (m modelFlags) open() (*pipelineAnalyzer, error) {
 
 func (a *pipelineAnalyzer) loadEncoder() (*encoder.Encoder, error) {
 	if a.enc == nil && a.encErr == nil {
-		a.enc, a.encErr = encoder.Load(a.encPath)
+		a.enc, a.encErr = encoder.LoadWithOverrides(a.encPath, a.heads.EncoderOverrides)
 		if a.encErr != nil {
 			a.encErr = fmt.Errorf("--encoder: %w", a.encErr)
 		}
@@ -511,34 +542,99 @@ func (a *pipelineAnalyzer) loadEncoder() (*encoder.Encoder, error) {
 }
 
 func (a *pipelineAnalyzer) Analyze(imagePath string, img image.Image) (pipeline.Result, error) {
-	if a.cache != nil {
-		key, err := embed.KeyFor(imagePath, a.modelSHA, false)
+	if img == nil || img.Bounds().Empty() {
+		return pipeline.Result{}, errors.New("empty image")
+	}
+	view, g, err := a.view(imagePath, img, false)
+	if err != nil || !a.flip {
 		if err != nil {
 			return pipeline.Result{}, err
+		}
+		return pipeline.Predict(a.heads, view.Embedding, view.Input, g)
+	}
+	mirror, _, err := a.view(imagePath, imageio.FlipHorizontal(img), true)
+	if err != nil {
+		return pipeline.Result{}, err
+	}
+	return pipeline.PredictFlip(a.heads, view, mirror, g)
+}
+
+// view is the heads' input for img, the image at imagePath or, with flip,
+// its mirror image: the cached embedding when the cache has it (keyed
+// with flip), else the neck on trunk features with a trunk cache, else the
+// encoder.
+func (a *pipelineAnalyzer) view(imagePath string, img image.Image, flip bool) (pipeline.View, encoder.Geometry, error) {
+	input, g := encoder.Preprocess(img, encoder.DefaultSize)
+	v := pipeline.View{Input: input}
+	if a.cache != nil {
+		key, err := embed.KeyFor(imagePath, a.modelSHA, flip)
+		if err != nil {
+			return v, g, err
 		}
 		emb, err := a.cache.Get(key)
 		switch {
 		case err == nil:
 			a.hits++
-			input, g := encoder.Preprocess(img, encoder.DefaultSize)
-			return pipeline.Predict(a.heads, emb, input, g)
+			v.Embedding = emb
+			return v, g, nil
 		case errors.Is(err, fs.ErrNotExist), errors.Is(err, embed.ErrCorrupt):
 			a.misses++ // a damaged entry is recomputed like a missing one
 		default:
-			return pipeline.Result{}, err
+			return v, g, err
 		}
 	}
 	enc, err := a.loadEncoder()
 	if err != nil {
-		return pipeline.Result{}, err
+		return v, g, err
 	}
-	return pipeline.Analyze(enc, a.heads, img)
+	if a.trunk != nil {
+		v.Embedding, err = a.embedFromTrunk(enc, imagePath, input, flip)
+	} else {
+		v.Embedding, err = enc.Forward(input)
+	}
+	return v, g, err
 }
 
-// cacheNote says how the cache served a run ("" without a cache).
-func (a *pipelineAnalyzer) cacheNote() string {
-	if a.cache == nil || a.hits+a.misses == 0 {
-		return ""
+// embedFromTrunk returns the embedding of x, the preprocessed image at
+// imagePath (mirrored when flip: the Flip key busam embed --trunk --flip
+// stores), as enc's neck on its trunk features. Cached features are used
+// as stored (float16); missing or damaged ones are computed and stored,
+// and used in float32, so a miss gives exactly enc.Forward(x).
+func (a *pipelineAnalyzer) embedFromTrunk(enc *encoder.Encoder, imagePath string, x *tensor.Tensor, flip bool) (*tensor.Tensor, error) {
+	key, err := embed.KeyFor(imagePath, encoder.Trunk{Encoder: enc}.SHA256(), flip)
+	if err != nil {
+		return nil, err
 	}
-	return fmt.Sprintf("embedding cache %s: %d hits, %d computed by the encoder", a.cache.Dir(), a.hits, a.misses)
+	f, err := a.trunk.Get(key)
+	switch {
+	case err == nil:
+		a.trunkHits++
+	case errors.Is(err, fs.ErrNotExist), errors.Is(err, embed.ErrCorrupt):
+		a.trunkMisses++
+		if f, err = enc.ForwardTrunk(x); err != nil {
+			return nil, err
+		}
+		if err := a.trunk.Put(key, f); err != nil {
+			return nil, fmt.Errorf("--trunk-cache: %w", err)
+		}
+	default:
+		return nil, err
+	}
+	return enc.Neck(f)
+}
+
+// cacheNote says how the caches served a run ("" without a cache).
+func (a *pipelineAnalyzer) cacheNote() string {
+	var notes []string
+	if a.cache != nil && a.hits+a.misses > 0 {
+		computed := "computed by the encoder"
+		if a.trunk != nil {
+			computed = "computed from trunk features"
+		}
+		notes = append(notes, fmt.Sprintf("embedding cache %s: %d hits, %d %s", a.cache.Dir(), a.hits, a.misses, computed))
+	}
+	if a.trunk != nil && a.trunkHits+a.trunkMisses > 0 {
+		notes = append(notes, fmt.Sprintf("trunk cache %s: %d hits, %d computed and stored", a.trunk.Dir(), a.trunkHits, a.trunkMisses))
+	}
+	return strings.Join(notes, "; ")
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/busam/busam/dataset"
 	"github.com/busam/busam/dataset/split"
 	"github.com/busam/busam/embed"
+	"github.com/busam/busam/model/encoder"
 	"github.com/busam/busam/model/heads"
 	"github.com/busam/busam/model/pipeline"
 	"github.com/busam/busam/model/tensor"
@@ -62,6 +63,10 @@ func runTrain(args []string) error {
 	dropout := fs.Float64("dropout", -1, "classifier dropout (default per kind)")
 	quiet := fs.Bool("quiet", false, "no progress bars")
 	skipMissing := fs.Bool("skip-missing", false, "train on the samples whose embeddings are cached, skipping the rest (experiments only)")
+	trunkDir := fs.String("trunk-cache", "", "train from cached trunk features (busam embed --trunk --flip) through the encoder's neck instead of from --cache; the neck stays frozen unless --tune-neck")
+	fs.BoolVar(&o.TuneNeck, "tune-neck", false, "fine-tune the encoder's neck with the heads (needs --trunk-cache); the heads file carries the tuned neck as encoder overrides")
+	fs.Float64Var(&o.NeckLR, "neck-lr", 3e-4, "peak learning rate of the neck (--tune-neck), on the heads' schedule")
+	fs.Float64Var(&o.NeckWeightDecay, "neck-wd", 0, "AdamW weight decay of the neck's conv weights (--tune-neck)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -90,6 +95,21 @@ func runTrain(args []string) error {
 	if err := o.Model.Validate(); err != nil { // fail before loading any data
 		return err
 	}
+	if o.TuneNeck && *trunkDir == "" {
+		return errors.New("--tune-neck trains on trunk features: pass --trunk-cache")
+	}
+	if !o.TuneNeck {
+		var neckFlag string
+		fs.Visit(func(f *flag.Flag) {
+			if f.Name == "neck-lr" || f.Name == "neck-wd" {
+				neckFlag = f.Name
+			}
+		})
+		if neckFlag != "" {
+			return fmt.Errorf("--%s applies to --tune-neck only", neckFlag)
+		}
+		o.NeckLR = 0 // not used: keep it out of the manifest
+	}
 
 	ds, err := dataset.Load(*data)
 	if err != nil {
@@ -109,6 +129,22 @@ func runTrain(args []string) error {
 			return fmt.Errorf("hashing the encoder to find its embeddings (or pass --model-sha): %w", err)
 		}
 	}
+	features := "embeddings"
+	var neck *heads.Neck
+	if *trunkDir != "" {
+		if *modelSHA != "" {
+			return errors.New("--model-sha keys embeddings; with --trunk-cache the encoder file itself is needed")
+		}
+		var trunkSHA string
+		if neck, trunkSHA, err = loadNeck(*encPath); err != nil {
+			return err
+		}
+		o.NeckInit = neck.Tensors()
+		sha, *cacheDir, features = trunkSHA, *trunkDir, "trunk features, frozen neck"
+		if o.TuneNeck {
+			features = "trunk features, tuned neck"
+		}
+	}
 	cache, err := embed.Open(*cacheDir)
 	if err != nil {
 		return err
@@ -124,9 +160,17 @@ func runTrain(args []string) error {
 		if err != nil {
 			return nil, err
 		}
-		return cache.Get(key)
+		f, err := cache.Get(key)
+		if err != nil || neck == nil || o.TuneNeck {
+			return f, err
+		}
+		// Frozen neck: the embedding is computed once, here.
+		if err := neck.Check(f); err != nil {
+			return nil, fmt.Errorf("%s: %w", cache.Path(key), err)
+		}
+		return neck.Forward(f), nil
 	}
-	lo := train.LoadOptions{Kind: *kind, Classes: classes, Workers: o.Workers, SkipMissing: *skipMissing}
+	lo := train.LoadOptions{Kind: *kind, Classes: classes, Workers: o.Workers, SkipMissing: *skipMissing, Trunk: o.TuneNeck}
 	if !*quiet {
 		lo.Progress = os.Stderr
 		o.Progress = os.Stderr
@@ -134,9 +178,13 @@ func runTrain(args []string) error {
 	if len(sp.Train) == 0 || len(sp.Val) == 0 {
 		return fmt.Errorf("split %s has %d train and %d val samples; both must be non-empty", *splitPath, len(sp.Train), len(sp.Val))
 	}
+	// The examples are gigabytes of live, never-freed data: let the heap
+	// grow by a fifth of that between collections, not by all of it (from
+	// the start: loading trunk features passes each through float32 first).
+	debug.SetGCPercent(20)
 	trainSet, st, err := train.LoadExamples(ds, sp.Train, src, lo)
 	if err != nil {
-		return fmt.Errorf("%w (compute the embeddings first: busam embed --flip)", err)
+		return fmt.Errorf("%w (compute the embeddings first: busam embed --flip, with --trunk for --trunk-cache)", err)
 	}
 	valSet, vst, err := train.LoadExamples(ds, sp.Val, src, lo)
 	if err != nil {
@@ -148,23 +196,34 @@ func runTrain(args []string) error {
 	if len(trainSet) == 0 || len(valSet) == 0 {
 		return fmt.Errorf("no cached embeddings for the train or val part (%d and %d found)", len(trainSet), len(valSet))
 	}
-	// The examples are gigabytes of live, never-freed data: let the heap
-	// grow by a fifth of that between collections, not by all of it.
-	debug.SetGCPercent(20)
-	// The embedding width comes from the cache (256 for SAM encoders).
-	o.Model.EmbedDim = trainSet[0].Emb[0].Shape[0]
+	// The embedding width comes from the cache (256 for SAM encoders) or
+	// the neck.
+	if neck != nil {
+		o.Model.EmbedDim = neck.Norm2.C
+	} else {
+		o.Model.EmbedDim = trainSet[0].Emb[0].Shape[0]
+	}
 	m, err := heads.New(o.Model)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(os.Stderr, "train: %d train / %d val samples (%d without a flipped embedding), %s heads, %d params, %.2f GFLOP/sample inference, %.2f training\n",
-		len(trainSet), len(valSet), st.NoFlip+vst.NoFlip, *kind, m.NumParams(), float64(m.FLOPs(64, 64))/1e9, float64(m.TrainFLOPs(64, 64))/1e9)
+	fmt.Fprintf(os.Stderr, "train: %d train / %d val samples (%d without a flipped view), from %s, %s heads, %d params, %.2f GFLOP/sample inference, %.2f training\n",
+		len(trainSet), len(valSet), st.NoFlip+vst.NoFlip, features, *kind, m.NumParams(), float64(m.FLOPs(64, 64))/1e9, float64(m.TrainFLOPs(64, 64))/1e9)
 	o.OnEpoch = func(e train.EpochStats) {
 		fmt.Printf("epoch %3d  train loss %.4f (mask %.4f, class %.4f)  val loss %.4f  val Dice %.4f  val acc %.4f (balanced %.4f)  lr %.2e  %.1fs\n",
 			e.Epoch, e.TrainLoss, e.TrainMaskLoss, e.TrainClassLoss, e.ValLoss, e.ValDice, e.ValAcc, e.ValBalAcc, e.LR, e.Seconds)
 	}
+	// The heads pair with the encoder they were trained on: the file's hash,
+	// or with a tuned neck the hash of the file with their overrides, which
+	// is only known at the end (the manifest records the file's).
+	encoderSHA := sha
+	if neck != nil {
+		if encoderSHA, err = train.FileSHA256(*encPath); err != nil {
+			return err
+		}
+	}
 	man := train.Manifest{Command: append([]string{"busam", "train"}, args...), Data: *data, SplitFile: *splitPath,
-		SplitSHA256: splitSHA, EncoderSHA256: sha, Seed: o.Seed, Options: o, TrainSamples: len(trainSet),
+		SplitSHA256: splitSHA, EncoderSHA256: encoderSHA, Features: features, Seed: o.Seed, Options: o, TrainSamples: len(trainSet),
 		ValSamples: len(valSet), NoFlipSamples: st.NoFlip + vst.NoFlip, SkippedSamples: st.Skipped + vst.Skipped,
 		Params: m.NumParams(), FLOPsPerSample: m.FLOPs(64, 64)}
 	// Checkpoint every epoch, so a run stopped early (or killed) still
@@ -263,4 +322,22 @@ func benchHeads(args []string) error {
 		}
 	}
 	return nil
+}
+
+// loadNeck reads the neck of the encoder at path and the key of its trunk
+// features in the embedding cache.
+func loadNeck(path string) (*heads.Neck, string, error) {
+	enc, err := encoder.Load(path)
+	if err != nil {
+		return nil, "", fmt.Errorf("loading the encoder for its neck: %w", err)
+	}
+	tensors, err := encoder.ReadTensors(path)
+	if err != nil {
+		return nil, "", err
+	}
+	neck, err := heads.NewNeck(tensors)
+	if err != nil {
+		return nil, "", fmt.Errorf("%w (in %s)", err, path)
+	}
+	return neck, encoder.Trunk{Encoder: enc}.SHA256(), nil
 }

@@ -2,7 +2,9 @@
 // frozen SAM image encoder: a mask decoder (a light convolutional head, kind
 // "conv", or a UNet-like decoder with skip features from a small stem on the
 // image, kind "unet") and a classifier that pools features under the
-// predicted mask (mask-guided attention).
+// predicted mask (mask-guided attention). Neck is SAM's neck as a
+// trainable module, for fine-tuning it with the heads on cached trunk
+// features (Model.BackwardEmbedding feeds it its gradient).
 //
 // Every layer has a forward and a backward pass in float32 on top of the
 // model/cpu kernels, so the same code trains (package train) and predicts

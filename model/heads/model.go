@@ -247,8 +247,7 @@ func (m *Model) Predict(in Input) (Output, error) {
 	if err := m.Check(in); err != nil {
 		return Output{}, err
 	}
-	out, _ := m.forward(in, nil, nil)
-	return out, nil
+	return m.infer(in)
 }
 
 // Forward runs the model in inference mode (no dropout). An input that
@@ -409,8 +408,22 @@ func (m *Model) forward(in Input, rng *rand.Rand, fixed *attention) (Output, *Ta
 // (w.r.t. the mask logits, [1,4h,4w]) and dClass (w.r.t. the class
 // logits); either may be nil.
 func (m *Model) Backward(t *Tape, dMask *tensor.Tensor, dClass []float32, g Grads) {
+	m.backward(t, dMask, dClass, g, false)
+}
+
+// BackwardEmbedding is Backward that also returns the gradient w.r.t. the
+// input embedding [E,h,w], through the decoder and the classifier's
+// pooling of the embedding, for training the encoder's neck; the image
+// skip of "unet" is not differentiated. The mask-derived attention stays a
+// constant, as in Backward.
+func (m *Model) BackwardEmbedding(t *Tape, dMask *tensor.Tensor, dClass []float32, g Grads) *tensor.Tensor {
+	return m.backward(t, dMask, dClass, g, true)
+}
+
+func (m *Model) backward(t *Tape, dMask *tensor.Tensor, dClass []float32, g Grads, wantDE bool) *tensor.Tensor {
 	h, w := t.a2.Shape[1], t.a2.Shape[2]
 	da2 := tensor.New(t.a2.Shape...)
+	var dePool []float32 // the classifier's part of the embedding gradient
 	if dClass != nil {
 		d := tensor.From(append([]float32(nil), dClass...), len(dClass))
 		d = m.fc2.Backward(t.h1d, d, g)
@@ -428,6 +441,7 @@ func (m *Model) Backward(t *Tape, dMask *tensor.Tensor, dClass []float32, g Grad
 		np := 2 * t.feats.Shape[0]
 		df := MaskPoolBackward(t.feats.Shape, t.att.weights, tensor.From(d.Data[:np], np))
 		copy(da2.Data, df.Data[m.Config.EmbedDim*h*w:])
+		dePool = df.Data[:m.Config.EmbedDim*h*w]
 	}
 	if dMask != nil {
 		dc := m.out.Backward(t.c, dMask, g, true)
@@ -462,7 +476,13 @@ func (m *Model) Backward(t *Tape, dMask *tensor.Tensor, dClass []float32, g Grad
 		}
 		da1 = d
 	}
-	m.in.backward(t.in, da1, g, false)
+	de := m.in.backward(t.in, da1, g, wantDE)
+	if de != nil && dePool != nil {
+		for i, v := range dePool {
+			de.Data[i] += v
+		}
+	}
+	return de
 }
 
 // FLOPs is the floating-point operation count of one inference pass on an

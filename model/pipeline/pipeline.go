@@ -46,10 +46,16 @@ func ClassLabels(classes int) []dataset.Label {
 	return []dataset.Label{dataset.Normal, dataset.Benign, dataset.Malignant}[:min(classes, 3)]
 }
 
+// Heads is what the pipeline needs of the heads: *heads.Model on the
+// CPU, or model/webgpu/samheads on a WebGPU device.
+type Heads interface {
+	Predict(in heads.Input) (heads.Output, error)
+}
+
 // Predict runs the heads on an embedding and turns their output into a
 // Result. input is the encoder input (only "unet" heads read it; it may be
 // nil for "conv") and g says where the image sits in the encoder frame.
-func Predict(m *heads.Model, emb, input *tensor.Tensor, g encoder.Geometry) (Result, error) {
+func Predict(m Heads, emb, input *tensor.Tensor, g encoder.Geometry) (Result, error) {
 	return predictViews(m, g, View{Embedding: emb, Input: input})
 }
 
@@ -63,34 +69,52 @@ type View struct{ Embedding, Input *tensor.Tensor }
 // logits, mirrored back at the image's own size, are averaged with the
 // image's, and so are the class probabilities. The attention map is the
 // unflipped view's.
-func PredictFlip(m *heads.Model, view, mirror View, g encoder.Geometry) (Result, error) {
+func PredictFlip(m Heads, view, mirror View, g encoder.Geometry) (Result, error) {
 	return predictViews(m, g, view, mirror)
 }
 
 // predictViews runs the heads on the image (views[0]) and, if given, its
 // mirror image (views[1]), and averages what they predict.
-func predictViews(m *heads.Model, g encoder.Geometry, views ...View) (Result, error) {
-	if m == nil {
+func predictViews(m Heads, g encoder.Geometry, views ...View) (Result, error) {
+	if hm, ok := m.(*heads.Model); m == nil || ok && hm == nil {
 		return Result{}, fmt.Errorf("pipeline: no heads model")
 	}
 	if err := checkGeometry(g); err != nil {
 		return Result{}, err
 	}
-	if m.Config.Classes > 3 {
-		return Result{}, fmt.Errorf("pipeline: model has %d classes, at most 3 are known", m.Config.Classes)
-	}
-	res := Result{Timings: map[string]time.Duration{}, Geometry: g, W: g.OrigW, H: g.OrigH}
-	var logits []float32
-	res.Probs = make([]float32, m.Config.Classes)
+	outs := make([]heads.Output, len(views))
+	var headsTime time.Duration
 	for i, v := range views {
 		start := time.Now()
 		out, err := m.Predict(heads.Input{Embedding: v.Embedding, Image: v.Input})
 		if err != nil {
 			return Result{}, fmt.Errorf("pipeline: %w", err)
 		}
-		res.Timings["heads"] += time.Since(start)
+		headsTime += time.Since(start)
+		outs[i] = out
+	}
+	return combine(outs, headsTime, g)
+}
 
-		start = time.Now()
+// combine turns the heads' outputs on the image (outs[0]) and, if given,
+// its mirror image (outs[1]) into one Result, averaging what they predict
+// (the "postprocess" stage).
+func combine(outs []heads.Output, headsTime time.Duration, g encoder.Geometry) (Result, error) {
+	if err := checkGeometry(g); err != nil {
+		return Result{}, err
+	}
+	classes := len(outs[0].ClassLogits)
+	if classes < 2 || classes > 3 {
+		return Result{}, fmt.Errorf("pipeline: model has %d classes, 2 or 3 are known", classes)
+	}
+	res := Result{Timings: map[string]time.Duration{"heads": headsTime}, Geometry: g, W: g.OrigW, H: g.OrigH}
+	start := time.Now()
+	var logits []float32
+	res.Probs = make([]float32, classes)
+	for i, out := range outs {
+		if len(out.ClassLogits) != classes {
+			return Result{}, fmt.Errorf("pipeline: views with %d and %d classes", classes, len(out.ClassLogits))
+		}
 		l := LogitsAtImage(out.MaskLogits, g)
 		if i == 0 {
 			logits = l
@@ -106,15 +130,12 @@ func predictViews(m *heads.Model, g encoder.Geometry, views ...View) (Result, er
 		for c, p := range Softmax(out.ClassLogits) {
 			res.Probs[c] += p
 		}
-		res.Timings["postprocess"] += time.Since(start)
 	}
-
-	start := time.Now()
-	n := float32(len(views))
+	n := float32(len(outs))
 	for c := range res.Probs {
 		res.Probs[c] /= n
 	}
-	res.Classes = ClassLabels(m.Config.Classes)
+	res.Classes = ClassLabels(classes)
 	best := 0
 	for i, p := range res.Probs {
 		if p > res.Probs[best] {
@@ -127,14 +148,14 @@ func predictViews(m *heads.Model, g encoder.Geometry, views ...View) (Result, er
 		clear(res.Mask)
 		res.MaskSuppressed = true
 	}
-	res.Timings["postprocess"] += time.Since(start)
+	res.Timings["postprocess"] = time.Since(start)
 	return res, nil
 }
 
 // FromEmbedding is Predict for callers that have already validated their
 // inputs; on invalid input it returns an empty Result (W = H = 0) rather
 // than panicking.
-func FromEmbedding(m *heads.Model, emb *tensor.Tensor, input *tensor.Tensor, g encoder.Geometry) Result {
+func FromEmbedding(m Heads, emb *tensor.Tensor, input *tensor.Tensor, g encoder.Geometry) Result {
 	res, _ := Predict(m, emb, input, g)
 	return res
 }
@@ -148,17 +169,17 @@ type Encoder interface {
 
 // Analyze runs the whole model on an image at SAM's input size
 // (encoder.DefaultSize): preprocess, encoder, heads.
-func Analyze(enc *encoder.Encoder, m *heads.Model, img image.Image) (Result, error) {
+func Analyze(enc *encoder.Encoder, m Heads, img image.Image) (Result, error) {
 	if enc == nil { // a nil *Encoder would not be a nil Encoder below
 		return Result{}, fmt.Errorf("pipeline: no encoder")
 	}
 	return AnalyzeSize(enc, m, img, encoder.DefaultSize)
 }
 
-// AnalyzeSize is Analyze with any encoder and input side (a multiple of
-// 16; smaller is faster and less accurate): the wasm module runs it with
-// the WebGPU encoder and, in tests, at small sizes.
-func AnalyzeSize(enc Encoder, m *heads.Model, img image.Image, size int) (Result, error) {
+// AnalyzeSize is Analyze with any encoder and heads and input side (a
+// multiple of 16; smaller is faster and less accurate): the wasm module
+// runs it on the CPU and, in tests, at small sizes.
+func AnalyzeSize(enc Encoder, m Heads, img image.Image, size int) (Result, error) {
 	return AnalyzeWith(enc, m, img, Options{Size: size})
 }
 
@@ -172,10 +193,42 @@ type Options struct {
 }
 
 // AnalyzeWith runs the whole model on an image: preprocess, encoder, heads.
-func AnalyzeWith(enc Encoder, m *heads.Model, img image.Image, opt Options) (Result, error) {
+func AnalyzeWith(enc Encoder, m Heads, img image.Image, opt Options) (Result, error) {
 	if enc == nil {
 		return Result{}, fmt.Errorf("pipeline: no encoder")
 	}
+	if hm, ok := m.(*heads.Model); m == nil || ok && hm == nil {
+		return Result{}, fmt.Errorf("pipeline: no heads model")
+	}
+	return AnalyzeStages[*tensor.Tensor](hostStages{enc, m}, img, opt)
+}
+
+// Stages is the model as the pipeline runs and times it: Encode (the
+// "encoder" stage) maps the normalized input [3,S,S] to an embedding E,
+// kept wherever the implementation computes it, and Decode (the "heads"
+// stage) runs the heads on it and the input; it owns emb from then on.
+// E is a host tensor on the CPU; a device buffer on WebGPU, so there the
+// embedding never leaves the GPU.
+type Stages[E any] interface {
+	Encode(input *tensor.Tensor) (E, error)
+	Decode(emb E, input *tensor.Tensor) (heads.Output, error)
+}
+
+// hostStages are an Encoder and Heads exchanging a host tensor.
+type hostStages struct {
+	enc Encoder
+	m   Heads
+}
+
+func (s hostStages) Encode(input *tensor.Tensor) (*tensor.Tensor, error) { return s.enc.Forward(input) }
+
+func (s hostStages) Decode(emb, input *tensor.Tensor) (heads.Output, error) {
+	return s.m.Predict(heads.Input{Embedding: emb, Image: input})
+}
+
+// AnalyzeStages runs the whole model s on an image: preprocess, encoder,
+// heads (once more on the mirror image with Options.Flip), postprocess.
+func AnalyzeStages[E any](s Stages[E], img image.Image, opt Options) (Result, error) {
 	if img == nil || img.Bounds().Empty() {
 		return Result{}, fmt.Errorf("pipeline: empty image")
 	}
@@ -186,23 +239,29 @@ func AnalyzeWith(enc Encoder, m *heads.Model, img image.Image, opt Options) (Res
 	if opt.Flip {
 		imgs = append(imgs, imageio.FlipHorizontal(img))
 	}
-	var views []View
+	var outs []heads.Output
 	var g encoder.Geometry
-	var pre, encTime time.Duration
+	var pre, encTime, headsTime time.Duration
 	for _, im := range imgs {
 		start := time.Now()
 		input, geo := encoder.Preprocess(im, opt.Size)
 		g = geo
 		pre += time.Since(start)
 		start = time.Now()
-		emb, err := enc.Forward(input)
+		emb, err := s.Encode(input)
 		if err != nil {
 			return Result{}, fmt.Errorf("pipeline: %w", err)
 		}
 		encTime += time.Since(start)
-		views = append(views, View{Embedding: emb, Input: input})
+		start = time.Now()
+		out, err := s.Decode(emb, input)
+		if err != nil {
+			return Result{}, fmt.Errorf("pipeline: %w", err)
+		}
+		headsTime += time.Since(start)
+		outs = append(outs, out)
 	}
-	res, err := predictViews(m, g, views...)
+	res, err := combine(outs, headsTime, g)
 	if err != nil {
 		return Result{}, err
 	}

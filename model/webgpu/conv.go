@@ -7,9 +7,15 @@ import (
 )
 
 var (
-	conv2dSpec    = &kernelSpec{name: "conv2d", files: []string{"common.wgsl", "conv2d.wgsl", "gemm_tiled.wgsl"}, writes: []bool{false, false, false, true}}
-	depthwiseSpec = &kernelSpec{name: "depthwise", files: []string{"common.wgsl", "depthwise.wgsl"}, writes: []bool{false, false, false, true}}
+	conv2dSpec     = &kernelSpec{name: "conv2d", files: []string{"common.wgsl", "conv2d.wgsl", "gemm_tiled.wgsl"}, writes: []bool{false, false, false, true}}
+	depthwiseSpec  = &kernelSpec{name: "depthwise", files: []string{"common.wgsl", "depthwise.wgsl"}, writes: []bool{false, false, false, true}}
+	convDirectSpec = &kernelSpec{name: "conv2d_direct", files: []string{"common.wgsl", "conv2d_direct.wgsl"}, writes: []bool{false, false, false, true}}
 )
+
+// directMaxOut is the most output channels the direct convolution takes:
+// up to it, the GEMM's 64-row tile would be at least three quarters
+// padding.
+const directMaxOut = 16
 
 // Conv2D mirrors cpu.Conv2D: dst[OutC,OH,OW] = conv(src[InC,InH,InW], w
 // [OutC,InC/Groups,KH,KW]) + bias (may be nil), PyTorch semantics.
@@ -34,8 +40,9 @@ func checkConv(p cpu.ConvParams) (cpu.ConvParams, error) {
 }
 
 // Conv2DEpilogue is Conv2D with a fused epilogue (bias, activation,
-// residual). Depthwise convolutions (Groups = InC = OutC) run a direct
-// kernel; all others an implicit GEMM per group.
+// residual). Depthwise convolutions (Groups = InC = OutC) and ungrouped
+// ones with at most 16 output channels run direct kernels; all others an
+// implicit GEMM per group.
 func (d *Device) Conv2DEpilogue(dst, src, w *Buffer, p cpu.ConvParams, ep Epilogue) error {
 	const op = "conv2d"
 	p, err := checkConv(p)
@@ -64,6 +71,17 @@ func (d *Device) Conv2DEpilogue(dst, src, w *Buffer, p cpu.ConvParams, ep Epilog
 	}
 	if p.Groups == p.InC && p.OutC == p.InC {
 		return d.depthwise(dst, src, w, p, flags, ep)
+	}
+	if p.Groups == 1 && p.OutC <= directMaxOut {
+		params := []uint32{
+			uint32(p.InC), uint32(p.InH), uint32(p.InW), uint32(p.OutC),
+			uint32(p.KH), uint32(p.KW), uint32(p.Stride), uint32(p.Pad),
+			uint32(oh), uint32(ow), flags, uint32(ep.Act),
+			f32bits(ep.Beta), 0, 0, 0,
+		}
+		groups := groups1D(oh*ow, 256)
+		groups[2] = uint32(ceilDiv(p.OutC, 4)) // blocks of 4 output channels
+		return d.run(convDirectSpec, params, groups, src, w, ep.Bias, dst)
 	}
 	params := []uint32{
 		uint32(p.InC), uint32(p.InH), uint32(p.InW), uint32(p.OutC),

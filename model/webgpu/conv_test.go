@@ -21,6 +21,9 @@ func TestConv2DMatchesCPU(t *testing.T) {
 		{InC: 4, InH: 8, InW: 9, OutC: 8, KH: 3, KW: 3, Stride: 1, Pad: 1, Groups: 4},    // channel multiplier 2
 		{InC: 70, InH: 6, InW: 5, OutC: 33, KH: 3, KW: 3, Stride: 1, Pad: 1},             // neck 3x3
 		{InC: 2, InH: 7, InW: 7, OutC: 3, KH: 5, KW: 4, Stride: 3, Pad: 2},               // odd kernel
+		{InC: 12, InH: 64, InW: 64, OutC: 8, KH: 3, KW: 3, Stride: 1, Pad: 1},            // heads' up2 (direct)
+		{InC: 64, InH: 8, InW: 8, OutC: 16, KH: 3, KW: 3, Stride: 1, Pad: 1},             // direct, most channels
+		{InC: 64, InH: 8, InW: 8, OutC: 17, KH: 3, KW: 3, Stride: 1, Pad: 1},             // GEMM, fewest channels
 	} {
 		for _, withBias := range []bool{false, true} {
 			t.Run(fmt.Sprintf("%+v/bias=%v", p, withBias), func(t *testing.T) {
@@ -52,10 +55,11 @@ func TestConv2DEpilogue(t *testing.T) {
 	d := testDevice(t)
 	r := rand.New(rand.NewPCG(13, 14))
 	for _, p := range []cpu.ConvParams{
-		{InC: 8, InH: 9, InW: 9, OutC: 16, KH: 1, KW: 1, Stride: 1},
-		{InC: 8, InH: 9, InW: 9, OutC: 8, KH: 3, KW: 3, Stride: 1, Pad: 1, Groups: 8},
+		{InC: 8, InH: 9, InW: 9, OutC: 16, KH: 1, KW: 1, Stride: 1},                   // direct
+		{InC: 8, InH: 9, InW: 9, OutC: 40, KH: 3, KW: 3, Stride: 1, Pad: 1},           // GEMM
+		{InC: 8, InH: 9, InW: 9, OutC: 8, KH: 3, KW: 3, Stride: 1, Pad: 1, Groups: 8}, // depthwise
 	} {
-		t.Run(fmt.Sprintf("groups=%d", p.Groups), func(t *testing.T) {
+		t.Run(fmt.Sprintf("%+v", p), func(t *testing.T) {
 			oh, ow := p.OutSize()
 			src := randSlice(r, p.InC*p.InH*p.InW, 1)
 			w := randSlice(r, p.OutC*p.InC/max(p.Groups, 1)*p.KH*p.KW, 1)

@@ -7,6 +7,8 @@ import (
 	"math"
 
 	"github.com/vugu/vugu/js"
+
+	"github.com/busam/busam/ui/view"
 )
 
 // This file is the app's only contact with JavaScript APIs: the busam.js
@@ -33,11 +35,14 @@ func await(p js.Value) (js.Value, error) {
 		return nil
 	})
 	onErr := js.FuncOf(func(_ js.Value, args []js.Value) any {
-		msg := "unknown error"
+		err := &callError{msg: "unknown error"}
 		if len(args) > 0 {
-			msg = errorText(args[0])
+			err.msg = errorText(args[0])
+			if args[0].Type() == js.TypeObject {
+				err.kind = str(args[0].Get("kind"))
+			}
 		}
-		ch <- settled{err: errors.New(msg)}
+		ch <- settled{err: err}
 		return nil
 	})
 	defer onOK.Release()
@@ -46,6 +51,12 @@ func await(p js.Value) (js.Value, error) {
 	s := <-ch
 	return s.v, s.err
 }
+
+// callError is a rejected promise's reason: its message and, for an image
+// file the worker could not read, busam.js's error kind ("corrupt", ...).
+type callError struct{ msg, kind string }
+
+func (e *callError) Error() string { return e.msg }
 
 // errorText is the message of a thrown JS value.
 func errorText(v js.Value) string {
@@ -126,11 +137,36 @@ type analysis struct {
 	AttW, AttH    int
 }
 
-// analyze sends the image bytes to the worker and converts its reply.
-func (m *modelClient) analyze(name string, data []byte) (*analysis, error) {
-	arr := js.Global().Get("Uint8Array").New(len(data))
-	js.CopyBytesToJS(arr, data)
-	v, err := await(m.v.Call("analyze", arr, name))
+// picture is an image file decoded by the worker, for display.
+type picture struct {
+	Frame view.Frame
+	Meta  ImageMeta
+}
+
+// decode has the worker decode an image file (a File or Blob, handed over
+// as is) and copies its pixels into Go.
+func (m *modelClient) decode(file js.Value, name string) (*picture, error) {
+	v, err := await(m.v.Call("decode", file, name))
+	if err != nil {
+		return nil, err
+	}
+	w, h := num2int(v.Get("width")), num2int(v.Get("height"))
+	rgba := v.Get("rgba")
+	if rgba.Type() != js.TypeObject || w <= 0 || h <= 0 || rgba.Length() != 4*w*h {
+		return nil, fmt.Errorf("the worker returned malformed pixels for a %dx%d image", w, h)
+	}
+	p := &picture{Frame: view.Frame{Pix: make([]byte, 4*w*h), W: w, H: h}, Meta: ImageMeta{Format: str(v.Get("format"))}}
+	js.CopyBytesToGo(p.Frame.Pix, rgba)
+	if sp := v.Get("pixelSpacingMM"); sp.Type() == js.TypeObject && sp.Length() == 2 {
+		p.Meta.PixelSpacingMM = [2]float64{num(sp.Index(0)), num(sp.Index(1))}
+	}
+	return p, nil
+}
+
+// analyze has the worker analyse an image file (a File or Blob, handed
+// over as is) and converts its reply.
+func (m *modelClient) analyze(file js.Value, name string) (*analysis, error) {
+	v, err := await(m.v.Call("analyze", file, name))
 	if err != nil {
 		return nil, err
 	}
@@ -159,18 +195,6 @@ func (m *modelClient) analyze(name string, data []byte) (*analysis, error) {
 		}
 	}
 	return a, nil
-}
-
-// readFile reads a File (or Blob) into Go memory.
-func readFile(file js.Value) ([]byte, error) {
-	buf, err := await(file.Call("arrayBuffer"))
-	if err != nil {
-		return nil, err
-	}
-	arr := js.Global().Get("Uint8Array").New(buf)
-	out := make([]byte, arr.Length())
-	js.CopyBytesToGo(out, arr)
-	return out, nil
 }
 
 // The canvas lives inside an element that the vugu template leaves empty
@@ -215,11 +239,31 @@ func drawRGBA(pix []byte, w, h int) {
 	canvas.Call("getContext", "2d").Call("putImageData", img, 0, 0)
 }
 
-// download offers bytes as a file: a Blob URL made here, clicked, then
-// revoked. Nothing leaves the browser.
+// maskPNG has the worker encode a 0|1 mask as PNG; it resolves to the
+// bytes as a JS Uint8Array, ready for downloadBytes.
+func (m *modelClient) maskPNG(mask []uint8, w, h int) (js.Value, error) {
+	arr := js.Global().Get("Uint8Array").New(len(mask))
+	js.CopyBytesToJS(arr, mask)
+	v, err := await(m.v.Call("maskPNG", arr, w, h))
+	if err != nil {
+		return js.Undefined(), err
+	}
+	if !v.InstanceOf(js.Global().Get("Uint8Array")) {
+		return js.Undefined(), errors.New("the worker returned no PNG bytes for the mask")
+	}
+	return v, nil
+}
+
+// download offers bytes as a file.
 func download(name, mime string, data []byte) {
 	arr := js.Global().Get("Uint8Array").New(len(data))
 	js.CopyBytesToJS(arr, data)
+	downloadBytes(name, mime, arr)
+}
+
+// downloadBytes offers a JS Uint8Array as a file: a Blob URL made here,
+// clicked, then revoked. Nothing leaves the browser.
+func downloadBytes(name, mime string, arr js.Value) {
 	parts := js.Global().Get("Array").New(arr)
 	opts := js.Global().Get("Object").New()
 	opts.Set("type", mime)

@@ -103,18 +103,24 @@ func (c *Root) ClearTruth(vugu.DOMEvent) {
 // HasTruth reports whether a ground-truth mask is loaded.
 func (c *Root) HasTruth() bool { return c.truth != nil }
 
-// DownloadMask saves the predicted mask as a PNG, generated here.
+// DownloadMask saves the predicted mask as a PNG, which the worker
+// encodes (in a goroutine: an event handler must not wait on a promise).
 func (c *Root) DownloadMask(vugu.DOMEvent) {
 	defer c.guard("saving the mask")
-	if c.Result == nil {
+	if c.Result == nil || c.client == nil {
 		return
 	}
-	png, err := view.MaskPNG(c.Result.Mask, c.Result.Width, c.Result.Height)
-	if err != nil {
-		c.FileError = err.Error()
-		return
-	}
-	download(view.ExportName(c.FileName, "_mask.png"), "image/png", png)
+	r, client, name := c.Result, c.client, view.ExportName(c.FileName, "_mask.png")
+	go func() {
+		png, err := client.maskPNG(r.Mask, r.Width, r.Height)
+		if err == nil {
+			downloadBytes(name, "image/png", png)
+			return
+		}
+		c.env.Lock()
+		defer c.env.UnlockRender()
+		c.FileError = "The mask could not be saved: " + err.Error()
+	}()
 }
 
 // DownloadJSON saves the result as JSON, generated here.

@@ -1,8 +1,10 @@
 // Package app is busam's browser UI, a vugu component tree compiled to
 // WebAssembly (see ../cmd/uiwasm). It runs on the page's main thread and
-// only draws and reacts: decoding for display and all model compute happen
-// elsewhere (the model in busam.js's Web Worker), so the page never
-// freezes while a model downloads or an image is analysed.
+// only draws and reacts: image decoding and all model compute happen in
+// busam.js's Web Worker, so the page never freezes while a model downloads
+// or an image is analysed. The worker returns the decoded pixels for
+// display; this package links no image decoders (they would double its
+// download), and must keep it that way.
 //
 // root.vugu holds the markup; vugugen turns it into root_gen.go:
 //
@@ -13,7 +15,6 @@ package app
 import (
 	"errors"
 	"fmt"
-	"image"
 	"math"
 	"strings"
 	"time"
@@ -21,7 +22,6 @@ import (
 	"github.com/vugu/vugu"
 	"github.com/vugu/vugu/js"
 
-	"github.com/busam/busam/imageio"
 	"github.com/busam/busam/ui/view"
 )
 
@@ -59,7 +59,7 @@ type Root struct {
 
 	// The open image.
 	FileName  string
-	Meta      imageio.Meta
+	Meta      ImageMeta
 	base      view.Frame
 	Analyzing bool
 	started   time.Time
@@ -84,6 +84,14 @@ type Root struct {
 
 	pixels []byte    // composed RGBA, reused between draws
 	heat   []float64 // the attention map at image size, made on first use
+}
+
+// ImageMeta is what the open image's file says beyond its pixels.
+type ImageMeta struct {
+	Format string // as the worker names it: "png", "jpeg", "dicom", ...
+	// PixelSpacingMM is the size of a pixel (row, column) in mm; zero
+	// when the file does not record it.
+	PixelSpacingMM [2]float64
 }
 
 // New returns the app in its initial state; Start begins loading the model.
@@ -211,16 +219,10 @@ func (c *Root) openFile(file js.Value, name string) {
 	go c.tick(seq)
 }
 
-// analyze reads and decodes the file for display, then has the worker
-// analyse the same bytes.
+// analyze has the worker decode the file for display, shows it, then has
+// the worker analyse it.
 func (c *Root) analyze(seq int, file js.Value, name string) {
-	data, err := readFile(file)
-	var img image.Image
-	var meta imageio.Meta
-	if err == nil {
-		yield() // the decode below is the longest stretch of main-thread work
-		img, meta, err = imageio.Decode(name, data)
-	}
+	pic, err := c.client.decode(file, name)
 	c.env.Lock()
 	if seq != c.seq {
 		c.env.UnlockOnly()
@@ -231,13 +233,13 @@ func (c *Root) analyze(seq int, file js.Value, name string) {
 		c.env.UnlockRender()
 		return
 	}
-	c.Meta, c.base = meta, view.ToRGBA(img)
+	c.Meta, c.base = pic.Meta, pic.Frame
 	c.env.UnlockRender()
 	if !c.drawIfCurrent(seq) {
 		return
 	}
 
-	res, err := c.client.analyze(name, data)
+	res, err := c.client.analyze(file, name)
 
 	c.env.Lock()
 	if seq != c.seq {
@@ -297,18 +299,34 @@ func (c *Root) tick(seq int) {
 	}
 }
 
+// Kinds of image-file errors, as the worker names them (engine.ErrorKind;
+// root_test.go checks that the two lists agree).
+const (
+	kindEmpty         = "empty"
+	kindUnknownFormat = "unknown-format"
+	kindNotImage      = "not-image"
+	kindTooLarge      = "too-large"
+	kindCorrupt       = "corrupt"
+	kindUnsupported   = "unsupported"
+)
+
 // describeFileError says what is wrong with a file in words for the user.
 func describeFileError(name string, err error) string {
-	switch {
-	case errors.Is(err, imageio.ErrUnknownFormat), errors.Is(err, imageio.ErrNotImage):
+	kind := ""
+	var ce *callError
+	if errors.As(err, &ce) {
+		kind = ce.kind
+	}
+	switch kind {
+	case kindUnknownFormat, kindNotImage:
 		return fmt.Sprintf("%s is not a supported image. Open a PNG, JPEG, BMP or DICOM ultrasound image. (%v)", name, err)
-	case errors.Is(err, imageio.ErrEmpty):
+	case kindEmpty:
 		return fmt.Sprintf("%s is empty.", name)
-	case errors.Is(err, imageio.ErrTooLarge):
+	case kindTooLarge:
 		return fmt.Sprintf("%s is too large to analyse here. (%v)", name, err)
-	case errors.Is(err, imageio.ErrCorrupt):
+	case kindCorrupt:
 		return fmt.Sprintf("%s is damaged or incomplete and cannot be read. Export the image again and retry. (%v)", name, err)
-	case errors.Is(err, imageio.ErrUnsupported):
+	case kindUnsupported:
 		return fmt.Sprintf("%s uses an image variant busam does not read (for example 16-bit PNG or compressed DICOM). Save it as 8-bit PNG or JPEG. (%v)", name, err)
 	}
 	return fmt.Sprintf("%s could not be analysed: %v", name, err)
@@ -351,18 +369,17 @@ func (c *Root) Rendered() {
 	}
 }
 
-// loadTruth reads a ground-truth mask for the open image (teaching mode).
+// loadTruth reads a ground-truth mask for the open image (teaching mode);
+// the worker decodes it.
 func (c *Root) loadTruth(file js.Value, name string) {
 	seq := c.seq
 	w, h := c.base.W, c.base.H
+	client := c.client
 	go func() {
-		data, err := readFile(file)
+		pic, err := client.decode(file, name)
 		var mask []uint8
 		if err == nil {
-			var img image.Image
-			if img, _, err = imageio.Decode(name, data); err == nil {
-				mask, err = view.MaskFromImage(name, img, w, h)
-			}
+			mask, err = view.MaskFromImage(name, pic.Frame.Image(), w, h)
 		}
 		c.env.Lock()
 		defer c.env.UnlockRender()

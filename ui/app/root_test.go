@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/busam/busam/imageio"
+	"github.com/busam/busam/wasm/engine"
 )
 
 func TestDescribeProgress(t *testing.T) {
@@ -52,6 +53,9 @@ func TestDescribeBackend(t *testing.T) {
 	}
 }
 
+// TestDescribeFileError goes from the decoder's error through the kind the
+// worker reports (engine.ErrorKind, as the rejected call's Error carries
+// it) to the page's words, so the two lists of kinds cannot drift apart.
 func TestDescribeFileError(t *testing.T) {
 	for _, tc := range []struct {
 		err  error
@@ -65,10 +69,14 @@ func TestDescribeFileError(t *testing.T) {
 		{fmt.Errorf("x.png: %w", imageio.ErrUnsupported), "variant"},
 		{errors.New("truncated"), "could not be analysed: truncated"},
 	} {
-		got := describeFileError("scan.png", tc.err)
+		reported := &callError{msg: tc.err.Error(), kind: engine.ErrorKind(tc.err)}
+		got := describeFileError("scan.png", reported)
 		if !strings.Contains(got, tc.want) || !strings.Contains(got, "scan.png") {
 			t.Errorf("describeFileError(%v) = %q; want it to name the file and say %q", tc.err, got, tc.want)
 		}
+	}
+	if got := describeFileError("scan.png", errors.New("the worker returned malformed pixels")); !strings.Contains(got, "could not be analysed: the worker") {
+		t.Errorf("an error without a kind reads %q", got)
 	}
 	for _, tc := range []struct{ err, want string }{
 		{"busam: cannot fetch /model/manifest.json (offline?): Failed to fetch", "network is unreachable"},

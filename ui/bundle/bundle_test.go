@@ -2,6 +2,7 @@ package bundle
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -127,6 +128,26 @@ func TestNoInlineScriptOrStyle(t *testing.T) {
 		for _, m := range scriptTag.FindAllStringSubmatch(s, -1) {
 			if !strings.Contains(m[1], "src=") {
 				t.Errorf("%s has a <script%s> without src: inline scripts are blocked", rel, m[1])
+			}
+		}
+	}
+}
+
+// TestUIModuleLinksNoDecoders keeps image codecs in the model worker:
+// the decoders (DICOM's tag dictionary above all) once made up half of
+// the UI module's download, and the worker has them anyway.
+func TestUIModuleLinksNoDecoders(t *testing.T) {
+	cmd := exec.Command("go", "list", "-deps", UIPackage)
+	cmd.Dir = testutil.RepoRoot(t)
+	cmd.Env = append(os.Environ(), "GOOS=js", "GOARCH=wasm", "CGO_ENABLED=0")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list -deps %s: %v", UIPackage, err)
+	}
+	for _, dep := range strings.Fields(string(out)) {
+		for _, banned := range []string{"github.com/busam/busam/imageio", "github.com/suyashkumar/dicom", "golang.org/x/image", "image/png", "image/jpeg", "image/gif"} {
+			if dep == banned || strings.HasPrefix(dep, banned+"/") {
+				t.Errorf("the UI module links %s; decode and encode images in the worker (busam.js decode, maskPNG)", dep)
 			}
 		}
 	}

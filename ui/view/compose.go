@@ -1,15 +1,15 @@
 // Package view turns an analysis into what the UI shows: the RGBA pixels of
 // the image with its overlays (lesion fill and contour, ground-truth
 // overlap, attention heatmap), the numbers beside it (area, Dice) and the
-// files it exports (mask PNG, result JSON). It is plain Go with no browser
-// dependency, so it is tested natively; the wasm app copies its output to a
-// canvas in one call.
+// result JSON it exports. It is plain Go with no browser dependency, so it
+// is tested natively; the wasm app copies its output to a canvas in one
+// call. It has no image codecs: the model worker decodes images and
+// encodes the mask PNG (package wasm/engine).
 package view
 
 import (
 	"fmt"
 	"image"
-	"image/draw"
 	"math"
 )
 
@@ -52,21 +52,16 @@ type Layers struct {
 	Heat []float64
 }
 
-// Frame is an RGBA picture, 4 bytes a pixel, row-major.
+// Frame is an RGBA picture, 4 bytes a pixel, row-major (the worker's
+// decode of an image file; see wasm/engine.DecodePicture).
 type Frame struct {
 	Pix  []byte
 	W, H int
 }
 
-// ToRGBA converts any decoded image to an RGBA frame at its own size.
-func ToRGBA(img image.Image) Frame {
-	b := img.Bounds()
-	if rgba, ok := img.(*image.RGBA); ok && rgba.Rect.Min == (image.Point{}) && rgba.Stride == 4*b.Dx() {
-		return Frame{Pix: rgba.Pix, W: b.Dx(), H: b.Dy()}
-	}
-	dst := image.NewRGBA(image.Rect(0, 0, b.Dx(), b.Dy()))
-	draw.Draw(dst, dst.Rect, img, b.Min, draw.Src) // fast paths for Gray, YCbCr, NRGBA
-	return Frame{Pix: dst.Pix, W: b.Dx(), H: b.Dy()}
+// Image views the frame as an image.RGBA, sharing its pixels.
+func (f Frame) Image() *image.RGBA {
+	return &image.RGBA{Pix: f.Pix, Stride: 4 * f.W, Rect: image.Rect(0, 0, f.W, f.H)}
 }
 
 // Compose writes base with the overlays of l into dst (len 4*W*H; the

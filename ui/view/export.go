@@ -1,33 +1,14 @@
 package view
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
-	"image"
-	"image/png"
 	"path"
 	"strings"
 )
 
-// MaskPNG encodes a 0|1 mask as a black-and-white 8-bit PNG (lesion 255),
-// the format of BUSI's ground-truth masks.
-func MaskPNG(mask []uint8, w, h int) ([]byte, error) {
-	if w <= 0 || h <= 0 || len(mask) != w*h {
-		return nil, fmt.Errorf("view: mask of %d pixels for %dx%d", len(mask), w, h)
-	}
-	img := image.NewGray(image.Rect(0, 0, w, h))
-	for i, v := range mask {
-		if v != 0 {
-			img.Pix[i] = 255
-		}
-	}
-	var buf bytes.Buffer
-	if err := png.Encode(&buf, img); err != nil {
-		return nil, fmt.Errorf("view: encoding the mask: %w", err)
-	}
-	return buf.Bytes(), nil
-}
+// The mask PNG export is encoded by the model worker
+// (wasm/engine.MaskPNG): the page's module has no PNG codec.
 
 // Report is the exported result of one analysis (the JSON download).
 type Report struct {

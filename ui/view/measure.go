@@ -67,22 +67,33 @@ func MaskFromImage(name string, img image.Image, w, h int) ([]uint8, error) {
 		return nil, fmt.Errorf("%s: the mask is %dx%d pixels but the image is %dx%d; load the mask made for this image", name, b.Dx(), b.Dy(), w, h)
 	}
 	out := make([]uint8, w*h)
-	if g, ok := img.(*image.Gray); ok {
+	switch m := img.(type) {
+	case *image.Gray:
 		for y := 0; y < h; y++ {
-			row := g.Pix[(y)*g.Stride : y*g.Stride+w]
+			row := m.Pix[(y)*m.Stride : y*m.Stride+w]
 			for x, v := range row {
 				if v >= 128 {
 					out[y*w+x] = 1
 				}
 			}
 		}
-		return out, nil
-	}
-	for y := 0; y < h; y++ {
-		for x := 0; x < w; x++ {
-			r, g, bl, _ := img.At(b.Min.X+x, b.Min.Y+y).RGBA()
-			if (r+g+bl)/3 >= 0x8000 {
-				out[y*w+x] = 1
+	case *image.RGBA: // what the page gets from the worker
+		for y := 0; y < h; y++ {
+			row := m.Pix[y*m.Stride : y*m.Stride+4*w]
+			for x := range w {
+				// The generic rule below on 8-bit channels (c*0x101 is the 16-bit value).
+				if (uint32(row[4*x])+uint32(row[4*x+1])+uint32(row[4*x+2]))*0x101/3 >= 0x8000 {
+					out[y*w+x] = 1
+				}
+			}
+		}
+	default:
+		for y := 0; y < h; y++ {
+			for x := 0; x < w; x++ {
+				r, g, bl, _ := img.At(b.Min.X+x, b.Min.Y+y).RGBA()
+				if (r+g+bl)/3 >= 0x8000 {
+					out[y*w+x] = 1
+				}
 			}
 		}
 	}

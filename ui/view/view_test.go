@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"image"
 	"image/color"
-	"image/png"
 	"math"
 	"strings"
 	"testing"
@@ -231,28 +230,6 @@ func TestColormap(t *testing.T) {
 	}
 }
 
-func TestMaskPNGRoundTrip(t *testing.T) {
-	mask := square(5, 3, 1, 1, 3, 2)
-	b, err := MaskPNG(mask, 5, 3)
-	if err != nil {
-		t.Fatal(err)
-	}
-	img, err := png.Decode(bytes.NewReader(b))
-	if err != nil {
-		t.Fatal(err)
-	}
-	back, err := MaskFromImage("mask.png", img, 5, 3)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(back, mask) {
-		t.Errorf("round trip %v, want %v", back, mask)
-	}
-	if _, err := MaskPNG(mask, 4, 3); err == nil {
-		t.Error("a mask of the wrong size encoded without error")
-	}
-}
-
 func TestMaskFromImage(t *testing.T) {
 	rgba := image.NewNRGBA(image.Rect(0, 0, 2, 1))
 	rgba.Set(0, 0, color.White)
@@ -309,16 +286,28 @@ func TestReportJSON(t *testing.T) {
 	}
 }
 
-func TestToRGBA(t *testing.T) {
-	g := image.NewGray(image.Rect(0, 0, 2, 1))
-	g.Pix[0], g.Pix[1] = 10, 200
-	f := ToRGBA(g)
-	if f.W != 2 || f.H != 1 || !bytes.Equal(f.Pix, []byte{10, 10, 10, 255, 200, 200, 200, 255}) {
-		t.Errorf("ToRGBA(gray) = %+v", f)
+func TestMaskFromFrameMatchesGenericRule(t *testing.T) {
+	// The page's masks come as RGBA frames (MaskFromImage's fast path);
+	// every pixel value must be classified as the generic rule does,
+	// which an image that hides its type goes through.
+	f := Frame{W: 256, H: 3, Pix: make([]byte, 4*256*3)}
+	for x := 0; x < 256; x++ {
+		for y, px := range [][4]byte{{byte(x), byte(x), byte(x), 255}, {byte(x), 255 - byte(x), byte(x / 2), 255}, {byte(x), byte(x / 3), 0, byte(x)}} {
+			copy(f.Pix[4*(y*256+x):], px[:])
+		}
 	}
-	// A sub-image keeps its own origin out of the frame.
-	sub := image.NewRGBA(image.Rect(0, 0, 4, 4)).SubImage(image.Rect(1, 1, 3, 2))
-	if f := ToRGBA(sub); f.W != 2 || f.H != 1 || len(f.Pix) != 8 {
-		t.Errorf("ToRGBA(sub-image) = %dx%d with %d bytes", f.W, f.H, len(f.Pix))
+	fast, err := MaskFromImage("m.png", f.Image(), 256, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	generic, err := MaskFromImage("m.png", struct{ image.Image }{f.Image()}, 256, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(fast, generic) {
+		t.Errorf("RGBA fast path differs from the generic rule")
+	}
+	if fast[127] != 0 || fast[128] != 1 {
+		t.Errorf("grey 127 -> %d, 128 -> %d; want 0 and 1", fast[127], fast[128])
 	}
 }

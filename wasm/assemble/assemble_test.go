@@ -248,3 +248,40 @@ func TestCompressedSiblingsDecodeToTheOriginal(t *testing.T) {
 		t.Error("a tiny file was compressed")
 	}
 }
+
+// TestLargeWasmGetsBestBrotli: a large wasm module is compressed at
+// brotli's best quality, a large weights file at the fast one.
+func TestLargeWasmGetsBestBrotli(t *testing.T) {
+	// Compressible, and not so regular that the two qualities tie.
+	var b bytes.Buffer
+	x := uint32(1)
+	for b.Len() <= brotliLargeInput {
+		x = x*1664525 + 1013904223
+		b.WriteString([]string{"i32.load ", "local.get ", "call ", "br_if ", "i64.add "}[x>>29%5])
+		b.WriteByte(byte('0' + x>>24%10))
+	}
+	best, err := brotliBytes(b.Bytes(), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fast, err := brotliBytes(b.Bytes(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Equal(best, fast) {
+		t.Fatal("test data compresses the same at both qualities")
+	}
+	dir := t.TempDir()
+	for name, want := range map[string][]byte{"app.wasm": best, "weights.safetensors": fast} {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, b.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := compressFile(p, false, t.Logf); err != nil {
+			t.Fatal(err)
+		}
+		if got := read(t, dir, name+".br"); got != string(want) {
+			t.Errorf("%s.br: %d bytes, want %d (the %s quality)", name, len(got), len(want), map[bool]string{true: "best", false: "fast"}[name == "app.wasm"])
+		}
+	}
+}

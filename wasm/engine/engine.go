@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/busam/busam/dataset"
-	"github.com/busam/busam/imageio"
 	"github.com/busam/busam/model/encoder"
 	"github.com/busam/busam/model/pipeline"
 	"github.com/busam/busam/wasm/manifest"
@@ -232,11 +231,8 @@ func (e *Engine) Analyze(name string, data []byte) (*Result, error) {
 	if model == nil {
 		return nil, errors.New("busam: no model loaded (call load first)")
 	}
-	if len(data) > MaxImageBytes {
-		return nil, fmt.Errorf("busam: %s: %d bytes, more than the %d MiB an image may have", name, len(data), MaxImageBytes>>20)
-	}
 	start := time.Now()
-	img, _, err := imageio.Decode(name, data)
+	img, _, err := decodeImage(name, data)
 	if err != nil {
 		return nil, err
 	}

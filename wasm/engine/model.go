@@ -12,16 +12,19 @@ import (
 	"github.com/busam/busam/model/pipeline"
 	"github.com/busam/busam/model/tensor"
 	"github.com/busam/busam/model/webgpu"
+	"github.com/busam/busam/model/webgpu/samheads"
 	"github.com/busam/busam/model/webgpu/tinyvit"
 	"github.com/busam/busam/quant"
 	"github.com/busam/busam/wasm/manifest"
 )
 
-// pipelineModel runs package pipeline's one path (pipeline.AnalyzeSize)
-// with the encoder on the CPU or on WebGPU, at the loaded input size.
+// pipelineModel runs package pipeline's one path at the loaded input
+// size: the encoder and heads on the CPU (pipeline.AnalyzeSize), or both
+// on WebGPU (gpu, through pipeline.AnalyzeStages).
 type pipelineModel struct {
 	enc   pipeline.Encoder
 	heads *heads.Model
+	gpu   *samheads.Stages
 	size  int
 
 	mu      sync.Mutex // a WebGPU device takes one caller at a time
@@ -31,6 +34,12 @@ type pipelineModel struct {
 func (m *pipelineModel) Analyze(img image.Image) (pipeline.Result, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.gpu != nil {
+		if m.release == nil {
+			return pipeline.Result{}, fmt.Errorf("busam: the WebGPU model is closed")
+		}
+		return pipeline.AnalyzeStages[samheads.Embedding](*m.gpu, img, pipeline.Options{Size: m.size})
+	}
 	return pipeline.AnalyzeSize(m.enc, m.heads, img, m.size)
 }
 
@@ -48,6 +57,8 @@ func (m *pipelineModel) Close() error {
 
 // BuildPipelineModel builds the CPU model from the encoder (float32/fp16,
 // or int8 with its quant manifest: dequantized here) and heads files.
+// The heads' encoder overrides (a fine-tuned neck) replace the encoder's
+// tensors of the same names.
 func BuildPipelineModel(files map[string][]byte, inputSize int) (Model, error) {
 	w, err := readEncoder(files)
 	if err != nil {
@@ -57,20 +68,25 @@ func BuildPipelineModel(files map[string][]byte, inputSize int) (Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	enc, err := encoder.New(encTensors)
-	if err != nil {
-		return nil, fmt.Errorf("encoder: %w", err)
-	}
 	h, err := readHeads(files)
 	if err != nil {
 		return nil, err
 	}
+	if err := applyOverrides(encTensors, h.EncoderOverrides); err != nil {
+		return nil, err
+	}
+	enc, err := encoder.New(encTensors)
+	if err != nil {
+		return nil, fmt.Errorf("encoder: %w", err)
+	}
 	return &pipelineModel{enc: enc, heads: h, size: inputSize}, nil
 }
 
-// BuildWebGPUModel runs the encoder on a WebGPU device (model/webgpu) and
-// the heads, a few percent of the work, on the CPU. An int8 encoder keeps
-// its transformer linears in int8 on the device (tinyvit.NewInt8).
+// BuildWebGPUModel runs the encoder (model/webgpu/tinyvit) and the heads
+// (model/webgpu/samheads) on a WebGPU device; the embedding stays on the
+// device between them. An int8 encoder keeps
+// its transformer linears in int8 on the device (tinyvit.NewInt8); the
+// heads' encoder overrides replace their tensors there too.
 func BuildWebGPUModel(files map[string][]byte, inputSize int) (Model, error) {
 	w, err := readEncoder(files)
 	if err != nil {
@@ -86,13 +102,22 @@ func BuildWebGPUModel(files map[string][]byte, inputSize int) (Model, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Checked before a device is opened; int8 ones are applied by tinyvit.
+	if q := w.int8(); q != nil {
+		err = checkOverrides(q, h.EncoderOverrides)
+	} else {
+		err = applyOverrides(encTensors, h.EncoderOverrides)
+	}
+	if err != nil {
+		return nil, err
+	}
 	d, err := webgpu.Open(webgpu.Options{})
 	if err != nil {
 		return nil, err
 	}
 	var enc *tinyvit.Encoder
 	if q := w.int8(); q != nil {
-		enc, err = tinyvit.NewInt8(d, encoder.MobileSAM, q)
+		enc, err = tinyvit.NewInt8WithOverrides(d, encoder.MobileSAM, q, h.EncoderOverrides)
 	} else {
 		enc, err = tinyvit.New(d, encoder.MobileSAM, encTensors)
 	}
@@ -100,8 +125,14 @@ func BuildWebGPUModel(files map[string][]byte, inputSize int) (Model, error) {
 		d.Close()
 		return nil, err
 	}
-	release := func() { enc.Release(); d.Close() }
-	return &pipelineModel{enc: enc, heads: h, size: inputSize, release: release}, nil
+	gh, err := samheads.New(d, h)
+	if err != nil {
+		enc.Release()
+		d.Close()
+		return nil, err
+	}
+	release := func() { gh.Release(); enc.Release(); d.Close() }
+	return &pipelineModel{gpu: &samheads.Stages{Encoder: enc, Heads: gh}, size: inputSize, release: release}, nil
 }
 
 func readHeads(files map[string][]byte) (*heads.Model, error) {
@@ -109,8 +140,11 @@ func readHeads(files map[string][]byte) (*heads.Model, error) {
 	if !ok {
 		return nil, fmt.Errorf("the model has no %s file", manifest.RoleHeads)
 	}
-	return heads.Decode(manifest.RoleHeads+".safetensors", data)
+	return heads.Decode(headsFileName, data)
 }
+
+// headsFileName names the heads file in errors.
+const headsFileName = manifest.RoleHeads + ".safetensors"
 
 // encoderWeights is the encoder file of a model: a quantized file (int8,
 // or fp16) checked against its quant manifest, or a plain float file.
@@ -156,6 +190,30 @@ func (w *encoderWeights) float32() (map[string]*tensor.Tensor, error) {
 		return w.quant.Float32()
 	}
 	return quant.ParseAny(encoderFileName, w.plain, nil)
+}
+
+// applyOverrides puts the heads' encoder overrides (a fine-tuned neck) in
+// place of the encoder tensors p of the same names. A misfit blames the
+// heads file: its overrides were made for another encoder, or tampered with.
+func applyOverrides(p, over map[string]*tensor.Tensor) error {
+	if err := encoder.ApplyOverrides(p, over); err != nil {
+		return fmt.Errorf("%s: its encoder overrides do not fit %s: %w", headsFileName, encoderFileName, err)
+	}
+	return nil
+}
+
+// checkOverrides is applyOverrides' check for a quantized encoder, without
+// dequantizing it: applied to the manifest's shapes (tensors without data,
+// dropped afterwards).
+func checkOverrides(q *quant.Model, over map[string]*tensor.Tensor) error {
+	if len(over) == 0 {
+		return nil
+	}
+	shapes := make(map[string]*tensor.Tensor, len(q.Manifest.Tensors))
+	for _, t := range q.Manifest.Tensors {
+		shapes[t.Name] = &tensor.Tensor{Shape: t.Shape}
+	}
+	return applyOverrides(shapes, over)
 }
 
 // ReadModelDir reads a published model folder (model/ of dist/web): its

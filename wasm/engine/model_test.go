@@ -112,6 +112,9 @@ func TestWebGPUModelMatchesCPU(t *testing.T) {
 		{"float32", map[string][]byte{manifest.RoleEncoder: readFile(t, encPath), manifest.RoleHeads: headsBytes}},
 		// int8: linears stay int8 on the device (tinyvit.NewInt8), the CPU dequantizes
 		{"int8", map[string][]byte{manifest.RoleEncoder: int8Enc, manifest.RoleEncoderQuant: int8Man, manifest.RoleHeads: headsBytes}},
+		// heads with a fine-tuned neck: it replaces the encoder's on the device too
+		{"float32, tuned neck", withTunedNeck(t, map[string][]byte{manifest.RoleEncoder: readFile(t, encPath)})},
+		{"int8, tuned neck", withTunedNeck(t, map[string][]byte{manifest.RoleEncoder: int8Enc, manifest.RoleEncoderQuant: int8Man})},
 	} {
 		t.Run(tc.name, func(t *testing.T) { compareWebGPUWithCPU(t, tc.files, img) })
 	}

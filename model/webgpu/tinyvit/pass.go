@@ -2,6 +2,7 @@ package tinyvit
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/busam/busam/model/cpu"
 	"github.com/busam/busam/model/encoder"
@@ -26,6 +27,10 @@ type pass struct {
 	d     *webgpu.Device
 	err   error
 	owned []*webgpu.Buffer
+	// keep leaves the input and the output on the device for the caller
+	// (ForwardOnDevice) instead of releasing them and reading back.
+	keep          bool
+	input, output *webgpu.Buffer
 }
 
 var _ encoder.Backend[*buf] = (*pass)(nil)
@@ -84,7 +89,10 @@ func gpuAct(a encoder.Activation) webgpu.Activation {
 func (f *pass) Input(x *tensor.Tensor) *buf {
 	b, err := f.d.Upload(x)
 	f.fail(err)
-	if b != nil {
+	switch {
+	case b != nil && f.keep:
+		f.input = b // not owned: the pass's drop and releaseAll leave it alone
+	case b != nil:
 		f.owned = append(f.owned, b)
 	}
 	return &buf{b: b}
@@ -289,6 +297,11 @@ func (f *pass) Output(x *buf, c, h, w int) (*tensor.Tensor, error) {
 	}
 	if f.err != nil {
 		return nil, f.err
+	}
+	if f.keep {
+		f.output = x.b
+		f.owned = slices.DeleteFunc(f.owned, func(b *webgpu.Buffer) bool { return b == x.b })
+		return nil, nil
 	}
 	res, err := f.d.Read(x.b)
 	if err != nil {

@@ -5,7 +5,8 @@
 // [NeckDim,h,w] contract as the CPU encoder.
 //
 // New takes float32 tensors (encoder.safetensors); NewInt8 takes a quant
-// int8 file and keeps the transformer linears in int8 on the device.
+// int8 file and keeps the transformer linears in int8 on the device
+// (NewInt8WithOverrides: with a fine-tuned neck from the heads file).
 package tinyvit
 
 import (
@@ -51,8 +52,18 @@ func New(d *webgpu.Device, cfg encoder.Config, p map[string]*tensor.Tensor) (*En
 // fc2) stay int8 on the device and run through LinearQ8, dequantized in
 // the shader; every other tensor is uploaded dequantized to float32.
 func NewInt8(d *webgpu.Device, cfg encoder.Config, m *quant.Model) (*Encoder, error) {
+	return NewInt8WithOverrides(d, cfg, m, nil)
+}
+
+// NewInt8WithOverrides is NewInt8 with some tensors replaced by float32
+// ones (encoder.ApplyOverrides: a fine-tuned neck shipped with the heads).
+// An overridden tensor is uploaded as given, never its int8 original.
+func NewInt8WithOverrides(d *webgpu.Device, cfg encoder.Config, m *quant.Model, over map[string]*tensor.Tensor) (*Encoder, error) {
 	p, err := m.Float32()
 	if err != nil {
+		return nil, fmt.Errorf("tinyvit: %w", err)
+	}
+	if err := encoder.ApplyOverrides(p, over); err != nil {
 		return nil, fmt.Errorf("tinyvit: %w", err)
 	}
 	params, err := encoder.NewParams(cfg, p)
@@ -61,7 +72,7 @@ func NewInt8(d *webgpu.Device, cfg encoder.Config, m *quant.Model) (*Encoder, er
 	}
 	int8s := map[string]bool{}
 	for _, t := range m.Manifest.Tensors {
-		if t.Scheme == quant.SchemeInt8 {
+		if _, overridden := over[t.Name]; t.Scheme == quant.SchemeInt8 && !overridden {
 			int8s[t.Name] = true
 		}
 	}
@@ -154,4 +165,19 @@ func (e *Encoder) EmbedSize(img image.Image, size int) (*tensor.Tensor, encoder.
 	x, g := encoder.Preprocess(img, size)
 	emb, err := e.Forward(x)
 	return emb, g, err
+}
+
+// ForwardOnDevice is Forward with the embedding left on the device, for
+// heads that run there too (model/webgpu/samheads): it returns the
+// [NeckDim,h,w] embedding and the uploaded input x, both the caller's to
+// release. Nothing is read back; the work may still be running.
+func (e *Encoder) ForwardOnDevice(x *tensor.Tensor) (emb, input *webgpu.Buffer, err error) {
+	f := &pass{e: e, d: e.d, keep: true}
+	defer f.releaseAll()
+	if _, err := encoder.Forward[*buf](f, e.Params, x); err != nil {
+		f.input.Release()
+		f.output.Release()
+		return nil, nil, fmt.Errorf("tinyvit: %w", err)
+	}
+	return f.output, f.input, nil
 }

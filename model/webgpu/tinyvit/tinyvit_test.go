@@ -279,6 +279,68 @@ func TestInt8MatchesDequantized(t *testing.T) {
 	}
 }
 
+// TestInt8WithOverrides: tensors the heads override (a tuned neck, here
+// also one token linear) replace their int8 originals on the device, so
+// the encoder equals the CPU encoder on the dequantized weights with the
+// same overrides; an override the encoder has no place for is refused.
+func TestInt8WithOverrides(t *testing.T) {
+	if runtime.GOOS == "js" {
+		t.Skip("native only: quantizing goes through files")
+	}
+	d := openDevice(t)
+	m := quantizeTiny(t, randomParams(t, tiny, 9))
+	deq, err := m.Float32()
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := encoder.NewParams(tiny, deq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	linear := plain.TokenLinears()[0].Weight.Name
+	r := rand.New(rand.NewPCG(3, 4))
+	over := map[string]*tensor.Tensor{}
+	for _, name := range []string{"neck.0.weight", "neck.1.bias", "neck.2.weight", linear} {
+		o := tensor.New(deq[name].Shape...)
+		for i := range o.Data {
+			o.Data[i] = float32(r.NormFloat64()) * 0.1
+		}
+		over[name] = o
+	}
+	if err := encoder.ApplyOverrides(deq, over); err != nil {
+		t.Fatal(err)
+	}
+	cpuEnc, err := encoder.NewWithConfig(tiny, deq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gpuEnc, err := NewInt8WithOverrides(d, tiny, m, over)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gpuEnc.Release()
+	blocks := tiny.Depths[1] + tiny.Depths[2] + tiny.Depths[3]
+	if len(gpuEnc.q) != 4*blocks-1 {
+		t.Errorf("%d int8 weights on the device, want %d: all token linears but the overridden %s", len(gpuEnc.q), 4*blocks-1, linear)
+	}
+	x := randomImage(11, 3, 45, 29)
+	_, _, cos, rel := forwardBoth(t, gpuEnc, cpuEnc, x)
+	t.Logf("int8 with overrides 45x29: cosine %.8f, max relative error %.3g", cos, rel)
+	if cos < 0.99999 || rel > 1e-4 {
+		t.Errorf("cosine %.8f, max relative error %.3g", cos, rel)
+	}
+
+	for name, bad := range map[string]map[string]*tensor.Tensor{
+		"unknown name": {"neck.9.weight": over["neck.0.weight"]},
+		"wrong shape":  {"neck.0.weight": over["neck.2.weight"]},
+	} {
+		if e, err := NewInt8WithOverrides(d, tiny, m, bad); err == nil {
+			e.Release()
+			t.Errorf("%s: override accepted", name)
+		}
+	}
+}
+
 // TestMobileSAMInt8 runs `busam quantize`'s int8 file at 128x128 (to keep
 // the test short): equal to the CPU encoder on its dequantized weights,
 // and close to float32.

@@ -7,6 +7,14 @@
 //	addFile(role, Uint8Array, sha256hex?) -> Promise<void>  (rejects a file whose SHA-256 differs)
 //	load({inputSize, backend, gpu}) -> Promise<{backend, backendReason, files, inputSize}>
 //	analyze(name, Uint8Array) -> Promise<{mask, width, height, probs, label, timings, backend, attention}>
+//	decode(name, Uint8Array) -> Promise<{rgba: Uint8ClampedArray, width, height, format, pixelSpacingMM: [row, col]}>
+//	maskPNG(Uint8Array mask, width, height) -> Promise<Uint8Array>  (the mask as an 8-bit PNG)
+//
+// decode and maskPNG are for the page: it shows the image and reads
+// teaching-mode masks from decode's pixels and offers maskPNG's bytes as a
+// download, so its own module needs no image codecs. A rejected
+// image-file error carries a kind (engine.ErrorKind: "corrupt",
+// "not-image", ...) for the page to word its message.
 //
 // Every call returns a promise and runs its work in a goroutine: blocking
 // inside a js.FuncOf callback would deadlock the Go scheduler, and the
@@ -88,6 +96,37 @@ func main() {
 			return resultToJS(r), nil
 		})
 	}))
+	api.Set("decode", js.FuncOf(func(_ js.Value, args []js.Value) any {
+		name, err1 := stringArg(args, 0, "file name")
+		data, err2 := bytesArg(args, 1, "image bytes")
+		return promise(func() (any, error) {
+			if err := firstErr(err1, err2); err != nil {
+				return nil, err
+			}
+			p, err := engine.DecodePicture(name, data)
+			if err != nil {
+				return nil, err
+			}
+			return pictureToJS(p), nil
+		})
+	}))
+	api.Set("maskPNG", js.FuncOf(func(_ js.Value, args []js.Value) any {
+		mask, err1 := bytesArg(args, 0, "mask")
+		w, err2 := intArg(args, 1, "width")
+		h, err3 := intArg(args, 2, "height")
+		return promise(func() (any, error) {
+			if err := firstErr(err1, err2, err3); err != nil {
+				return nil, err
+			}
+			b, err := engine.MaskPNG(mask, w, h)
+			if err != nil {
+				return nil, err
+			}
+			arr := js.Global().Get("Uint8Array").New(len(b))
+			js.CopyBytesToJS(arr, b)
+			return arr, nil
+		})
+	}))
 	js.Global().Set("busamGo", api)
 	if ready := js.Global().Get("busamGoReady"); ready.Type() == js.TypeFunction {
 		ready.Invoke()
@@ -108,7 +147,11 @@ func promise(work func() (any, error)) js.Value {
 			}()
 			v, err := work()
 			if err != nil {
-				reject.Invoke(jsError(err.Error()))
+				e := jsError(err.Error())
+				if kind := engine.ErrorKind(err); kind != "" {
+					e.Set("kind", kind)
+				}
+				reject.Invoke(e)
 				return
 			}
 			resolve.Invoke(v)
@@ -164,6 +207,13 @@ func stringArg(args []js.Value, i int, what string) (string, error) {
 	return args[i].String(), nil
 }
 
+func intArg(args []js.Value, i int, what string) (int, error) {
+	if i >= len(args) || args[i].Type() != js.TypeNumber {
+		return 0, fmt.Errorf("busam: argument %d (%s) must be a number", i+1, what)
+	}
+	return args[i].Int(), nil
+}
+
 // bytesArg copies a Uint8Array argument into Go memory; it runs in the
 // callback itself, before the caller can reuse the array.
 func bytesArg(args []js.Value, i int, what string) ([]byte, error) {
@@ -208,6 +258,15 @@ func resultToJS(r *engine.Result) map[string]any {
 		}
 	}
 	return out
+}
+
+func pictureToJS(p *engine.Picture) map[string]any {
+	rgba := js.Global().Get("Uint8ClampedArray").New(len(p.RGBA))
+	js.CopyBytesToJS(rgba, p.RGBA)
+	return map[string]any{
+		"rgba": rgba, "width": p.W, "height": p.H, "format": p.Format,
+		"pixelSpacingMM": []any{p.PixelSpacingMM[0], p.PixelSpacingMM[1]},
+	}
 }
 
 // float32sToJS copies floats into a new Float32Array through its bytes.

@@ -1,0 +1,61 @@
+package samheads
+
+import (
+	"fmt"
+
+	"github.com/busam/busam/model/heads"
+	"github.com/busam/busam/model/pipeline"
+	"github.com/busam/busam/model/tensor"
+	"github.com/busam/busam/model/webgpu"
+	"github.com/busam/busam/model/webgpu/tinyvit"
+)
+
+// Stages runs the encoder and the heads on one device as the pipeline's
+// two stages (pipeline.AnalyzeStages): the embedding and the uploaded
+// input stay on the device between them.
+type Stages struct {
+	Encoder *tinyvit.Encoder
+	Heads   *Heads
+}
+
+var _ pipeline.Stages[Embedding] = Stages{}
+
+// Embedding is an encoder output on the device: the embedding
+// [EmbedDim,H,W] and the encoder input [3,4HK,4WK] the "unet" heads read.
+type Embedding struct {
+	Emb, Input *webgpu.Buffer
+	H, W, K    int
+}
+
+// Release frees both buffers.
+func (e Embedding) Release() {
+	e.Emb.Release()
+	e.Input.Release()
+}
+
+// Encode runs the encoder on input [3,S,S] and waits for it, so that the
+// encoder's time is not billed to the heads; nothing is read back.
+func (s Stages) Encode(input *tensor.Tensor) (Embedding, error) {
+	emb, in, err := s.Encoder.ForwardOnDevice(input)
+	if err != nil {
+		return Embedding{}, err
+	}
+	e := Embedding{Emb: emb, Input: in}
+	e.H, e.W = s.Encoder.OutputSize(input.Shape[1], input.Shape[2])
+	if e.H < 1 || e.W < 1 || input.Shape[1]%(4*e.H) != 0 || input.Shape[2] != input.Shape[1]/e.H*e.W {
+		e.Release()
+		return Embedding{}, fmt.Errorf("samheads: input %v does not tile the %dx%d embedding grid", input.Shape, e.H, e.W)
+	}
+	e.K = input.Shape[1] / (4 * e.H)
+	if err := s.Heads.d.Sync(); err != nil {
+		e.Release()
+		return Embedding{}, err
+	}
+	return e, nil
+}
+
+// Decode runs the heads on e and releases it.
+func (s Stages) Decode(e Embedding, _ *tensor.Tensor) (heads.Output, error) {
+	defer e.Release()
+	return s.Heads.Run(e.Emb, e.Input, e.H, e.W, e.K)
+}
