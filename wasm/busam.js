@@ -5,11 +5,12 @@
 //   // optional third argument: {inputSize: 1024, backend: 'auto'|'cpu'|'webgpu'}
 //   // (inputSize: the encoder's input side, smaller is faster and coarser;
 //   //  backend 'auto' takes WebGPU on a real GPU adapter, else the CPU)
-//   const r = await b.analyze(fileOrBlobOrBytes);
+//   const r = await b.analyze(fileOrBlobOrBytes);   // or analyze(input, name?, {embedding: true})
 //   // r = {mask: Uint8Array(w*h, 0|1), width, height,
 //   //      probs: {normal, benign, malignant}, label,
 //   //      timings: {decode, encoder, heads, total} (ms),
-//   //      backend: 'cpu'|'webgpu', attention: {width, height, data: Float32Array} | null}
+//   //      backend: 'cpu'|'webgpu', attention: {width, height, data: Float32Array} | null,
+//   //      embedding: {shape: [256, S/16, S/16], data: Float32Array}  (only when asked for)}
 //   const img = await b.decode(fileOrBlobOrBytes);  // the image for display, decoded in the worker
 //   // img = {rgba: Uint8ClampedArray(4*w*h), width, height, format, pixelSpacingMM: [row, col] (0 if unknown)}
 //   const png = await b.maskPNG(r.mask, r.width, r.height);  // Uint8Array: the mask as an 8-bit PNG
@@ -60,9 +61,16 @@ export class Busam {
     return b;
   }
 
-  /** Analyses one image: a File, Blob, ArrayBuffer or typed array of its bytes. */
-  analyze(input, name) {
-    return this.#imageRequest('analyze', input, name);
+  /**
+   * Analyses one image: a File, Blob, ArrayBuffer or typed array of its
+   * bytes. name (optional) names it in errors; options: {embedding: true}
+   * adds the encoder's embedding to the result (off by default: on WebGPU
+   * it is read back from the GPU only for this). analyze(input, options)
+   * works too.
+   */
+  analyze(input, name, options) {
+    if (name !== null && typeof name === 'object') [name, options] = [undefined, name];
+    return this.#imageRequest('analyze', input, name, { embedding: Boolean(options && options.embedding) });
   }
 
   /** Decodes one image for display, in the worker, with the checks analyze makes. */
@@ -76,12 +84,12 @@ export class Busam {
     return this.#request({ op: 'maskPNG', mask, width, height });
   }
 
-  #imageRequest(op, input, name) {
+  #imageRequest(op, input, name, options) {
     if (!(input instanceof Blob || input instanceof ArrayBuffer || ArrayBuffer.isView(input))) {
       return Promise.reject(new Error(`busam: ${op} takes a File, Blob, ArrayBuffer or Uint8Array`));
     }
     const fileName = name ?? (typeof File !== 'undefined' && input instanceof File ? input.name : 'image');
-    return this.#request({ op, name: fileName, data: input });
+    return this.#request({ op, name: fileName, data: input, options });
   }
 
   /** Stops the worker; pending calls are rejected. */

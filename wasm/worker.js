@@ -2,9 +2,11 @@
 // stays responsive while the model loads and analyses. busam.js talks to it
 // with messages:
 //   page -> worker  {id, op: 'load', baseURL, options: {inputSize, backend}}
-//                 | {id, op: 'analyze' | 'decode', name, data: Blob|ArrayBuffer|Uint8Array}
+//                 | {id, op: 'analyze' | 'decode', name, data: Blob|ArrayBuffer|Uint8Array, options?: {embedding}}
 //                 | {id, op: 'maskPNG', mask: Uint8Array, width, height}
 //   worker -> page  {id, type: 'progress', progress} | {id, type: 'done', result} | {id, type: 'error', error, kind?}
+// 'analyze' with options.embedding adds the encoder's embedding to the
+// result ({shape, data: Float32Array}); without it nothing more is read back.
 // 'decode' returns the image's RGBA pixels for the page to show and
 // 'maskPNG' a mask as PNG bytes for download (the page has no image codecs
 // of its own); kind names what is wrong with an image file ('corrupt',
@@ -221,12 +223,13 @@ async function toBytes(data) {
   throw new Error('busam: an image must be a File, Blob, ArrayBuffer or Uint8Array');
 }
 
-async function analyze(id, name, data) {
+async function analyze(id, name, data, options) {
   if (!modelLoaded) {
     if (!lastLoad) throw new Error('busam: no model loaded (call Busam.load first)');
     await loadModel(id, lastLoad.baseURL, lastLoad.options); // the runtime restarted: reload from the cache
   }
-  return call('analyze', String(name || 'image'), await toBytes(data));
+  const opts = options || {};
+  return call('analyze', String(name || 'image'), await toBytes(data), { embedding: Boolean(opts.embedding) });
 }
 
 // decode needs the Go runtime, not the model.
@@ -245,13 +248,14 @@ self.onmessage = (ev) => {
     try {
       let result;
       if (msg.op === 'load') result = await loadModel(id, new URL(msg.baseURL), msg.options);
-      else if (msg.op === 'analyze') result = await analyze(id, msg.name, msg.data);
+      else if (msg.op === 'analyze') result = await analyze(id, msg.name, msg.data, msg.options);
       else if (msg.op === 'decode') result = await decode(msg.name, msg.data);
       else if (msg.op === 'maskPNG') result = await call('maskPNG', msg.mask, Number(msg.width), Number(msg.height));
       else throw new Error(`busam: unknown operation ${JSON.stringify(msg.op)}`);
       const transfer = [];
       if (result && result.mask) transfer.push(result.mask.buffer);
       if (result && result.attention) transfer.push(result.attention.data.buffer);
+      if (result && result.embedding) transfer.push(result.embedding.data.buffer);
       if (result && result.rgba) transfer.push(result.rgba.buffer);
       if (result instanceof Uint8Array) transfer.push(result.buffer);
       self.postMessage({ id, type: 'done', result }, transfer);

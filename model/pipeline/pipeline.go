@@ -33,7 +33,10 @@ type Result struct {
 	// MaskSuppressed is set when the model predicted "normal": a normal
 	// image has no lesion, so the mask is cleared to agree with the label.
 	MaskSuppressed bool
-	Timings        map[string]time.Duration // "preprocess", "encoder", "heads", "postprocess"
+	// Embedding is the encoder's output [256,S/16,S/16] for the image
+	// (the unflipped view), on the host; only with Options.Embedding.
+	Embedding *tensor.Tensor
+	Timings   map[string]time.Duration // "preprocess", "encoder", "heads", "postprocess"
 }
 
 // ClassLabels maps a model's class indices to labels: three classes are
@@ -190,6 +193,11 @@ type Options struct {
 	// (twice the encoder time) and the two predictions are averaged
 	// (PredictFlip).
 	Flip bool
+	// Embedding keeps the image's embedding in Result.Embedding, for
+	// checks against another encoder; stages that keep it on a device
+	// (Stages[E] other than a host tensor) must be an EmbeddingReader[E],
+	// and pay a read back.
+	Embedding bool
 }
 
 // AnalyzeWith runs the whole model on an image: preprocess, encoder, heads.
@@ -208,7 +216,7 @@ func AnalyzeWith(enc Encoder, m Heads, img image.Image, opt Options) (Result, er
 // kept wherever the implementation computes it, and Decode (the "heads"
 // stage) runs the heads on it and the input; it owns emb from then on.
 // E is a host tensor on the CPU; a device buffer on WebGPU, so there the
-// embedding never leaves the GPU.
+// embedding never leaves the GPU (unless Options.Embedding asks for it).
 type Stages[E any] interface {
 	Encode(input *tensor.Tensor) (E, error)
 	Decode(emb E, input *tensor.Tensor) (heads.Output, error)
@@ -226,6 +234,15 @@ func (s hostStages) Decode(emb, input *tensor.Tensor) (heads.Output, error) {
 	return s.m.Predict(heads.Input{Embedding: emb, Image: input})
 }
 
+// ReadEmbedding copies emb, which the heads own from Decode on.
+func (hostStages) ReadEmbedding(emb *tensor.Tensor) (*tensor.Tensor, error) { return emb.Clone(), nil }
+
+// EmbeddingReader is Stages that can copy their embedding to the host
+// (Options.Embedding). AnalyzeStages calls it between Encode and Decode.
+type EmbeddingReader[E any] interface {
+	ReadEmbedding(emb E) (*tensor.Tensor, error)
+}
+
 // AnalyzeStages runs the whole model s on an image: preprocess, encoder,
 // heads (once more on the mirror image with Options.Flip), postprocess.
 func AnalyzeStages[E any](s Stages[E], img image.Image, opt Options) (Result, error) {
@@ -235,14 +252,19 @@ func AnalyzeStages[E any](s Stages[E], img image.Image, opt Options) (Result, er
 	if opt.Size < 16 || opt.Size%16 != 0 {
 		return Result{}, fmt.Errorf("pipeline: input size %d is not a positive multiple of 16", opt.Size)
 	}
+	reader, canRead := s.(EmbeddingReader[E])
+	if opt.Embedding && !canRead {
+		return Result{}, fmt.Errorf("pipeline: these stages (%T) cannot read their embedding back", s)
+	}
 	imgs := []image.Image{img}
 	if opt.Flip {
 		imgs = append(imgs, imageio.FlipHorizontal(img))
 	}
 	var outs []heads.Output
 	var g encoder.Geometry
+	var embedding *tensor.Tensor
 	var pre, encTime, headsTime time.Duration
-	for _, im := range imgs {
+	for i, im := range imgs {
 		start := time.Now()
 		input, geo := encoder.Preprocess(im, opt.Size)
 		g = geo
@@ -253,8 +275,15 @@ func AnalyzeStages[E any](s Stages[E], img image.Image, opt Options) (Result, er
 			return Result{}, fmt.Errorf("pipeline: %w", err)
 		}
 		encTime += time.Since(start)
+		var readErr error
+		if opt.Embedding && i == 0 { // before Decode, which owns emb; timed as neither stage
+			embedding, readErr = reader.ReadEmbedding(emb)
+		}
 		start = time.Now()
-		out, err := s.Decode(emb, input)
+		out, err := s.Decode(emb, input) // run even after a failed read: it frees emb
+		if readErr != nil {
+			return Result{}, fmt.Errorf("pipeline: reading the embedding back: %w", readErr)
+		}
 		if err != nil {
 			return Result{}, fmt.Errorf("pipeline: %w", err)
 		}
@@ -267,6 +296,7 @@ func AnalyzeStages[E any](s Stages[E], img image.Image, opt Options) (Result, er
 	}
 	res.Timings["preprocess"] = pre
 	res.Timings["encoder"] = encTime
+	res.Embedding = embedding
 	return res, nil
 }
 

@@ -3,7 +3,10 @@
 // images and feature maps are CHW (batch 1), token sequences are [N, C].
 package tensor
 
-import "fmt"
+import (
+	"fmt"
+	"math"
+)
 
 // Tensor is a dense row-major float32 array.
 type Tensor struct {
@@ -46,3 +49,23 @@ func (t *Tensor) Clone() *Tensor {
 func (t *Tensor) Reshape(shape ...int) *Tensor { return From(t.Data, shape...) }
 
 func (t *Tensor) String() string { return fmt.Sprintf("tensor%v", t.Shape) }
+
+// Cosine is the cosine similarity of two vectors, summed in float64 (an
+// embedding has a million values); NaN when their lengths differ or
+// either is all zeros.
+func Cosine(a, b []float32) float64 {
+	if len(a) != len(b) {
+		return math.NaN()
+	}
+	var ab, aa, bb float64
+	for i := range a {
+		x, y := float64(a[i]), float64(b[i])
+		ab += x * y
+		aa += x * x
+		bb += y * y
+	}
+	if aa == 0 || bb == 0 {
+		return math.NaN()
+	}
+	return ab / math.Sqrt(aa*bb)
+}

@@ -17,12 +17,28 @@ import (
 	"github.com/busam/busam/dataset"
 	"github.com/busam/busam/model/encoder"
 	"github.com/busam/busam/model/pipeline"
+	"github.com/busam/busam/model/tensor"
 	"github.com/busam/busam/wasm/manifest"
 )
 
 // Model analyses a decoded image; pipelineModel is the real one.
 type Model interface {
 	Analyze(img image.Image) (pipeline.Result, error)
+}
+
+// EmbeddingModel is a Model that can also return the encoder's embedding
+// with the result (pipeline.Result.Embedding), for AnalyzeOptions.Embedding.
+type EmbeddingModel interface {
+	Model
+	AnalyzeEmbedding(img image.Image) (pipeline.Result, error)
+}
+
+// AnalyzeOptions ask one analysis for more than the result.
+type AnalyzeOptions struct {
+	// Embedding returns the encoder's embedding (Result.Embedding), to
+	// check it against another encoder. Off by default: on WebGPU it is an
+	// extra read back from the device (4 MiB at input size 1024).
+	Embedding bool
 }
 
 // Builder makes a Model from verified model files, keyed by manifest
@@ -95,8 +111,12 @@ type Result struct {
 	Label                  string
 	Attention              []float32 // AttentionW*AttentionH, row-major; empty if the model has none
 	AttentionW, AttentionH int
-	Timings                Timings
-	Backend                string
+	// Embedding is the encoder's output, row-major EmbeddingShape
+	// ([256,S/16,S/16]); only with AnalyzeOptions.Embedding.
+	Embedding      []float32
+	EmbeddingShape []int
+	Timings        Timings
+	Backend        string
 }
 
 // MaxImageBytes bounds one uploaded image file (DICOM included).
@@ -225,11 +245,24 @@ func (e *Engine) buildOnCandidates(opt Options) (Model, Backend, error) {
 // Analyze decodes an image file (name is used in errors and for the
 // format) and runs the model on it.
 func (e *Engine) Analyze(name string, data []byte) (*Result, error) {
+	return e.AnalyzeWith(name, data, AnalyzeOptions{})
+}
+
+// AnalyzeWith is Analyze asking for more (opt).
+func (e *Engine) AnalyzeWith(name string, data []byte, opt AnalyzeOptions) (*Result, error) {
 	e.mu.Lock()
 	model, backend := e.model, e.backend.Name
 	e.mu.Unlock()
 	if model == nil {
 		return nil, errors.New("busam: no model loaded (call load first)")
+	}
+	analyze := model.Analyze
+	if opt.Embedding {
+		em, ok := model.(EmbeddingModel)
+		if !ok {
+			return nil, fmt.Errorf("busam: the %s model cannot return its embedding", backend)
+		}
+		analyze = em.AnalyzeEmbedding
 	}
 	start := time.Now()
 	img, _, err := decodeImage(name, data)
@@ -237,7 +270,7 @@ func (e *Engine) Analyze(name string, data []byte) (*Result, error) {
 		return nil, err
 	}
 	decoded := time.Now()
-	p, err := model.Analyze(img)
+	p, err := analyze(img)
 	if err != nil {
 		return nil, fmt.Errorf("busam: %s: %w", name, err)
 	}
@@ -268,6 +301,12 @@ func toResult(p pipeline.Result, decode, total time.Duration, backend string) (*
 		if h*w == len(a.Data) {
 			r.Attention, r.AttentionW, r.AttentionH = a.Data, w, h
 		}
+	}
+	if emb := p.Embedding; emb != nil {
+		if len(emb.Shape) != 3 || tensor.Numel(emb.Shape) != len(emb.Data) {
+			return nil, fmt.Errorf("busam: model returned a %d-value embedding of shape %v", len(emb.Data), emb.Shape)
+		}
+		r.Embedding, r.EmbeddingShape = emb.Data, append([]int(nil), emb.Shape...)
 	}
 	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 	r.Timings = Timings{

@@ -60,7 +60,7 @@ func testManifest(t *testing.T) []byte {
 }
 
 // loaded returns an engine with the fake model built from verified files.
-func loaded(t *testing.T, m fakeModel) *Engine {
+func loaded(t *testing.T, m Model) *Engine {
 	t.Helper()
 	var built map[string][]byte
 	e := New(Candidate{Name: "cpu", Build: func(files map[string][]byte, size int) (Model, error) {

@@ -19,7 +19,7 @@ import (
 )
 
 // pipelineModel runs package pipeline's one path at the loaded input
-// size: the encoder and heads on the CPU (pipeline.AnalyzeSize), or both
+// size: the encoder and heads on the CPU (pipeline.AnalyzeWith), or both
 // on WebGPU (gpu, through pipeline.AnalyzeStages).
 type pipelineModel struct {
 	enc   pipeline.Encoder
@@ -31,16 +31,28 @@ type pipelineModel struct {
 	release func()     // frees the WebGPU weights and device; nil on the CPU
 }
 
+var _ EmbeddingModel = (*pipelineModel)(nil)
+
 func (m *pipelineModel) Analyze(img image.Image) (pipeline.Result, error) {
+	return m.analyze(img, pipeline.Options{Size: m.size})
+}
+
+// AnalyzeEmbedding is Analyze with the embedding in the result; on WebGPU
+// it is read back from the device.
+func (m *pipelineModel) AnalyzeEmbedding(img image.Image) (pipeline.Result, error) {
+	return m.analyze(img, pipeline.Options{Size: m.size, Embedding: true})
+}
+
+func (m *pipelineModel) analyze(img image.Image, opt pipeline.Options) (pipeline.Result, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.gpu != nil {
 		if m.release == nil {
 			return pipeline.Result{}, fmt.Errorf("busam: the WebGPU model is closed")
 		}
-		return pipeline.AnalyzeStages[samheads.Embedding](*m.gpu, img, pipeline.Options{Size: m.size})
+		return pipeline.AnalyzeStages[samheads.Embedding](*m.gpu, img, opt)
 	}
-	return pipeline.AnalyzeSize(m.enc, m.heads, img, m.size)
+	return pipeline.AnalyzeWith(m.enc, m.heads, img, opt)
 }
 
 // Close releases the WebGPU device of a WebGPU model; a CPU model holds

@@ -18,6 +18,10 @@ function summary(r) {
       width: r.attention.width, height: r.attention.height, length: r.attention.data.length,
       data: base64(new Uint8Array(r.attention.data.buffer)),
     } : null,
+    embedding: r.embedding ? {
+      shape: r.embedding.shape, length: r.embedding.data.length,
+      data: base64(new Uint8Array(r.embedding.data.buffer)),
+    } : null,
   };
 }
 
@@ -29,9 +33,9 @@ window.busamTest = {
     this.b = await Busam.load('/', (p) => this.progress.push(p), { inputSize, backend });
     return this.b.info;
   },
-  // Analyzes the file picked in #file, as a user would.
-  async analyzePicked() {
-    return summary(await this.b.analyze(document.getElementById('file').files[0]));
+  // Analyzes the file picked in #file, as a user would (options: analyze's).
+  async analyzePicked(options) {
+    return summary(await this.b.analyze(document.getElementById('file').files[0], options));
   },
   async analyzeBytes(text) {
     return summary(await this.b.analyze(new TextEncoder().encode(text), 'junk.png'));

@@ -7,8 +7,9 @@
 //
 // Run takes the embedding where the encoder left it on the device
 // (tinyvit.Encoder.ForwardOnDevice), so the [256,64,64] embedding never
-// crosses to the host; only the mask logits, the attention map and the
-// class logits are read back, in one read.
+// crosses to the host (unless asked for: Stages.ReadEmbedding); only the
+// mask logits, the attention map and the class logits are read back, in
+// one read.
 package samheads
 
 import (

@@ -18,7 +18,10 @@ type Stages struct {
 	Heads   *Heads
 }
 
-var _ pipeline.Stages[Embedding] = Stages{}
+var (
+	_ pipeline.Stages[Embedding]          = Stages{}
+	_ pipeline.EmbeddingReader[Embedding] = Stages{}
+)
 
 // Embedding is an encoder output on the device: the embedding
 // [EmbedDim,H,W] and the encoder input [3,4HK,4WK] the "unet" heads read.
@@ -58,4 +61,18 @@ func (s Stages) Encode(input *tensor.Tensor) (Embedding, error) {
 func (s Stages) Decode(e Embedding, _ *tensor.Tensor) (heads.Output, error) {
 	defer e.Release()
 	return s.Heads.Run(e.Emb, e.Input, e.H, e.W, e.K)
+}
+
+// ReadEmbedding copies e's embedding to the host (pipeline.Options.Embedding:
+// checks against the CPU encoder); e stays on the device for Decode.
+func (s Stages) ReadEmbedding(e Embedding) (*tensor.Tensor, error) {
+	data, err := s.Heads.d.Read(e.Emb)
+	if err != nil {
+		return nil, fmt.Errorf("samheads: reading the embedding: %w", err)
+	}
+	c := s.Encoder.Config.NeckDim
+	if len(data) != c*e.H*e.W {
+		return nil, fmt.Errorf("samheads: embedding of %d values, want %dx%dx%d", len(data), c, e.H, e.W)
+	}
+	return tensor.From(data, c, e.H, e.W), nil
 }

@@ -77,6 +77,62 @@ func TestStagesMatchCPUPipeline(t *testing.T) {
 	}
 }
 
+// With pipeline.Options.Embedding the device's embedding is read back: it
+// is the CPU encoder's (to float rounding), and the result is unchanged.
+func TestStagesReadEmbedding(t *testing.T) {
+	d := openDevice(t)
+	cfg := encoder.Tiny
+	p, err := encoder.RandomParams(cfg, 41)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cpuEnc, err := encoder.NewWithConfig(cfg, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gpuEnc, err := tinyvit.New(d, cfg, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gpuEnc.Release()
+	hc := heads.DefaultConfig("conv")
+	hc.EmbedDim = cfg.NeckDim
+	g, err := New(d, randomModel(t, hc, 42))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Release()
+	img := noiseImage(70, 45)
+	stages := Stages{Encoder: gpuEnc, Heads: g}
+	got, err := pipeline.AnalyzeStages[Embedding](stages, img, pipeline.Options{Size: 64, Embedding: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := pipeline.AnalyzeStages[Embedding](stages, img, pipeline.Options{Size: 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, _ := encoder.Preprocess(img, 64)
+	want, err := cpuEnc.Forward(x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Embedding == nil || !slices.Equal(got.Embedding.Shape, want.Shape) {
+		t.Fatalf("embedding %v, want shape %v", got.Embedding, want.Shape)
+	}
+	diff, mag := maxDiff(got.Embedding.Data, want.Data)
+	t.Logf("embedding %v: max |webgpu - cpu| %.3g of %.3g", want.Shape, diff, mag)
+	if !(diff <= 1e-3*mag) {
+		t.Errorf("embedding differs from the CPU encoder's by %.3g of %.3g", diff, mag)
+	}
+	if plain.Embedding != nil {
+		t.Error("an embedding read back without Options.Embedding")
+	}
+	if !slices.Equal(got.Probs, plain.Probs) || !slices.Equal(got.Mask, plain.Mask) {
+		t.Error("reading the embedding back changed the result")
+	}
+}
+
 // calibrate shifts the random heads' mask bias so that about half of the
 // frame is lesion: an empty mask would make the mask comparison trivial.
 func calibrate(t *testing.T, m *heads.Model, enc *encoder.Encoder, img image.Image) {

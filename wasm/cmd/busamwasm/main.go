@@ -6,9 +6,13 @@
 //	setManifest(text)        -> Promise<[{role, path, size, sha256}]>
 //	addFile(role, Uint8Array, sha256hex?) -> Promise<void>  (rejects a file whose SHA-256 differs)
 //	load({inputSize, backend, gpu}) -> Promise<{backend, backendReason, files, inputSize}>
-//	analyze(name, Uint8Array) -> Promise<{mask, width, height, probs, label, timings, backend, attention}>
+//	analyze(name, Uint8Array, {embedding}?) -> Promise<{mask, width, height, probs, label, timings, backend, attention, embedding?}>
 //	decode(name, Uint8Array) -> Promise<{rgba: Uint8ClampedArray, width, height, format, pixelSpacingMM: [row, col]}>
 //	maskPNG(Uint8Array mask, width, height) -> Promise<Uint8Array>  (the mask as an 8-bit PNG)
+//
+// analyze's embedding option adds the encoder's embedding to the result,
+// {shape: [256, S/16, S/16], data: Float32Array}; off by default, since on
+// WebGPU it is read back from the device only for this.
 //
 // decode and maskPNG are for the page: it shows the image and reads
 // teaching-mode masks from decode's pixels and offers maskPNG's bytes as a
@@ -85,11 +89,12 @@ func main() {
 	api.Set("analyze", js.FuncOf(func(_ js.Value, args []js.Value) any {
 		name, err1 := stringArg(args, 0, "file name")
 		data, err2 := bytesArg(args, 1, "image bytes")
+		opt := analyzeOptions(args, 2)
 		return promise(func() (any, error) {
 			if err := firstErr(err1, err2); err != nil {
 				return nil, err
 			}
-			r, err := eng.Analyze(name, data)
+			r, err := eng.AnalyzeWith(name, data, opt)
 			if err != nil {
 				return nil, err
 			}
@@ -189,6 +194,15 @@ func loadOptions(args []js.Value) engine.Options {
 	return opt
 }
 
+// analyzeOptions reads analyze's optional options object {embedding}.
+func analyzeOptions(args []js.Value, i int) engine.AnalyzeOptions {
+	var opt engine.AnalyzeOptions
+	if i < len(args) && args[i].Type() == js.TypeObject {
+		opt.Embedding = args[i].Get("embedding").Truthy()
+	}
+	return opt
+}
+
 func jsError(msg string) js.Value { return js.Global().Get("Error").New(msg) }
 
 func firstErr(errs ...error) error {
@@ -256,6 +270,13 @@ func resultToJS(r *engine.Result) map[string]any {
 		out["attention"] = map[string]any{
 			"width": r.AttentionW, "height": r.AttentionH, "data": float32sToJS(r.Attention),
 		}
+	}
+	if len(r.Embedding) > 0 {
+		shape := make([]any, len(r.EmbeddingShape))
+		for i, n := range r.EmbeddingShape {
+			shape[i] = n
+		}
+		out["embedding"] = map[string]any{"shape": shape, "data": float32sToJS(r.Embedding)}
 	}
 	return out
 }
