@@ -9,6 +9,11 @@
 // original shape) plus <name>.scale (F32, [shape[0]]); every other tensor
 // stays F32. In an fp16 file every tensor of rank >= 2 is F16 and rank-0/1
 // tensors (biases, norm parameters: tiny, and precision-sensitive) stay F32.
+//
+// A mixed-precision int8 file (Options.Keep) stores the int8-eligible
+// weights the Keep pattern matches in F16 instead; its manifest lists them
+// with the pattern and the reason (Manifest.Kept), and Parse refuses a
+// listing that disagrees with the tensors.
 package quant
 
 import (
@@ -22,6 +27,8 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
@@ -59,6 +66,11 @@ const DefaultMinNumel = 1024
 type Options struct {
 	Mode     Mode
 	MinNumel int // int8: quantize only weights with at least this many elements (0 = DefaultMinNumel)
+	// Keep (int8 only) selects int8-eligible weights to store in fp16
+	// instead: layers whose int8 rounding costs accuracy. It must match at
+	// least one; KeepReason (required with it) goes into the manifest.
+	Keep       *regexp.Regexp
+	KeepReason string
 }
 
 // Manifest describes a quantized file; it is written beside it as
@@ -72,7 +84,25 @@ type Manifest struct {
 	FileSHA256        string        `json:"file_sha256"`
 	FileSize          int64         `json:"file_size"`
 	Tensors           []TensorEntry `json:"tensors"`
+	// Kept is set for a mixed-precision int8 file: the layers stored in
+	// fp16 instead of int8. Absent in older manifests, which stay valid.
+	Kept *Kept `json:"kept,omitempty"`
 }
+
+// Kept records which layers a mixed-precision int8 file keeps in fp16, and
+// why.
+type Kept struct {
+	Pattern string   `json:"pattern"` // the Options.Keep regular expression
+	Reason  string   `json:"reason"`
+	Layers  []string `json:"layers"` // sorted; exactly the SchemeFP16 tensors of the file
+}
+
+// Metadata keys of a mixed-precision file: the file itself records the
+// keep pattern, so a manifest cannot claim another.
+const (
+	metaKeep       = "quant_keep"
+	metaKeepReason = "quant_keep_reason"
+)
 
 // TensorEntry is one logical tensor of a quantized file.
 type TensorEntry struct {
@@ -94,6 +124,10 @@ func ShouldQuantizeInt8(name string, shape []int, minNumel int) bool {
 	return len(shape) >= 2 && strings.HasSuffix(name, ".weight") && tensor.Numel(shape) >= minNumel
 }
 
+// StoresFP16 is the fp16 mode's selection: tensors of rank >= 2 become
+// F16; biases and norm parameters (rank 0/1) stay float32.
+func StoresFP16(shape []int) bool { return len(shape) >= 2 }
+
 // QuantizeFile reads the float32 safetensors file in, quantizes it and
 // writes out and its manifest (both atomically).
 func QuantizeFile(in, out string, opt Options) (*Manifest, error) {
@@ -102,6 +136,12 @@ func QuantizeFile(in, out string, opt Options) (*Manifest, error) {
 	}
 	if opt.MinNumel <= 0 {
 		opt.MinNumel = DefaultMinNumel
+	}
+	if opt.Keep != nil && opt.Mode != Int8 {
+		return nil, fmt.Errorf("quantize %s: keeping layers in fp16 applies to int8 files, not %s", in, opt.Mode)
+	}
+	if opt.Keep != nil && strings.TrimSpace(opt.KeepReason) == "" {
+		return nil, fmt.Errorf("quantize %s: keeping layers matching %q needs a reason for the manifest", in, opt.Keep)
 	}
 	src, err := os.ReadFile(in)
 	if err != nil {
@@ -135,13 +175,20 @@ func QuantizeFile(in, out string, opt Options) (*Manifest, error) {
 		entries = append(entries, ents...)
 		man.Tensors = append(man.Tensors, e)
 	}
+	meta := f.Metadata()
+	if opt.Keep != nil {
+		man.Kept = &Kept{Pattern: opt.Keep.String(), Reason: opt.KeepReason, Layers: fp16Layers(man.Tensors)}
+		if len(man.Kept.Layers) == 0 {
+			return nil, fmt.Errorf("quantize %s: keep pattern %q matches no int8 layer", in, opt.Keep)
+		}
+		meta[metaKeep], meta[metaKeepReason] = man.Kept.Pattern, man.Kept.Reason
+	}
 	switch opt.Mode {
 	case Int8:
 		man.Scheme = SchemeInt8
 	case FP16:
 		man.Scheme = SchemeFP16
 	}
-	meta := f.Metadata()
 	meta["quant_scheme"] = man.Scheme
 	meta["quant_source_sha256"] = man.SourceSHA256
 	meta["quant_format_version"] = fmt.Sprint(FormatVersion)
@@ -170,6 +217,8 @@ func quantizeTensor(name string, t *tensor.Tensor, opt Options) (TensorEntry, []
 	case strings.HasSuffix(name, ScaleSuffix):
 		// A float tensor named *.scale would collide with int8 scales on load.
 		return e, nil, fmt.Errorf("tensor %q: names ending in %q are reserved for int8 scales", name, ScaleSuffix)
+	case opt.Mode == Int8 && ShouldQuantizeInt8(name, t.Shape, opt.MinNumel) && opt.Keep != nil && opt.Keep.MatchString(name):
+		return fp16Tensor(e, name, t)
 	case opt.Mode == Int8 && ShouldQuantizeInt8(name, t.Shape, opt.MinNumel):
 		q, err := QuantizeInt8(name, t)
 		if err != nil {
@@ -185,14 +234,51 @@ func quantizeTensor(name string, t *tensor.Tensor, opt Options) (TensorEntry, []
 			{Name: name, DType: safetensors.I8, Shape: e.Shape, Data: qb},
 			safetensors.F32Entry(name+ScaleSuffix, tensor.From(q.Scale, len(q.Scale))),
 		}, nil
-	case opt.Mode == FP16 && len(t.Shape) >= 2:
-		h := safetensors.F16Entry(name, t)
-		back := make([]float32, t.Len())
-		safetensors.DecodeF16(back, h.Data)
-		e.Scheme, e.MaxAbsErr = SchemeFP16, maxAbsDiff(t.Data, back)
-		return e, []safetensors.Entry{h}, nil
+	case opt.Mode == FP16 && StoresFP16(t.Shape):
+		return fp16Tensor(e, name, t)
 	}
 	return e, []safetensors.Entry{safetensors.F32Entry(name, t)}, nil
+}
+
+func fp16Tensor(e TensorEntry, name string, t *tensor.Tensor) (TensorEntry, []safetensors.Entry, error) {
+	h := safetensors.F16Entry(name, t)
+	e.Scheme, e.MaxAbsErr = SchemeFP16, maxAbsDiff(t.Data, decodeF16(h.Data, t.Shape).Data)
+	return e, []safetensors.Entry{h}, nil
+}
+
+// fp16Layers lists the SchemeFP16 tensors, sorted.
+func fp16Layers(ts []TensorEntry) []string {
+	var names []string
+	for _, e := range ts {
+		if e.Scheme == SchemeFP16 {
+			names = append(names, e.Name)
+		}
+	}
+	sort.Strings(names)
+	return names
+}
+
+// RoundTrip returns t as a file of the given mode stores it and Load reads
+// it back: the int8 per-output-channel round trip, or fp16 rounding. It
+// lets benchmarks measure a precision without writing a file.
+func RoundTrip(mode Mode, name string, t *tensor.Tensor) (*tensor.Tensor, error) {
+	switch mode {
+	case Int8:
+		q, err := QuantizeInt8(name, t)
+		if err != nil {
+			return nil, err
+		}
+		return q.Dequantize()
+	case FP16:
+		return decodeF16(safetensors.F16Entry(name, t).Data, t.Shape), nil
+	}
+	return nil, fmt.Errorf("quant: unknown mode %q (want int8 or fp16)", mode)
+}
+
+func decodeF16(data []byte, shape []int) *tensor.Tensor {
+	out := tensor.New(shape...)
+	safetensors.DecodeF16(out.Data, data)
+	return out
 }
 
 func maxAbsDiff(a, b []float32) float64 {
@@ -250,6 +336,9 @@ func Parse(name string, data, manifestJSON []byte) (*Model, error) {
 	if err := checkAgainstManifest(f, &man); err != nil {
 		return nil, fmt.Errorf("quant: %s disagrees with its manifest: %v", name, err)
 	}
+	if err := checkKept(f, &man); err != nil {
+		return nil, fmt.Errorf("quant: %s: kept-layer listing of its manifest: %v", name, err)
+	}
 	return &Model{File: f, Manifest: &man}, nil
 }
 
@@ -284,6 +373,48 @@ func checkAgainstManifest(f *safetensors.File, man *Manifest) error {
 	for _, name := range f.Names() {
 		if !want[name] {
 			return fmt.Errorf("tensor %q is not in the manifest", name)
+		}
+	}
+	return nil
+}
+
+// checkKept checks a mixed-precision listing against the tensors: an int8
+// file has fp16 tensors only when its manifest lists them as kept, the
+// list is exactly those tensors, the keep pattern matches each of them and
+// no int8 one, and it is the pattern the file's own metadata records.
+func checkKept(f *safetensors.File, man *Manifest) error {
+	meta := f.Metadata()
+	if man.Kept == nil {
+		if _, ok := meta[metaKeep]; ok {
+			return fmt.Errorf("the file keeps layers matching %q in fp16, the manifest lists none", meta[metaKeep])
+		}
+		if man.Scheme == SchemeInt8 {
+			if l := fp16Layers(man.Tensors); len(l) > 0 {
+				return fmt.Errorf("int8 file with fp16 tensors (%s) but no kept-layer listing", strings.Join(l, ", "))
+			}
+		}
+		return nil
+	}
+	k := man.Kept
+	if man.Scheme != SchemeInt8 {
+		return fmt.Errorf("a %s file cannot keep layers", man.Scheme)
+	}
+	if strings.TrimSpace(k.Reason) == "" {
+		return fmt.Errorf("no reason given")
+	}
+	if meta[metaKeep] != k.Pattern || meta[metaKeepReason] != k.Reason {
+		return fmt.Errorf("pattern %q and reason %q, the file's metadata says %q and %q", k.Pattern, k.Reason, meta[metaKeep], meta[metaKeepReason])
+	}
+	re, err := regexp.Compile(k.Pattern)
+	if err != nil {
+		return fmt.Errorf("pattern: %v", err)
+	}
+	if want := fp16Layers(man.Tensors); !slices.Equal(k.Layers, want) {
+		return fmt.Errorf("lists %v, the fp16 tensors are %v", k.Layers, want)
+	}
+	for _, e := range man.Tensors {
+		if matched := re.MatchString(e.Name); matched != (e.Scheme == SchemeFP16) && e.Scheme != SchemeF32 {
+			return fmt.Errorf("tensor %q is %s, but the pattern %q says otherwise", e.Name, e.Scheme, k.Pattern)
 		}
 	}
 	return nil

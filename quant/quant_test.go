@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -380,5 +381,185 @@ func TestLoadAny(t *testing.T) {
 	os.Remove(ManifestPath(out))
 	if _, err := LoadAny(out); err == nil || !strings.Contains(err.Error(), "manifest") {
 		t.Errorf("int8 file without manifest: err = %v", err)
+	}
+}
+
+func TestQuantizeFileKeep(t *testing.T) {
+	dir := t.TempDir()
+	in, orig := writeModel(t, dir)
+	out := filepath.Join(dir, "mixed.safetensors")
+	opt := Options{Mode: Int8, Keep: regexp.MustCompile(`^conv\.|^small\.`), KeepReason: "changes predictions"}
+	man, err := QuantizeFile(in, out, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// small.weight matches but is below MinNumel: it stays f32, not "kept".
+	want := &Kept{Pattern: `^conv\.|^small\.`, Reason: "changes predictions", Layers: []string{"conv.weight"}}
+	if !reflect.DeepEqual(man.Kept, want) {
+		t.Errorf("Kept = %+v, want %+v", man.Kept, want)
+	}
+	if man.Scheme != SchemeInt8 {
+		t.Errorf("scheme %s, want %s", man.Scheme, SchemeInt8)
+	}
+	f, err := safetensors.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantDType := map[string]safetensors.DType{"conv.weight": safetensors.F16, "fc.weight": safetensors.I8, "small.weight": safetensors.F32}
+	for name, dt := range wantDType {
+		if info, _ := f.Info(name); info.DType != dt {
+			t.Errorf("%s stored as %s, want %s", name, info.DType, dt)
+		}
+	}
+	if _, ok := f.Info("conv.weight.scale"); ok {
+		t.Error("a kept layer has int8 scales")
+	}
+	// The kept layer is bit-exact fp16 of the original: the bytes an fp16
+	// file holds, and RoundTrip(FP16) after loading.
+	raw, err := f.Raw("conv.weight")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(raw, safetensors.F16Entry("conv.weight", orig["conv.weight"]).Data) {
+		t.Error("kept layer's bytes are not the fp16 encoding of the original")
+	}
+	got, err := Load(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, mode := range map[string]Mode{"conv.weight": FP16, "fc.weight": Int8} {
+		rt, err := RoundTrip(mode, name, orig[name])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got[name].Data, rt.Data) {
+			t.Errorf("%s: loaded values differ from RoundTrip(%s)", name, mode)
+		}
+	}
+	if !reflect.DeepEqual(got["small.weight"].Data, orig["small.weight"].Data) {
+		t.Error("small.weight changed")
+	}
+	// LoadAny and an in-memory Parse accept it too.
+	if _, err := LoadAny(out); err != nil {
+		t.Errorf("LoadAny: %v", err)
+	}
+	data, _ := os.ReadFile(out)
+	mjs, _ := os.ReadFile(ManifestPath(out))
+	if _, err := Parse("mixed.safetensors", data, mjs); err != nil {
+		t.Errorf("Parse: %v", err)
+	}
+}
+
+func TestQuantizeFileKeepRefuses(t *testing.T) {
+	dir := t.TempDir()
+	in, _ := writeModel(t, dir)
+	tests := []struct {
+		name string
+		opt  Options
+		want string
+	}{
+		{"fp16 file", Options{Mode: FP16, Keep: regexp.MustCompile(`conv`), KeepReason: "x"}, "int8"},
+		{"no reason", Options{Mode: Int8, Keep: regexp.MustCompile(`conv`)}, "reason"},
+		{"matches no int8 layer", Options{Mode: Int8, Keep: regexp.MustCompile(`^small\.`), KeepReason: "x"}, "matches no int8 layer"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := QuantizeFile(in, filepath.Join(dir, "out.safetensors"), tc.opt)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("err = %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestKeptListingTampering: a manifest whose kept-layer listing disagrees
+// with the file is refused, whichever way it lies.
+func TestKeptListingTampering(t *testing.T) {
+	dir := t.TempDir()
+	in, _ := writeModel(t, dir)
+	mixed := filepath.Join(dir, "mixed.safetensors")
+	if _, err := QuantizeFile(in, mixed, Options{Mode: Int8, Keep: regexp.MustCompile(`^conv\.`), KeepReason: "sensitive"}); err != nil {
+		t.Fatal(err)
+	}
+	plain := filepath.Join(dir, "plain.safetensors")
+	if _, err := QuantizeFile(in, plain, Options{Mode: Int8}); err != nil {
+		t.Fatal(err)
+	}
+	edit := func(path string, change func(m *Manifest)) []byte {
+		js, err := os.ReadFile(ManifestPath(path))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m Manifest
+		if err := json.Unmarshal(js, &m); err != nil {
+			t.Fatal(err)
+		}
+		change(&m)
+		out, _ := json.Marshal(m)
+		return out
+	}
+	tests := []struct {
+		name     string
+		file     string
+		manifest []byte
+		want     string
+	}{
+		{"listing dropped", mixed, edit(mixed, func(m *Manifest) { m.Kept = nil }), "lists none"},
+		{"layer missing from the list", mixed, edit(mixed, func(m *Manifest) { m.Kept.Layers = nil }), "fp16 tensors are"},
+		{"int8 layer listed", mixed, edit(mixed, func(m *Manifest) { m.Kept.Layers = append(m.Kept.Layers, "fc.weight") }), "fp16 tensors are"},
+		{"pattern changed", mixed, edit(mixed, func(m *Manifest) { m.Kept.Pattern = `^(conv|fc)\.` }), "metadata"},
+		{"reason changed", mixed, edit(mixed, func(m *Manifest) { m.Kept.Reason = "other" }), "metadata"},
+		{"reason empty", mixed, edit(mixed, func(m *Manifest) { m.Kept.Reason = " " }), "no reason"},
+		{"kept listing on a plain int8 file", plain, edit(plain, func(m *Manifest) {
+			m.Kept = &Kept{Pattern: `^conv\.`, Reason: "x", Layers: []string{"conv.weight"}}
+		}), "metadata"},
+		{"kept layer claimed int8", mixed, edit(mixed, func(m *Manifest) {
+			for i := range m.Tensors {
+				if m.Tensors[i].Name == "conv.weight" {
+					m.Tensors[i].Scheme = SchemeInt8
+				}
+			}
+		}), "disagrees with its manifest"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			data, err := os.ReadFile(tc.file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = Parse(filepath.Base(tc.file), data, tc.manifest)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("err = %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestRoundTripMatchesFiles: RoundTrip gives exactly what a quantized file
+// loads back, for both modes.
+func TestRoundTripMatchesFiles(t *testing.T) {
+	dir := t.TempDir()
+	in, orig := writeModel(t, dir)
+	for _, mode := range []Mode{Int8, FP16} {
+		out := filepath.Join(dir, string(mode)+".safetensors")
+		if _, err := QuantizeFile(in, out, Options{Mode: mode}); err != nil {
+			t.Fatal(err)
+		}
+		got, err := Load(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range []string{"conv.weight", "fc.weight"} {
+			rt, err := RoundTrip(mode, name, orig[name])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(rt.Data, got[name].Data) || !reflect.DeepEqual(rt.Shape, got[name].Shape) {
+				t.Errorf("%s %s: RoundTrip differs from the file", mode, name)
+			}
+		}
+	}
+	if _, err := RoundTrip("int4", "x", orig["fc.weight"]); err == nil {
+		t.Error("unknown mode accepted")
 	}
 }
