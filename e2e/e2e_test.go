@@ -6,7 +6,10 @@
 //
 // What it checks:
 //   - the class shown is the class the native Go pipeline computes for the
-//     same file with the same weights, and the probabilities agree;
+//     same file with the same weights, and the probabilities agree: with
+//     the mirror-image setting on (its default: pipeline's test-time flip)
+//     and, after the user turns it off, which analyses the image again,
+//     without; the setting is remembered across a reload;
 //   - the mask's Dice against BUSI's ground truth (computed by the page's
 //     teaching mode) equals the native mask's Dice and passes a threshold
 //     derived from the shipped heads' recorded validation Dice;
@@ -360,8 +363,9 @@ func (p page) result() shownResult {
 
 // nativeResult runs the Go pipeline on the same file with the model files
 // the app serves (an int8 encoder dequantized as the browser's CPU path
-// does), built by the same code the wasm module runs, compiled natively.
-func nativeResult(t *testing.T, dir, imagePath string) pipeline.Result {
+// does), built by the same code the wasm module runs, compiled natively:
+// pipeline.AnalyzeWith, with Options.Flip as flip says.
+func nativeResult(t *testing.T, dir, imagePath string, flip bool) pipeline.Result {
 	t.Helper()
 	files, err := engine.ReadModelDir(filepath.Join(dir, "model"))
 	if err != nil {
@@ -375,11 +379,93 @@ func nativeResult(t *testing.T, dir, imagePath string) pipeline.Result {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := model.Analyze(img)
+	res, err := model.(engine.OptionsModel).AnalyzeWith(img, engine.AnalyzeOptions{Flip: flip})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return res
+}
+
+// checkMatchesNative compares the class, probabilities and lesion area the
+// page shows with the native pipeline's.
+func checkMatchesNative(t *testing.T, p page, native pipeline.Result, what string) {
+	t.Helper()
+	shown := p.result()
+	if shown.Label != native.Label.String() {
+		t.Errorf("%s: page shows class %q, native pipeline says %q", what, shown.Label, native.Label)
+	}
+	for i, c := range native.Classes {
+		got, ok := shown.Probs[c.String()]
+		if !ok || math.Abs(got-float64(native.Probs[i])) > probTolerance {
+			t.Errorf("%s: P(%s): page %v (shown %v), native %v", what, c, got, ok, native.Probs[i])
+		}
+	}
+	if got, want := p.areaPixels(), view.Area(native.Mask); math.Abs(float64(got-want)) > 20+0.01*float64(want) {
+		t.Errorf("%s: page shows a lesion of %d px, the native mask has %d", what, got, want)
+	}
+}
+
+// maskDiff counts the pixels where two masks of one image differ.
+func maskDiff(a, b []uint8) int {
+	n := 0
+	for i := range a {
+		if a[i] != b[i] {
+			n++
+		}
+	}
+	return n
+}
+
+// clickFlip clicks the mirror-image setting, as a user would.
+func (p page) clickFlip() {
+	p.t.Helper()
+	if _, err := browsertest.Eval[bool](p.b, `(document.getElementById('flip').click(), true)`); err != nil {
+		p.t.Fatal(err)
+	}
+}
+
+// flipResultShown is a condition for waitFor: an analysis is done and its
+// result says it used the mirror image (flip) or not.
+func flipResultShown(flip bool) string {
+	want := "Not analysed"
+	if flip {
+		want = "averaged"
+	}
+	return fmt.Sprintf(`(() => { const f = document.getElementById('flip-used');
+		return document.getElementById('app').dataset.state === 'done' && f !== null && f.textContent.includes(%q); })()`, want)
+}
+
+// flipChecked reports whether the mirror-image setting is on.
+func (p page) flipChecked() bool {
+	p.t.Helper()
+	on, err := browsertest.Eval[bool](p.b, `document.getElementById('flip').checked`)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	return on
+}
+
+// timingMS reads one stage's time (ms) off the result's timings table.
+func (p page) timingMS(stage string) float64 {
+	p.t.Helper()
+	text, err := browsertest.Eval[string](p.b, fmt.Sprintf(`(() => {
+		for (const tr of document.querySelectorAll('.timings tr')) {
+			if (tr.querySelector('th')?.textContent.trim() === %q) return tr.querySelector('td').textContent.trim();
+		}
+		return '';
+	})()`, stage))
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	var v float64
+	var unit string
+	if _, err := fmt.Sscanf(text, "%f %s", &v, &unit); err != nil || (unit != "ms" && unit != "s") {
+		p.t.Fatalf("%s time %q is not \"N ms\" or \"N s\"", stage, text)
+	}
+	if unit == "s" {
+		v *= 1000
+	}
+	return v
 }
 
 // diceThreshold derives the pass mark for one image's Dice from the
@@ -599,6 +685,9 @@ func TestApp(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.waitReady()
+	if !p.flipChecked() {
+		t.Error("the mirror-image setting is off on a first visit, want on")
+	}
 	if s := p.text("#privacy"); !strings.Contains(s, "never uploaded") {
 		t.Errorf("privacy statement missing, got %q", s)
 	}
@@ -618,23 +707,13 @@ func TestApp(t *testing.T) {
 	checkRequests(t, origin, b.Requests())
 	p.checkNoFreeze()
 	p.screenshot("02-result")
-	shown := p.result()
-
-	native := nativeResult(t, dir, benign)
-	if shown.Label != native.Label.String() {
-		t.Errorf("page shows class %q, native pipeline says %q", shown.Label, native.Label)
+	if s := p.text("#flip-used"); !strings.Contains(s, "averaged") {
+		t.Errorf("with the mirror-image setting on, the result says %q about it", s)
 	}
-	for i, c := range native.Classes {
-		got, ok := shown.Probs[c.String()]
-		if !ok || math.Abs(got-float64(native.Probs[i])) > probTolerance {
-			t.Errorf("P(%s): page %v (shown %v), native %v", c, got, ok, native.Probs[i])
-		}
-	}
+	flipEncoder, flipTotal := p.timingMS("Encoder"), p.timingMS("Total")
 
-	if got, want := p.areaPixels(), view.Area(native.Mask); math.Abs(float64(got-want)) > 20+0.01*float64(want) {
-		t.Errorf("page shows a lesion of %d px, the native mask has %d", got, want)
-	}
-
+	native := nativeResult(t, dir, benign, true)
+	checkMatchesNative(t, p, native, "mirror image on")
 	checkExports(t, p, native)
 
 	// Teaching mode: the page computes the Dice against the ground truth.
@@ -670,6 +749,30 @@ func TestApp(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.screenshot("03-teaching")
+
+	// Turning the mirror image off analyses the open image again, without
+	// it; the ground-truth mask stays and is compared with the new mask.
+	// Turning it on again analyses it with it again (timed warm, as the
+	// first analysis after the model load may not be).
+	p.clickFlip()
+	p.waitFor(flipResultShown(false), analyzeTimeout)
+	plainEncoder, plainTotal := p.timingMS("Encoder"), p.timingMS("Total")
+	nativePlain := nativeResult(t, dir, benign, false)
+	checkMatchesNative(t, p, nativePlain, "mirror image off")
+	plainCounts, err := view.Compare(nativePlain.Mask, gt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d, err := strconv.ParseFloat(p.text("#dice"), 64); err != nil || math.Abs(d-plainCounts.Dice()) > diceTolerance {
+		t.Errorf("after analysing again, the page's Dice reads %q (%v); the native mask's is %.3f", p.text("#dice"), err, plainCounts.Dice())
+	}
+	t.Logf("native, benign (1).png: with the mirror image %s %v, %d px; without %s %v, %d px (%d pixels differ)",
+		native.Label, native.Probs, view.Area(native.Mask), nativePlain.Label, nativePlain.Probs, view.Area(nativePlain.Mask), maskDiff(native.Mask, nativePlain.Mask))
+	p.clickFlip()
+	p.waitFor(flipResultShown(true), analyzeTimeout)
+	checkMatchesNative(t, p, native, "mirror image on again")
+	t.Logf("benign (1).png on %s: mirror image on: encoder %.0f ms, total %.0f ms (first analysis); off: encoder %.0f ms, total %.0f ms; on again: encoder %.0f ms, total %.0f ms",
+		p.text("#backend"), flipEncoder, flipTotal, plainEncoder, plainTotal, p.timingMS("Encoder"), p.timingMS("Total"))
 
 	// The model is cached now: a second analysis fetches nothing. It is a
 	// DICOM export of the same scan with a pixel spacing, so the page can
@@ -731,6 +834,14 @@ func TestApp(t *testing.T) {
 		t.Errorf("dropping a file gave the message %q, which does not name it", msg)
 	}
 
+	// The mirror image off, with no result on show (the last file was
+	// refused): nothing is analysed; the setting holds for the next image
+	// and, below, after a reload.
+	p.clickFlip()
+	if s := p.state(); s != "error" || p.flipChecked() {
+		t.Errorf("turning the mirror image off without a result: state %q, setting on %v", s, p.flipChecked())
+	}
+
 	// Offline: no network and no server; the service worker serves the
 	// app, the model worker its cached model.
 	stopServer()
@@ -739,13 +850,16 @@ func TestApp(t *testing.T) {
 		t.Fatalf("offline reload: %v", err)
 	}
 	p.waitReady()
+	if p.flipChecked() {
+		t.Error("the mirror-image setting turned off before the reload is on again")
+	}
 	if src := p.modelSource(); src != "cache" {
 		t.Errorf("offline, the model came from %q, want the cache", src)
 	}
 	if s := p.analyze(malignant); s != "done" {
 		t.Fatalf("offline analysis: state %s: %s", s, p.text("#file-error"))
 	}
-	nativeMalignant := nativeResult(t, dir, malignant)
+	nativeMalignant := nativeResult(t, dir, malignant, false)
 	if got := p.result().Label; got != nativeMalignant.Label.String() {
 		t.Errorf("offline: class %q for %s, native pipeline says %q", got, filepath.Base(malignant), nativeMalignant.Label)
 	}

@@ -198,7 +198,7 @@ func nativeAnalysis(t testing.TB, imgPath, dir string, size int) pipeline.Result
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := model.(engine.EmbeddingModel).AnalyzeEmbedding(img)
+	res, err := model.(engine.OptionsModel).AnalyzeWith(img, engine.AnalyzeOptions{Embedding: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,11 +5,12 @@
 //   // optional third argument: {inputSize: 1024, backend: 'auto'|'cpu'|'webgpu'}
 //   // (inputSize: the encoder's input side, smaller is faster and coarser;
 //   //  backend 'auto' takes WebGPU on a real GPU adapter, else the CPU)
-//   const r = await b.analyze(fileOrBlobOrBytes);   // or analyze(input, name?, {embedding: true})
+//   const r = await b.analyze(fileOrBlobOrBytes);   // or analyze(input, name?, {flip: true, embedding: true})
 //   // r = {mask: Uint8Array(w*h, 0|1), width, height,
 //   //      probs: {normal, benign, malignant}, label,
 //   //      timings: {decode, encoder, heads, total} (ms),
 //   //      backend: 'cpu'|'webgpu', attention: {width, height, data: Float32Array} | null,
+//      flip: true when the mirror image was analysed too (options.flip),
 //   //      embedding: {shape: [256, S/16, S/16], data: Float32Array}  (only when asked for)}
 //   const img = await b.decode(fileOrBlobOrBytes);  // the image for display, decoded in the worker
 //   // img = {rgba: Uint8ClampedArray(4*w*h), width, height, format, pixelSpacingMM: [row, col] (0 if unknown)}
@@ -63,14 +64,17 @@ export class Busam {
 
   /**
    * Analyses one image: a File, Blob, ArrayBuffer or typed array of its
-   * bytes. name (optional) names it in errors; options: {embedding: true}
-   * adds the encoder's embedding to the result (off by default: on WebGPU
-   * it is read back from the GPU only for this). analyze(input, options)
+   * bytes. name (optional) names it in errors. options: {flip: true} also
+   * analyses the image mirrored left-right and averages the two predictions
+   * (more accurate, about twice the time); {embedding: true} adds the
+   * encoder's embedding to the result (on WebGPU it is read back from the
+   * GPU only for this). Both are off by default. analyze(input, options)
    * works too.
    */
   analyze(input, name, options) {
     if (name !== null && typeof name === 'object') [name, options] = [undefined, name];
-    return this.#imageRequest('analyze', input, name, { embedding: Boolean(options && options.embedding) });
+    const opts = options || {};
+    return this.#imageRequest('analyze', input, name, { flip: Boolean(opts.flip), embedding: Boolean(opts.embedding) });
   }
 
   /** Decodes one image for display, in the worker, with the checks analyze makes. */

@@ -229,7 +229,7 @@ async function analyze(id, name, data, options) {
     await loadModel(id, lastLoad.baseURL, lastLoad.options); // the runtime restarted: reload from the cache
   }
   const opts = options || {};
-  return call('analyze', String(name || 'image'), await toBytes(data), { embedding: Boolean(opts.embedding) });
+  return call('analyze', String(name || 'image'), await toBytes(data), { flip: Boolean(opts.flip), embedding: Boolean(opts.embedding) });
 }
 
 // decode needs the Go runtime, not the model.

@@ -135,6 +135,7 @@ type analysis struct {
 	Backend       string
 	Attention     []float32
 	AttW, AttH    int
+	Flip          bool // the mirror image was analysed too
 }
 
 // picture is an image file decoded by the worker, for display.
@@ -164,9 +165,12 @@ func (m *modelClient) decode(file js.Value, name string) (*picture, error) {
 }
 
 // analyze has the worker analyse an image file (a File or Blob, handed
-// over as is) and converts its reply.
-func (m *modelClient) analyze(file js.Value, name string) (*analysis, error) {
-	v, err := await(m.v.Call("analyze", file, name))
+// over as is), with its mirror image when flip is set, and converts its
+// reply.
+func (m *modelClient) analyze(file js.Value, name string, flip bool) (*analysis, error) {
+	opts := js.Global().Get("Object").New()
+	opts.Set("flip", flip)
+	v, err := await(m.v.Call("analyze", file, name, opts))
 	if err != nil {
 		return nil, err
 	}
@@ -174,6 +178,7 @@ func (m *modelClient) analyze(file js.Value, name string) (*analysis, error) {
 		Width: num2int(v.Get("width")), Height: num2int(v.Get("height")),
 		Label: str(v.Get("label")), Backend: str(v.Get("backend")),
 		Probs: numberMap(v.Get("probs")), Timings: numberMap(v.Get("timings")),
+		Flip: v.Get("flip").Truthy(),
 	}
 	mask := v.Get("mask")
 	if mask.Type() != js.TypeObject || a.Width <= 0 || a.Height <= 0 || mask.Length() != a.Width*a.Height {
@@ -285,6 +290,33 @@ func downloadBytes(name, mime string, arr js.Value) {
 		return nil
 	})
 	js.Global().Call("setTimeout", revoke, 1000)
+}
+
+// readSetting returns a preference this browser remembers (localStorage),
+// or "" when there is none or storage is unavailable (some private modes
+// throw on access).
+func readSetting(key string) (v string) {
+	defer func() {
+		if recover() != nil {
+			v = ""
+		}
+	}()
+	store := js.Global().Get("localStorage")
+	if store.Type() != js.TypeObject {
+		return ""
+	}
+	return str(store.Call("getItem", key))
+}
+
+// writeSetting remembers a preference; without storage it lasts until
+// the page is reloaded.
+func writeSetting(key, v string) {
+	// Storage full or denied (it throws): the setting still applies now.
+	defer func() { _ = recover() }()
+	store := js.Global().Get("localStorage")
+	if store.Type() == js.TypeObject {
+		store.Call("setItem", key, v)
+	}
 }
 
 // hasWebGPU reports whether this browser exposes navigator.gpu.

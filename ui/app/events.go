@@ -74,6 +74,15 @@ func (c *Root) ToggleAttention(e vugu.DOMEvent) {
 }
 func (c *Root) ToggleOverlap(e vugu.DOMEvent) { c.ShowOverlap = checked(e); c.redraw() }
 
+// ToggleFlip follows the mirror-image setting; the open image is analysed
+// again with it.
+func (c *Root) ToggleFlip(e vugu.DOMEvent) {
+	defer c.guard("changing the setting")
+	if c.setFlip(checked(e)) {
+		c.reanalyze()
+	}
+}
+
 func checked(e vugu.DOMEvent) bool { return e.PropBool("target", "checked") }
 
 // OpacityInput follows the opacity slider.

@@ -57,7 +57,13 @@ type Root struct {
 	BackendNote  string // why the backend is what it is, when that matters
 	NoWebGPU     bool
 
+	// Flip is the setting "also analyse the mirror image" (test-time
+	// augmentation: more accurate, about twice the time); on unless the
+	// user turned it off, which this browser remembers (flipSettingKey).
+	Flip bool
+
 	// The open image.
+	file      js.Value // the File, to analyse it again when Flip changes
 	FileName  string
 	Meta      ImageMeta
 	base      view.Frame
@@ -96,7 +102,50 @@ type ImageMeta struct {
 
 // New returns the app in its initial state; Start begins loading the model.
 func New(env vugu.EventEnv) *Root {
-	return &Root{env: env, ShowFill: true, ShowContour: true, Opacity: 35, LoadText: "Starting…"}
+	return &Root{env: env, ShowFill: true, ShowContour: true, Opacity: 35, LoadText: "Starting…",
+		Flip: flipFromSetting(readSetting(flipSettingKey))}
+}
+
+// flipSettingKey is where the browser remembers the mirror-image setting
+// (localStorage: a preference, not patient data).
+const flipSettingKey = "busam.flip"
+
+// flipFromSetting reads the stored mirror-image setting: on unless it was
+// turned off (nothing is stored before the first change).
+func flipFromSetting(v string) bool { return v != "off" }
+
+func flipSetting(on bool) string {
+	if on {
+		return "on"
+	}
+	return "off"
+}
+
+// setFlip changes the mirror-image setting and remembers it. The result
+// shown should follow the setting, so it reports whether the open image
+// must be analysed again (reanalyze).
+func (c *Root) setFlip(on bool) bool {
+	if on == c.Flip {
+		return false
+	}
+	c.Flip = on
+	writeSetting(flipSettingKey, flipSetting(on))
+	return c.Phase == PhaseReady && c.FileName != "" && (c.Analyzing || c.Result != nil)
+}
+
+// reanalyze analyses the open image again (after a change of setting),
+// keeping its ground-truth mask; a reply still due for the old setting
+// is ignored.
+func (c *Root) reanalyze() {
+	c.seq++
+	seq := c.seq
+	c.FileError, c.Analyzing, c.started, c.Elapsed = "", true, time.Now(), 0
+	if c.base.W == 0 { // still decoding it
+		go c.analyze(seq, c.file, c.FileName)
+	} else {
+		go c.runModel(seq, c.file, c.FileName)
+	}
+	go c.tick(seq)
 }
 
 // Start loads the model in the background, reporting progress.
@@ -209,7 +258,7 @@ func (c *Root) openFile(file js.Value, name string) {
 	c.seq++
 	seq := c.seq
 	c.FileError, c.Result, c.truth, c.TruthName, c.TruthError, c.ShowOverlap = "", nil, nil, "", "", false
-	c.FileName, c.base, c.heat = name, view.Frame{}, nil
+	c.file, c.FileName, c.base, c.heat = file, name, view.Frame{}, nil
 	if c.Phase != PhaseReady {
 		c.FileError = "The model is not loaded yet; wait for it, then open the image again."
 		return
@@ -238,8 +287,17 @@ func (c *Root) analyze(seq int, file js.Value, name string) {
 	if !c.drawIfCurrent(seq) {
 		return
 	}
+	c.runModel(seq, file, name)
+}
 
-	res, err := c.client.analyze(file, name)
+// runModel has the worker analyse the decoded image file with the
+// current setting and shows the result.
+func (c *Root) runModel(seq int, file js.Value, name string) {
+	c.env.Lock()
+	flip := c.Flip
+	c.env.UnlockOnly()
+
+	res, err := c.client.analyze(file, name, flip)
 
 	c.env.Lock()
 	if seq != c.seq {
@@ -253,7 +311,12 @@ func (c *Root) analyze(seq int, file js.Value, name string) {
 	case res.Width != c.base.W || res.Height != c.base.H:
 		c.FileError = fmt.Sprintf("%s: the model analysed a %dx%d image but the page decoded %dx%d", name, res.Width, res.Height, c.base.W, c.base.H)
 	default:
-		c.Result = res
+		c.Result, c.heat = res, nil
+		if c.truth != nil { // analysed again: compare the new mask
+			if counts, err := view.Compare(res.Mask, c.truth); err == nil {
+				c.Counts = counts
+			}
+		}
 	}
 	c.env.UnlockRender()
 	c.drawIfCurrent(seq)
@@ -518,7 +581,7 @@ func (c *Root) report() view.Report {
 	rep := view.Report{
 		Tool: "busam", File: c.FileName, Format: c.Meta.Format, Width: r.Width, Height: r.Height,
 		Label: r.Label, Probabilities: r.Probs, LesionAreaPx: view.Area(r.Mask),
-		Backend: r.Backend, TimingsMS: r.Timings,
+		Backend: r.Backend, TimingsMS: r.Timings, MirrorImage: r.Flip,
 	}
 	if mm2, ok := view.AreaMM2(rep.LesionAreaPx, c.Meta.PixelSpacingMM); ok {
 		sp := c.Meta.PixelSpacingMM
@@ -583,6 +646,17 @@ func (c *Root) RowClass(r ClassRow) string {
 // OpacityValue and OpacityText feed the opacity slider.
 func (c *Root) OpacityValue() string { return fmt.Sprint(c.Opacity) }
 func (c *Root) OpacityText() string  { return fmt.Sprintf("%d%%", c.Opacity) }
+
+// FlipText says whether the result shown used the mirror image.
+func (c *Root) FlipText() string {
+	switch {
+	case c.Result == nil:
+		return ""
+	case c.Result.Flip:
+		return "Also analysed; the two results are averaged"
+	}
+	return "Not analysed (setting off)"
+}
 
 // TotalText is the analysis time shown next to the backend.
 func (c *Root) TotalText() string {

@@ -149,3 +149,64 @@ func TestGuardTurnsPanicsIntoMessages(t *testing.T) {
 		t.Errorf("after a panic the message is %q", c.FileError)
 	}
 }
+
+// The mirror-image setting: on by default and unless turned off; a change
+// asks for the open image to be analysed again only when there is an
+// analysis (done or running) that the new setting would change.
+func TestFlipSetting(t *testing.T) {
+	for _, tc := range []struct {
+		stored string
+		want   bool
+	}{{"", true}, {"on", true}, {"off", false}, {"garbage", true}} {
+		if got := flipFromSetting(tc.stored); got != tc.want {
+			t.Errorf("stored %q reads as %v, want %v", tc.stored, got, tc.want)
+		}
+	}
+	for _, on := range []bool{true, false} {
+		if got := flipFromSetting(flipSetting(on)); got != on {
+			t.Errorf("setting %v is stored as %q, which reads back as %v", on, flipSetting(on), got)
+		}
+	}
+	if c := New(nil); !c.Flip {
+		t.Error("a new page (nothing stored) has the mirror image off")
+	}
+
+	done := &analysis{Mask: []uint8{1}, Width: 1, Height: 1, Label: "benign"}
+	for _, tc := range []struct {
+		name      string
+		setup     func(c *Root)
+		on        bool
+		wantRerun bool
+	}{
+		{"no image", func(c *Root) {}, false, false},
+		{"same value", func(c *Root) { c.FileName, c.Result = "a.png", done }, true, false},
+		{"result shown", func(c *Root) { c.FileName, c.Result = "a.png", done }, false, true},
+		{"analysis running", func(c *Root) { c.FileName, c.Analyzing = "a.png", true }, false, true},
+		{"file refused", func(c *Root) { c.FileName, c.FileError = "a.txt", "not an image" }, false, false},
+		{"model loading", func(c *Root) { c.Phase, c.FileName, c.Result = PhaseLoading, "a.png", done }, false, false},
+	} {
+		c := New(nil)
+		c.Phase = PhaseReady
+		tc.setup(c)
+		if got := c.setFlip(tc.on); got != tc.wantRerun || c.Flip != tc.on {
+			t.Errorf("%s: setFlip(%v) = %v with Flip %v; want %v", tc.name, tc.on, got, c.Flip, tc.wantRerun)
+		}
+	}
+}
+
+// The result panel and the JSON export say whether the mirror image was
+// analysed for the result shown, whatever the setting is now.
+func TestResultSaysWhetherFlipped(t *testing.T) {
+	c := New(nil)
+	if c.FlipText() != "" {
+		t.Errorf("without a result: %q", c.FlipText())
+	}
+	for _, flip := range []bool{true, false} {
+		c.Flip = !flip // changed since: the text is about the result
+		c.Result = &analysis{Mask: []uint8{0}, Width: 1, Height: 1, Label: "normal", Flip: flip}
+		text, rep := c.FlipText(), c.report()
+		if strings.Contains(text, "averaged") != flip || strings.Contains(text, "Not analysed") == flip || rep.MirrorImage != flip {
+			t.Errorf("result with flip %v reads %q, report says %v", flip, text, rep.MirrorImage)
+		}
+	}
+}

@@ -24,6 +24,7 @@ type Report struct {
 	LesionAreaMM2  *float64           `json:"lesionAreaMM2,omitempty"`
 	PixelSpacingMM *[2]float64        `json:"pixelSpacingMM,omitempty"`
 	Backend        string             `json:"backend"`
+	MirrorImage    bool               `json:"mirrorImageAveraged"` // the mirror image was analysed too (test-time flip)
 	TimingsMS      map[string]float64 `json:"timingsMs"`
 	GroundTruth    *TruthReport       `json:"groundTruth,omitempty"`
 }

@@ -23,9 +23,11 @@ type embeddingFake struct {
 	emb *tensor.Tensor
 }
 
-func (m embeddingFake) AnalyzeEmbedding(img image.Image) (pipeline.Result, error) {
+func (m embeddingFake) AnalyzeWith(img image.Image, opt AnalyzeOptions) (pipeline.Result, error) {
 	r, err := m.Analyze(img)
-	r.Embedding = m.emb
+	if opt.Embedding {
+		r.Embedding = m.emb
+	}
 	return r, err
 }
 
@@ -98,7 +100,7 @@ func TestWebGPUEmbeddingMatchesCPU(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := gpu.(EmbeddingModel).AnalyzeEmbedding(img)
+		got, err := gpu.(OptionsModel).AnalyzeWith(img, AnalyzeOptions{Embedding: true})
 		gpu.(io.Closer).Close()
 		if err != nil {
 			t.Fatal(err)
@@ -107,7 +109,7 @@ func TestWebGPUEmbeddingMatchesCPU(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want, err := cpu.(EmbeddingModel).AnalyzeEmbedding(img)
+		want, err := cpu.(OptionsModel).AnalyzeWith(img, AnalyzeOptions{Embedding: true})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -26,15 +26,19 @@ type Model interface {
 	Analyze(img image.Image) (pipeline.Result, error)
 }
 
-// EmbeddingModel is a Model that can also return the encoder's embedding
-// with the result (pipeline.Result.Embedding), for AnalyzeOptions.Embedding.
-type EmbeddingModel interface {
+// OptionsModel is a Model that takes AnalyzeOptions; a Model without it
+// answers only the zero options.
+type OptionsModel interface {
 	Model
-	AnalyzeEmbedding(img image.Image) (pipeline.Result, error)
+	AnalyzeWith(img image.Image, opt AnalyzeOptions) (pipeline.Result, error)
 }
 
-// AnalyzeOptions ask one analysis for more than the result.
+// AnalyzeOptions tune one analysis.
 type AnalyzeOptions struct {
+	// Flip also analyses the image mirrored left-right and averages the
+	// two predictions (pipeline.Options.Flip): more accurate on BUSI, about
+	// twice the time (the encoder runs twice; its timing covers both).
+	Flip bool
 	// Embedding returns the encoder's embedding (Result.Embedding), to
 	// check it against another encoder. Off by default: on WebGPU it is an
 	// extra read back from the device (4 MiB at input size 1024).
@@ -115,6 +119,7 @@ type Result struct {
 	// ([256,S/16,S/16]); only with AnalyzeOptions.Embedding.
 	Embedding      []float32
 	EmbeddingShape []int
+	Flip           bool // the mirror image was analysed too (AnalyzeOptions.Flip)
 	Timings        Timings
 	Backend        string
 }
@@ -257,12 +262,12 @@ func (e *Engine) AnalyzeWith(name string, data []byte, opt AnalyzeOptions) (*Res
 		return nil, errors.New("busam: no model loaded (call load first)")
 	}
 	analyze := model.Analyze
-	if opt.Embedding {
-		em, ok := model.(EmbeddingModel)
+	if opt != (AnalyzeOptions{}) {
+		om, ok := model.(OptionsModel)
 		if !ok {
-			return nil, fmt.Errorf("busam: the %s model cannot return its embedding", backend)
+			return nil, fmt.Errorf("busam: the %s model cannot %s", backend, opt.ask())
 		}
-		analyze = em.AnalyzeEmbedding
+		analyze = func(img image.Image) (pipeline.Result, error) { return om.AnalyzeWith(img, opt) }
 	}
 	start := time.Now()
 	img, _, err := decodeImage(name, data)
@@ -275,7 +280,24 @@ func (e *Engine) AnalyzeWith(name string, data []byte, opt AnalyzeOptions) (*Res
 		return nil, fmt.Errorf("busam: %s: %w", name, err)
 	}
 	total := time.Since(start)
-	return toResult(p, decoded.Sub(start), total, backend)
+	r, err := toResult(p, decoded.Sub(start), total, backend)
+	if err != nil {
+		return nil, err
+	}
+	r.Flip = opt.Flip
+	return r, nil
+}
+
+// ask words what opt asks of a model, for the error of one that cannot.
+func (opt AnalyzeOptions) ask() string {
+	var asks []string
+	if opt.Flip {
+		asks = append(asks, "analyse the mirror image")
+	}
+	if opt.Embedding {
+		asks = append(asks, "return its embedding")
+	}
+	return strings.Join(asks, " and ")
 }
 
 func toResult(p pipeline.Result, decode, total time.Duration, backend string) (*Result, error) {

@@ -31,16 +31,16 @@ type pipelineModel struct {
 	release func()     // frees the WebGPU weights and device; nil on the CPU
 }
 
-var _ EmbeddingModel = (*pipelineModel)(nil)
+var _ OptionsModel = (*pipelineModel)(nil)
 
 func (m *pipelineModel) Analyze(img image.Image) (pipeline.Result, error) {
-	return m.analyze(img, pipeline.Options{Size: m.size})
+	return m.AnalyzeWith(img, AnalyzeOptions{})
 }
 
-// AnalyzeEmbedding is Analyze with the embedding in the result; on WebGPU
-// it is read back from the device.
-func (m *pipelineModel) AnalyzeEmbedding(img image.Image) (pipeline.Result, error) {
-	return m.analyze(img, pipeline.Options{Size: m.size, Embedding: true})
+// AnalyzeWith is Analyze with options: the mirror-image pass, and the
+// embedding in the result (on WebGPU read back from the device).
+func (m *pipelineModel) AnalyzeWith(img image.Image, opt AnalyzeOptions) (pipeline.Result, error) {
+	return m.analyze(img, pipeline.Options{Size: m.size, Flip: opt.Flip, Embedding: opt.Embedding})
 }
 
 func (m *pipelineModel) analyze(img image.Image, opt pipeline.Options) (pipeline.Result, error) {

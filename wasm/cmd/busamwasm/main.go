@@ -6,13 +6,17 @@
 //	setManifest(text)        -> Promise<[{role, path, size, sha256}]>
 //	addFile(role, Uint8Array, sha256hex?) -> Promise<void>  (rejects a file whose SHA-256 differs)
 //	load({inputSize, backend, gpu}) -> Promise<{backend, backendReason, files, inputSize}>
-//	analyze(name, Uint8Array, {embedding}?) -> Promise<{mask, width, height, probs, label, timings, backend, attention, embedding?}>
+//	analyze(name, Uint8Array, {flip, embedding}?) -> Promise<{mask, width, height, probs, label, timings, backend, attention, flip, embedding?}>
 //	decode(name, Uint8Array) -> Promise<{rgba: Uint8ClampedArray, width, height, format, pixelSpacingMM: [row, col]}>
 //	maskPNG(Uint8Array mask, width, height) -> Promise<Uint8Array>  (the mask as an 8-bit PNG)
 //
-// analyze's embedding option adds the encoder's embedding to the result,
-// {shape: [256, S/16, S/16], data: Float32Array}; off by default, since on
-// WebGPU it is read back from the device only for this.
+// analyze's flip option also analyses the image mirrored left-right and
+// averages the two predictions (test-time augmentation: more accurate,
+// about twice the time; the result's flip says whether it was used). Its
+// embedding option adds the encoder's embedding to the result,
+// {shape: [256, S/16, S/16], data: Float32Array}. Both are off by default;
+// the embedding because on WebGPU it is read back from the device only for
+// this.
 //
 // decode and maskPNG are for the page: it shows the image and reads
 // teaching-mode masks from decode's pixels and offers maskPNG's bytes as a
@@ -194,10 +198,11 @@ func loadOptions(args []js.Value) engine.Options {
 	return opt
 }
 
-// analyzeOptions reads analyze's optional options object {embedding}.
+// analyzeOptions reads analyze's optional options object {flip, embedding}.
 func analyzeOptions(args []js.Value, i int) engine.AnalyzeOptions {
 	var opt engine.AnalyzeOptions
 	if i < len(args) && args[i].Type() == js.TypeObject {
+		opt.Flip = args[i].Get("flip").Truthy()
 		opt.Embedding = args[i].Get("embedding").Truthy()
 	}
 	return opt
@@ -264,6 +269,7 @@ func resultToJS(r *engine.Result) map[string]any {
 			"postprocess": r.Timings.Postprocess, "total": r.Timings.Total,
 		},
 		"backend":   r.Backend,
+		"flip":      r.Flip,
 		"attention": nil,
 	}
 	if len(r.Attention) > 0 {
