@@ -64,20 +64,34 @@ build_cli() {
 DEFAULT_HEADS=${BUSAM_HEADS:-weights/heads/unet/heads.safetensors}
 
 # The browser downloads the int8 encoder (about a quarter of the float32
-# one); remade when missing or older than its float32 source.
-# quantize IN OUT MODE: (re)make OUT when it is missing or older than IN.
+# one). Layers the int8 encoder keeps in fp16: the only groups whose int8 rounding
+# changed a test-split class (busam bench quant --sensitivity, BENCHMARKS.md 4).
+INT8_KEEP='\.local_conv\.|^neck\.'
+INT8_KEEP_REASON='busam bench quant --sensitivity: the only layer groups whose int8 rounding changes test-split classes'
+
+# quantize IN OUT MODE [KEEP]: (re)make OUT when it is missing, older than
+# IN, or made with another KEEP pattern.
 quantize() {
-  local in=$1 out=$2 mode=$3
+  local in=$1 out=$2 mode=$3 keep=${4:-}
   [ -f "$in" ] || return 0
-  if [ ! -f "$out" ] || [ ! -f "$out.manifest.json" ] || [ "$in" -nt "$out" ]; then
-    log "quantize $in to $mode"
-    bin/busam quantize --in "$in" --out "$out" --mode "$mode"
+  # remade when missing, older than its source, or made with another kept set
+  if [ ! -f "$out" ] || [ ! -f "$out.manifest.json" ] || [ "$in" -nt "$out" ] ||
+     [ "$(cat "$out.keep" 2>/dev/null)" != "$keep" ]; then
+    log "quantize $in to $mode${keep:+ (keeping /$keep/ in fp16)}"
+    rm -f "$out.keep"
+    if [ -n "$keep" ]; then
+      bin/busam quantize --in "$in" --out "$out" --mode "$mode" --keep "$keep" --keep-reason "$INT8_KEEP_REASON"
+    else
+      bin/busam quantize --in "$in" --out "$out" --mode "$mode"
+    fi
+    printf '%s' "$keep" > "$out.keep"
   fi
 }
 
-# The browser gets the int8 encoder and fp16 heads (their cost: BENCHMARKS.md).
+# The browser gets the int8 encoder (with the kept fp16 layers) and fp16
+# heads (their cost: BENCHMARKS.md).
 build_web() {
-  quantize "$BUSAM_CACHE/weights/encoder.safetensors" "$BUSAM_CACHE/weights/encoder.int8.safetensors" int8
+  quantize "$BUSAM_CACHE/weights/encoder.safetensors" "$BUSAM_CACHE/weights/encoder.int8.safetensors" int8 "$INT8_KEEP"
   # the heads are small: always re-made, so a changed BUSAM_HEADS is never served stale
   bin/busam quantize --in "$DEFAULT_HEADS" --out "$BUSAM_CACHE/weights/heads.fp16.safetensors" --mode fp16 >/dev/null
   log "build dist/web (wasm modules, app, model files)"

@@ -102,22 +102,7 @@ type Encoder struct {
 }
 
 // Load reads an encoder from a safetensors file.
-func Load(path string) (*Encoder, error) {
-	p, err := ReadTensors(path)
-	if err != nil {
-		return nil, err
-	}
-	e, err := New(p)
-	if err != nil {
-		return nil, fmt.Errorf("%w (in %s)", err, path)
-	}
-	sum, err := fileSHA256(path)
-	if err != nil {
-		return nil, err
-	}
-	e.sha = sum
-	return e, nil
-}
+func Load(path string) (*Encoder, error) { return LoadWithOverrides(path, nil) }
 
 // ReadTensors reads every tensor of a weights file as float32, by name: the
 // input of New, NewParams and the other backends' constructors. A plain

@@ -47,9 +47,6 @@ func OverriddenSHA256(fileSHA string, over map[string]*tensor.Tensor) string {
 // LoadWithOverrides is Load with ApplyOverrides; its SHA256 is
 // OverriddenSHA256 of the file's hash.
 func LoadWithOverrides(path string, over map[string]*tensor.Tensor) (*Encoder, error) {
-	if len(over) == 0 {
-		return Load(path)
-	}
 	p, err := ReadTensors(path)
 	if err != nil {
 		return nil, err
@@ -66,12 +63,14 @@ func LoadWithOverrides(path string, over map[string]*tensor.Tensor) (*Encoder, e
 		return nil, err
 	}
 	e.sha = OverriddenSHA256(sum, over)
-	trunkOver := map[string]*tensor.Tensor{}
-	for name, t := range over {
-		if !strings.HasPrefix(name, "neck.") {
-			trunkOver[name] = t
+	if len(over) > 0 {
+		trunkOver := map[string]*tensor.Tensor{}
+		for name, t := range over {
+			if !strings.HasPrefix(name, "neck.") {
+				trunkOver[name] = t
+			}
 		}
+		e.trunkSHA = trunkSHA256(OverriddenSHA256(sum, trunkOver))
 	}
-	e.trunkSHA = trunkSHA256(OverriddenSHA256(sum, trunkOver))
 	return e, nil
 }
