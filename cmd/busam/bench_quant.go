@@ -304,7 +304,7 @@ func (b *quantBench) compare(vs []*quantVariant, latN int) (string, error) {
 			if j == 0 {
 				ref = emb
 			}
-			v.cos = append(v.cos, cosine(ref.Data, emb.Data))
+			v.cos = append(v.cos, tensor.Cosine(ref.Data, emb.Data))
 			res, err := pipeline.Predict(b.h, emb, x.input, x.g)
 			if err != nil {
 				return "", err
@@ -351,16 +351,6 @@ func quantTable(vs []*quantVariant, part string, n int) string {
 	}
 	fmt.Fprintf(&b, "\n%d images of the %s part; Dice and accuracy through the same heads, masks as the app shows them.\n", n, part)
 	return b.String()
-}
-
-func cosine(a, b []float32) float64 {
-	var ab, aa, bb float64
-	for i := range a {
-		ab += float64(a[i]) * float64(b[i])
-		aa += float64(a[i]) * float64(a[i])
-		bb += float64(b[i]) * float64(b[i])
-	}
-	return ab / math.Sqrt(aa*bb)
 }
 
 func mean(v []float64) float64 {

@@ -259,7 +259,7 @@ func runSensitivity(b *quantBench, fp32Path string, groups []layerGroup) (string
 				return "", fmt.Errorf("group %s: %w", r.name, err)
 			}
 			if !r.heads {
-				r.cos = append(r.cos, cosine(emb32.Data, emb.Data))
+				r.cos = append(r.cos, tensor.Cosine(emb32.Data, emb.Data))
 			}
 			res, err := pipeline.Predict(h, emb, x.input, x.g)
 			if err != nil {

@@ -176,7 +176,7 @@ func TestAnalyzerAppliesTunedNeck(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		cos := cosine(emb.Data, full.Data)
+		cos := tensor.Cosine(emb.Data, full.Data)
 		t.Logf("embedding from float16 trunk features vs the whole encoder: cosine %.9f; probs %v vs %v", cos, got.Probs, want.Probs)
 		if cos < 0.9999 {
 			t.Errorf("embedding from cached trunk features has cosine %.6f to the encoder's", cos)

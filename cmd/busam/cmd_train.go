@@ -331,9 +331,11 @@ func loadNeck(path string) (*heads.Neck, string, error) {
 	if err != nil {
 		return nil, "", fmt.Errorf("loading the encoder for its neck: %w", err)
 	}
-	tensors, err := encoder.ReadTensors(path)
-	if err != nil {
-		return nil, "", err
+	tensors := map[string]*tensor.Tensor{}
+	for _, w := range enc.Params.Weights() { // PyTorch names and layouts, as in the file
+		if strings.HasPrefix(w.Name, "neck.") {
+			tensors[w.Name] = &tensor.Tensor{Shape: w.Shape, Data: w.Data}
+		}
 	}
 	neck, err := heads.NewNeck(tensors)
 	if err != nil {

@@ -204,22 +204,33 @@ func (e *Encoder) OutputSize(h, w int) (int, int) { return e.Config.OutputSize(h
 // Forward encodes a normalized [3,H,W] image (see Preprocess) into a
 // [NeckDim, h, w] embedding, h x w = OutputSize(H, W).
 func (e *Encoder) Forward(x *tensor.Tensor) (*tensor.Tensor, error) {
+	return e.onCPU(Forward[[]float32], x)
+}
+
+// onCPU runs one of the model's data flows (Forward, ForwardTrunk,
+// ForwardNeck) as a CPU pass in a pooled scratch arena.
+func (e *Encoder) onCPU(run func(Backend[[]float32], *Params, *tensor.Tensor) (*tensor.Tensor, error), x *tensor.Tensor) (*tensor.Tensor, error) {
 	a, _ := e.arenas.Get().(*arena)
 	if a == nil {
 		a = &arena{}
 	}
 	defer e.arenas.Put(a)
-	return Forward[[]float32](&cpuPass{e: e, a: a}, e.Params, x)
+	return run(&cpuPass{e: e, a: a}, e.Params, x)
 }
 
 // Embed preprocesses img for SAM (longest side 1024) and encodes it.
 func (e *Encoder) Embed(img image.Image) (*tensor.Tensor, Geometry, error) {
+	return preprocessed(img, e.Forward)
+}
+
+// preprocessed runs forward on img preprocessed for SAM (longest side 1024).
+func preprocessed(img image.Image, forward func(*tensor.Tensor) (*tensor.Tensor, error)) (*tensor.Tensor, Geometry, error) {
 	if img == nil || img.Bounds().Empty() {
 		return nil, Geometry{}, fmt.Errorf("encoder: empty image")
 	}
 	x, g := Preprocess(img, DefaultSize)
-	emb, err := e.Forward(x)
-	return emb, g, err
+	out, err := forward(x)
+	return out, g, err
 }
 
 // FLOPs is the number of floating-point operations of a forward pass on

@@ -3,7 +3,6 @@ package encoder
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"fmt"
 	"image"
 
 	"github.com/busam/busam/model/tensor"
@@ -12,23 +11,13 @@ import (
 // ForwardTrunk encodes a normalized [3,H,W] image into the last stage's
 // [EmbedDims[3], h, w] features: Forward without the neck.
 func (e *Encoder) ForwardTrunk(x *tensor.Tensor) (*tensor.Tensor, error) {
-	a, _ := e.arenas.Get().(*arena)
-	if a == nil {
-		a = &arena{}
-	}
-	defer e.arenas.Put(a)
-	return ForwardTrunk[[]float32](&cpuPass{e: e, a: a}, e.Params, x)
+	return e.onCPU(ForwardTrunk[[]float32], x)
 }
 
 // Neck turns trunk features [EmbedDims[3], h, w] into the embedding
 // [NeckDim, h, w]; Neck(ForwardTrunk(x)) equals Forward(x).
 func (e *Encoder) Neck(f *tensor.Tensor) (*tensor.Tensor, error) {
-	a, _ := e.arenas.Get().(*arena)
-	if a == nil {
-		a = &arena{}
-	}
-	defer e.arenas.Put(a)
-	return ForwardNeck[[]float32](&cpuPass{e: e, a: a}, e.Params, f)
+	return e.onCPU(ForwardNeck[[]float32], f)
 }
 
 // Trunk is the encoder without its neck, as a cacheable feature extractor:
@@ -39,12 +28,7 @@ type Trunk struct{ *Encoder }
 // Embed preprocesses img for SAM (longest side 1024) and returns its trunk
 // features.
 func (t Trunk) Embed(img image.Image) (*tensor.Tensor, Geometry, error) {
-	if img == nil || img.Bounds().Empty() {
-		return nil, Geometry{}, fmt.Errorf("encoder: empty image")
-	}
-	x, g := Preprocess(img, DefaultSize)
-	f, err := t.ForwardTrunk(x)
-	return f, g, err
+	return preprocessed(img, t.ForwardTrunk)
 }
 
 // SHA256 is sha256("trunk:" + the encoder's SHA256), hex, where overrides

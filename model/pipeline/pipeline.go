@@ -79,7 +79,7 @@ func PredictFlip(m Heads, view, mirror View, g encoder.Geometry) (Result, error)
 // predictViews runs the heads on the image (views[0]) and, if given, its
 // mirror image (views[1]), and averages what they predict.
 func predictViews(m Heads, g encoder.Geometry, views ...View) (Result, error) {
-	if hm, ok := m.(*heads.Model); m == nil || ok && hm == nil {
+	if noHeads(m) {
 		return Result{}, fmt.Errorf("pipeline: no heads model")
 	}
 	if err := checkGeometry(g); err != nil {
@@ -155,6 +155,12 @@ func combine(outs []heads.Output, headsTime time.Duration, g encoder.Geometry) (
 	return res, nil
 }
 
+// noHeads reports a nil m, including a nil *heads.Model in the interface.
+func noHeads(m Heads) bool {
+	hm, ok := m.(*heads.Model)
+	return m == nil || ok && hm == nil
+}
+
 // FromEmbedding is Predict for callers that have already validated their
 // inputs; on invalid input it returns an empty Result (W = H = 0) rather
 // than panicking.
@@ -205,7 +211,7 @@ func AnalyzeWith(enc Encoder, m Heads, img image.Image, opt Options) (Result, er
 	if enc == nil {
 		return Result{}, fmt.Errorf("pipeline: no encoder")
 	}
-	if hm, ok := m.(*heads.Model); m == nil || ok && hm == nil {
+	if noHeads(m) {
 		return Result{}, fmt.Errorf("pipeline: no heads model")
 	}
 	return AnalyzeStages[*tensor.Tensor](hostStages{enc, m}, img, opt)
