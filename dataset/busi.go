@@ -96,6 +96,7 @@ func (ds *Dataset) scanClassFolder(dir string, label Label) problems {
 			Image: img,
 			Masks: ms,
 			Label: label,
+			Source: SourceBUSI,
 		})
 	}
 	return probs

@@ -27,6 +27,12 @@ type Sample struct {
 	// alone.
 	Group string
 	W, H  int // image size in pixels, from its header
+	// Source names the dataset the image comes from (SourceBUSI,
+	// SourceBUSBRA, a manifest's source column); Device is the scanner where
+	// the dataset says, BIRADS its BI-RADS category (BUS-BRA).
+	Source, Device, BIRADS string
+
+	wantW, wantH int // the size the dataset's own table claims; 0 if none
 }
 
 // Exclusion is a file that was found but deliberately not loaded.
@@ -41,6 +47,10 @@ type Dataset struct {
 	Samples  []Sample // sorted by ID
 	Classes  []Label  // the labels present, in output order
 	Excluded []Exclusion
+	// Notes are facts about the data that do not stop it loading, e.g. a
+	// dataset table whose image size disagrees with the image file (the
+	// file and its mask are used).
+	Notes []string
 }
 
 // Options tune Load.
@@ -57,6 +67,9 @@ func Load(path string) (*Dataset, error) { return LoadWith(path, Options{}) }
 // LoadWith is Load with options.
 func LoadWith(path string, opt Options) (*Dataset, error) {
 	st, err := os.Stat(path)
+	if err != nil && strings.Contains(path, ",") {
+		return LoadMany(strings.Split(path, ","), opt)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("dataset: %w", err)
 	}
@@ -66,9 +79,12 @@ func LoadWith(path string, opt Options) (*Dataset, error) {
 	}
 	var ds *Dataset
 	var probs problems
-	if st.IsDir() {
+	switch {
+	case st.IsDir() && isBUSBRA(abs):
+		ds, probs = scanBUSBRA(abs)
+	case st.IsDir():
 		ds, probs = scanBUSI(abs)
-	} else {
+	default:
 		ds, probs = readManifest(abs)
 	}
 	if ds != nil {
@@ -128,7 +144,7 @@ func (ds *Dataset) validate(opt Options) problems {
 		}
 	}
 	// Header reads dominate; two workers use this machine's two cores.
-	type result struct{ msgs []string }
+	type result struct{ msgs, notes []string }
 	results := make([]result, len(ds.Samples))
 	parallel(len(ds.Samples), func(i int) {
 		s := &ds.Samples[i]
@@ -139,6 +155,10 @@ func (ds *Dataset) validate(opt Options) problems {
 			return
 		}
 		s.W, s.H = cfg.Width, cfg.Height
+		if s.wantW != 0 && (s.wantW != s.W || s.wantH != s.H) {
+			results[i].notes = append(results[i].notes, fmt.Sprintf("%s: image is %dx%d, its dataset's table says %dx%d (the image file is used)",
+				s.Image, s.W, s.H, s.wantW, s.wantH))
+		}
 		for _, m := range s.Masks {
 			mc, _, err := imageio.Config(m)
 			switch {
@@ -155,8 +175,10 @@ func (ds *Dataset) validate(opt Options) problems {
 		}
 		results[i].msgs = msgs
 	})
+	ds.Notes = ds.Notes[:0]
 	for _, r := range results {
 		probs = append(probs, r.msgs...)
+		ds.Notes = append(ds.Notes, r.notes...)
 	}
 	sort.Slice(ds.Samples, func(i, j int) bool { return ds.Samples[i].ID < ds.Samples[j].ID })
 	present := map[Label]bool{}
@@ -233,8 +255,22 @@ func (ds *Dataset) Summary() string {
 		fmt.Fprintf(&b, ", %s %d", l, counts[l])
 	}
 	fmt.Fprintf(&b, "; %d with several masks; %d excluded\n", multi, len(ds.Excluded))
+	if srcs := ds.Sources(); len(srcs) > 1 {
+		for _, src := range srcs {
+			c := map[Label]int{}
+			for _, s := range ds.Samples {
+				if s.Source == src {
+					c[s.Label]++
+				}
+			}
+			fmt.Fprintf(&b, "  %s: normal %d, benign %d, malignant %d\n", src, c[Normal], c[Benign], c[Malignant])
+		}
+	}
 	for _, e := range ds.Excluded {
 		fmt.Fprintf(&b, "  excluded %s: %s\n", e.Path, e.Reason)
+	}
+	for _, n := range ds.Notes {
+		fmt.Fprintf(&b, "  note: %s\n", n)
 	}
 	return b.String()
 }

@@ -11,9 +11,9 @@ import (
 )
 
 // ManifestColumns are the CSV header names: image and label are required,
-// mask (several paths separated by ';', empty for normal) and group are
-// optional.
-var ManifestColumns = []string{"image", "mask", "label", "group"}
+// mask (several paths separated by ';', empty for normal), group, source
+// (the dataset an image comes from) and device (its scanner) are optional.
+var ManifestColumns = []string{"image", "mask", "label", "group", "source", "device"}
 
 // readManifest reads a CSV manifest; paths in it are relative to its folder.
 func readManifest(path string) (*Dataset, problems) {
@@ -92,7 +92,8 @@ func readManifest(path string) (*Dataset, problems) {
 			probs.add("%s: %v", where, err)
 			continue
 		}
-		s := Sample{Image: resolve(img), Label: label, Group: field(rec, "group")}
+		s := Sample{Image: resolve(img), Label: label, Group: field(rec, "group"),
+			Source: field(rec, "source"), Device: field(rec, "device")}
 		for _, m := range strings.Split(field(rec, "mask"), ";") {
 			if m = strings.TrimSpace(m); m != "" {
 				s.Masks = append(s.Masks, resolve(m))
@@ -137,7 +138,7 @@ func WriteManifest(path string, ds *Dataset) error {
 		for i, m := range s.Masks {
 			masks[i] = rel(m)
 		}
-		_ = w.Write([]string{rel(s.Image), strings.Join(masks, ";"), s.Label.String(), s.Group})
+		_ = w.Write([]string{rel(s.Image), strings.Join(masks, ";"), s.Label.String(), s.Group, s.Source, s.Device})
 	}
 	w.Flush()
 	if err := w.Error(); err != nil {

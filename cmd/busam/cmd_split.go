@@ -18,7 +18,7 @@ func init() {
 
 func runSplit(args []string) error {
 	fs := flag.NewFlagSet("split", flag.ContinueOnError)
-	data := fs.String("data", "", "dataset: BUSI-layout folder or CSV manifest (required)")
+	data := fs.String("data", "", "dataset: a BUSI or BUS-BRA folder or a CSV manifest, or several joined by commas (required)")
 	out := fs.String("out", "", "split JSON to write (required; an existing file is refused without --force)")
 	o := split.DefaultOptions
 	fs.Int64Var(&o.Seed, "seed", o.Seed, "seed of the split")
@@ -26,6 +26,7 @@ func runSplit(args []string) error {
 	fs.Float64Var(&o.ValFrac, "val", o.ValFrac, "share of the rest kept for validation (early stopping)")
 	fs.IntVar(&o.Folds, "folds", 0, "k-fold mode: number of folds (0 = hold-out)")
 	fs.IntVar(&o.Fold, "fold", 0, "k-fold mode: which fold is the test part")
+	fs.IntVar(&o.CVFolds, "cv-folds", 0, "also deal the training part into this many cross-validation folds (0 = none)")
 	force := fs.Bool("force", false, "overwrite --out")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {

@@ -52,6 +52,12 @@ type Groups struct {
 
 // FindGroups groups samples that share a Group value (e.g. a patient ID
 // from a manifest) or whose images are near-duplicates under rule.
+// Near-duplicates are looked for within each dataset (Sample.Source): the
+// datasets come from different hospitals (BUSI and BUS-BRA share no image,
+// checked by perceptual hash, shared/data/README.md), and the thumbnail
+// rule's few matches across them are look-alike scans, not copies; so a
+// dataset's groups, and with them its split, do not depend on which other
+// datasets are pooled with it.
 func FindGroups(ds *dataset.Dataset, rule DupRule) (*Groups, error) {
 	n := len(ds.Samples)
 	uf := newUnionFind(n)
@@ -74,6 +80,9 @@ func FindGroups(ds *dataset.Dataset, rule DupRule) (*Groups, error) {
 		}
 		for i := 0; i < n; i++ {
 			for j := i + 1; j < n; j++ {
+				if ds.Samples[i].Source != ds.Samples[j].Source {
+					continue
+				}
 				hd := HashDistance(fps[i], fps[j])
 				c := Correlation(fps[i], fps[j])
 				if rule.match(hd, c) {

@@ -25,6 +25,10 @@ type Options struct {
 	ValFrac  float64
 	Folds    int
 	Fold     int
+	// CVFolds > 1 also deals the training part (train and val) into that
+	// many folds, per dataset and class, for cross-validated model
+	// selection that never looks at the test part (Split.CVFold).
+	CVFolds int `json:",omitempty"`
 	// Dup decides near-duplicates; the zero value means DefaultDupRule.
 	Dup DupRule
 }
@@ -47,6 +51,9 @@ type Split struct {
 	Val         []string
 	Test        []string
 	Groups      map[string]string // sample ID -> group
+	// CVFold maps every training-part sample (train and val) to its
+	// cross-validation fold, 0..CVFolds-1; nil without Options.CVFolds.
+	CVFold map[string]int `json:",omitempty"`
 }
 
 func (o Options) validate() error {
@@ -57,6 +64,8 @@ func (o Options) validate() error {
 		return fmt.Errorf("split: ValFrac %v not in [0,1)", o.ValFrac)
 	case o.Folds > 1 && (o.Fold < 0 || o.Fold >= o.Folds):
 		return fmt.Errorf("split: Fold %d not in [0,%d)", o.Fold, o.Folds)
+	case o.CVFolds < 0 || o.CVFolds == 1:
+		return fmt.Errorf("split: CVFolds %d: want 0 (none) or at least 2", o.CVFolds)
 	}
 	return nil
 }
@@ -86,12 +95,14 @@ func MakeWithGroups(ds *dataset.Dataset, groups map[string]string, opts Options)
 	if len(ds.Samples) == 0 {
 		return nil, fmt.Errorf("split: dataset %s has no samples", ds.Root)
 	}
-	// Collect groups; a group's stratum is its most common label (ties go
-	// to the more severe class, the rarer one in BUSI).
+	// Collect groups; a group's stratum is its dataset and its most common
+	// label (ties go to the more severe class, the rarer one in BUSI), so
+	// every dataset's classes are split in the same proportions.
 	type group struct {
-		name  string
-		ids   []string
-		count [dataset.NumLabels]int
+		name   string
+		source string
+		ids    []string
+		count  [dataset.NumLabels]int
 	}
 	byName := map[string]*group{}
 	var order []*group
@@ -104,7 +115,7 @@ func MakeWithGroups(ds *dataset.Dataset, groups map[string]string, opts Options)
 		of[s.ID] = name
 		gr := byName[name]
 		if gr == nil {
-			gr = &group{name: name}
+			gr = &group{name: name, source: s.Source}
 			byName[name] = gr
 			order = append(order, gr)
 		}
@@ -113,7 +124,12 @@ func MakeWithGroups(ds *dataset.Dataset, groups map[string]string, opts Options)
 			gr.count[s.Label]++
 		}
 	}
-	strata := make([][]*group, dataset.NumLabels)
+	sources := ds.Sources()
+	sourceIndex := map[string]int{}
+	for i, src := range sources {
+		sourceIndex[src] = i
+	}
+	strata := make([][]*group, len(sources)*dataset.NumLabels)
 	for _, gr := range order {
 		best := 0
 		for l := range gr.count {
@@ -121,20 +137,29 @@ func MakeWithGroups(ds *dataset.Dataset, groups map[string]string, opts Options)
 				best = l
 			}
 		}
-		strata[best] = append(strata[best], gr)
+		k := sourceIndex[gr.source]*dataset.NumLabels + best
+		strata[k] = append(strata[k], gr)
 	}
 
 	sp := &Split{Version: FormatVersion, Options: opts, Root: ds.Root, SamplesHash: SampleListHash(ds),
 		NumSamples: len(ds.Samples), Groups: of}
-	for class, st := range strata {
+	if opts.CVFolds > 1 {
+		sp.CVFold = map[string]int{}
+	}
+	size := func(g *group) int { return len(g.ids) }
+	for k, st := range strata {
 		// One generator per class and purpose, so that the fold assignment
-		// of a class is the same whichever fold is asked for.
-		rng := rand.New(rand.NewPCG(uint64(opts.Seed), uint64(class)))
-		valRNG := rand.New(rand.NewPCG(uint64(opts.Seed), uint64(class)+1<<32))
+		// of a class is the same whichever fold is asked for. Every dataset
+		// uses the same streams, so a dataset is split exactly as it would be
+		// alone: adding a dataset moves no sample of another (the pooled
+		// split's BUSI test part is the BUSI-only split's).
+		stream := uint64(k % dataset.NumLabels)
+		rng := rand.New(rand.NewPCG(uint64(opts.Seed), stream))
+		valRNG := rand.New(rand.NewPCG(uint64(opts.Seed), stream+1<<32))
 		rng.Shuffle(len(st), func(i, j int) { st[i], st[j] = st[j], st[i] })
 		var test, rest []*group
 		if opts.Folds > 1 {
-			folds := dealFolds(st, opts.Folds, func(g *group) int { return len(g.ids) })
+			folds := dealFolds(st, opts.Folds, size)
 			for f, fg := range folds {
 				if f == opts.Fold {
 					test = append(test, fg...)
@@ -145,9 +170,21 @@ func MakeWithGroups(ds *dataset.Dataset, groups map[string]string, opts Options)
 			// Re-shuffle so validation does not always come from fold 0.
 			valRNG.Shuffle(len(rest), func(i, j int) { rest[i], rest[j] = rest[j], rest[i] })
 		} else {
-			test, rest = takeFraction(st, opts.TestFrac, func(g *group) int { return len(g.ids) })
+			test, rest = takeFraction(st, opts.TestFrac, size)
 		}
-		val, train := takeFraction(rest, opts.ValFrac, func(g *group) int { return len(g.ids) })
+		if opts.CVFolds > 1 {
+			cvRNG := rand.New(rand.NewPCG(uint64(opts.Seed), stream+2<<32))
+			shuffled := append([]*group(nil), rest...)
+			cvRNG.Shuffle(len(shuffled), func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })
+			for f, fg := range dealFolds(shuffled, opts.CVFolds, size) {
+				for _, g := range fg {
+					for _, id := range g.ids {
+						sp.CVFold[id] = f
+					}
+				}
+			}
+		}
+		val, train := takeFraction(rest, opts.ValFrac, size)
 		for _, g := range test {
 			sp.Test = append(sp.Test, g.ids...)
 		}
@@ -311,7 +348,41 @@ func (sp *Split) consistent() error {
 	if len(part) != sp.NumSamples {
 		return fmt.Errorf("parts hold %d samples, split was made for %d", len(part), sp.NumSamples)
 	}
+	if sp.CVFold != nil {
+		for id, f := range sp.CVFold {
+			if p := part[id]; p != "train" && p != "val" {
+				return fmt.Errorf("sample %s has cross-validation fold %d but is in %q, not the training part", id, f, p)
+			}
+			if f < 0 || f >= sp.Options.CVFolds {
+				return fmt.Errorf("sample %s: cross-validation fold %d not in [0,%d)", id, f, sp.Options.CVFolds)
+			}
+		}
+		if n := len(sp.Train) + len(sp.Val); len(sp.CVFold) != n {
+			return fmt.Errorf("%d samples have a cross-validation fold, the training part has %d", len(sp.CVFold), n)
+		}
+	}
 	return nil
+}
+
+// CVParts returns the training and validation IDs of cross-validation fold
+// f: fold f validates, the other folds of the training part train.
+func (sp *Split) CVParts(f int) (train, val []string, err error) {
+	if sp.CVFold == nil {
+		return nil, nil, fmt.Errorf("split: made without cross-validation folds (busam split --cv-folds)")
+	}
+	if f < 0 || f >= sp.Options.CVFolds {
+		return nil, nil, fmt.Errorf("split: fold %d not in [0,%d)", f, sp.Options.CVFolds)
+	}
+	for _, id := range append(append([]string(nil), sp.Train...), sp.Val...) {
+		if sp.CVFold[id] == f {
+			val = append(val, id)
+		} else {
+			train = append(train, id)
+		}
+	}
+	sort.Strings(train)
+	sort.Strings(val)
+	return train, val, nil
 }
 
 // LoadOrMake returns the split saved at path when it was made for ds with

@@ -271,20 +271,24 @@ func savePNG(t *testing.T, path string, img image.Image) {
 func TestFindGroups(t *testing.T) {
 	dir := t.TempDir()
 	var rows []string
-	add := func(name string, img image.Image, group string) {
+	add := func(name string, img image.Image, group string, source ...string) {
 		savePNG(t, filepath.Join(dir, name+".png"), img)
-		rows = append(rows, fmt.Sprintf("%s.png,,normal,%s", name, group))
+		rows = append(rows, fmt.Sprintf("%s.png,,normal,%s,%s", name, group, strings.Join(source, "")))
 	}
 	base := texture(1, 120, 90)
 	add("a", base, "")
 	add("a_copy", nearCopy(base), "")
+	// the same near copy in another dataset is not searched for
+	other := texture(30, 120, 90)
+	add("b", other, "", "one")
+	add("b_elsewhere", nearCopy(other), "", "two")
 	for i := uint64(2); i < 8; i++ {
 		add(fmt.Sprintf("other%d", i), texture(i, 120, 90), "")
 	}
 	add("p1", texture(20, 100, 100), "patient9")
 	add("p2", texture(21, 100, 100), "patient9")
 	csv := filepath.Join(dir, "m.csv")
-	if err := os.WriteFile(csv, []byte("image,mask,label,group\n"+strings.Join(rows, "\n")+"\n"), 0o644); err != nil {
+	if err := os.WriteFile(csv, []byte("image,mask,label,group,source\n"+strings.Join(rows, "\n")+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	ds, err := dataset.Load(csv)
@@ -310,6 +314,9 @@ func TestFindGroups(t *testing.T) {
 	}
 	if g.Merged != 4 {
 		t.Errorf("Merged = %d, want 4", g.Merged)
+	}
+	if g.Of["b"] == g.Of["b_elsewhere"] {
+		t.Error("near copies in two datasets were grouped; near-duplicates are looked for within a dataset")
 	}
 }
 
@@ -393,5 +400,152 @@ func TestLoadOrMake(t *testing.T) {
 	}
 	if back, _ := Load(path); back.Options.Seed != 99 {
 		t.Error("the split made for new options was not saved")
+	}
+}
+
+// twoSources is fakeDataset with a second dataset of lesion images only
+// (BUS-BRA-like: no normals) appended.
+func twoSources() (*dataset.Dataset, map[string]string) {
+	ds, groups := fakeDataset(300)
+	for i := range ds.Samples {
+		ds.Samples[i].Source = "A"
+	}
+	rng := rand.New(rand.NewPCG(7, 0))
+	for i := 0; i < 400; {
+		size := 1 + rng.IntN(3)
+		label := dataset.Label(1 + rng.IntN(2))
+		gname := fmt.Sprintf("patient %d", i)
+		for k := 0; k < size && i < 400; k++ {
+			id := fmt.Sprintf("t%04d", i)
+			ds.Samples = append(ds.Samples, dataset.Sample{ID: id, Label: label, W: 10, H: 10, Source: "B"})
+			groups[id] = gname
+			i++
+		}
+	}
+	return ds, groups
+}
+
+// Each dataset's classes are split in the held-out proportion, and the
+// cross-validation folds cover the training part exactly, per stratum.
+func TestPerSourceStrataAndCVFolds(t *testing.T) {
+	ds, groups := twoSources()
+	o := Options{Seed: 3, TestFrac: 0.2, ValFrac: 0.15, CVFolds: 5}
+	sp, err := MakeWithGroups(ds, groups, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sp.consistent(); err != nil {
+		t.Fatal(err)
+	}
+	type key struct {
+		src string
+		l   dataset.Label
+	}
+	total, test := map[key]int{}, map[key]int{}
+	bySample := map[string]dataset.Sample{}
+	for _, s := range ds.Samples {
+		total[key{s.Source, s.Label}]++
+		bySample[s.ID] = s
+	}
+	for _, id := range sp.Test {
+		s := bySample[id]
+		test[key{s.Source, s.Label}]++
+	}
+	for k, n := range total {
+		frac := float64(test[k]) / float64(n)
+		if math.Abs(frac-0.2) > 0.06 {
+			t.Errorf("%v: %d of %d in test (%.2f), want about 0.2", k, test[k], n, frac)
+		}
+	}
+	// folds: every training-part sample has one, groups stay in one fold,
+	// each fold holds about a fifth of each dataset.
+	foldOfGroup := map[string]int{}
+	perFold := map[string][]int{"A": make([]int, 5), "B": make([]int, 5)}
+	for _, id := range append(append([]string(nil), sp.Train...), sp.Val...) {
+		f, ok := sp.CVFold[id]
+		if !ok {
+			t.Fatalf("%s has no fold", id)
+		}
+		g := sp.Groups[id]
+		if prev, seen := foldOfGroup[g]; seen && prev != f {
+			t.Errorf("group %s in folds %d and %d", g, prev, f)
+		}
+		foldOfGroup[g] = f
+		perFold[bySample[id].Source][f]++
+	}
+	for src, counts := range perFold {
+		lo, hi := counts[0], counts[0]
+		for _, c := range counts {
+			lo, hi = min(lo, c), max(hi, c)
+		}
+		if hi-lo > 2*maxGroupSize(groups) {
+			t.Errorf("dataset %s: fold sizes %v are uneven", src, counts)
+		}
+	}
+	for _, id := range sp.Test {
+		if _, ok := sp.CVFold[id]; ok {
+			t.Errorf("test sample %s has a cross-validation fold", id)
+		}
+	}
+	tr, va, err := sp.CVParts(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tr)+len(va) != len(sp.Train)+len(sp.Val) || len(va) == 0 {
+		t.Errorf("CVParts(2): %d + %d, training part %d", len(tr), len(va), len(sp.Train)+len(sp.Val))
+	}
+	if _, _, err := sp.CVParts(5); err == nil {
+		t.Error("CVParts(5) of 5 folds accepted")
+	}
+	// A saved split with its folds round-trips; a tampered fold is refused.
+	path := filepath.Join(t.TempDir(), "s.json")
+	if err := Save(path, sp); err != nil {
+		t.Fatal(err)
+	}
+	back, err := Load(path)
+	if err != nil || !reflect.DeepEqual(back.CVFold, sp.CVFold) {
+		t.Fatalf("round trip: err %v, folds equal %v", err, reflect.DeepEqual(back.CVFold, sp.CVFold))
+	}
+	sp.CVFold[sp.Test[0]] = 1
+	if err := Save(path, sp); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(path); err == nil || !strings.Contains(err.Error(), "not the training part") {
+		t.Errorf("tampered fold: err = %v", err)
+	}
+	if _, err := MakeWithGroups(ds, groups, Options{TestFrac: 0.2, CVFolds: 1}); err == nil {
+		t.Error("CVFolds 1 accepted")
+	}
+}
+
+// Adding a dataset moves no sample of another: each dataset is split as it
+// would be alone (so the pooled split's BUSI test part is the BUSI-only one).
+func TestAddingADatasetMovesNoOther(t *testing.T) {
+	ds, groups := fakeDataset(300)
+	alone, err := MakeWithGroups(ds, groups, DefaultOptions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	both, bgroups := twoSources()
+	pooled, err := MakeWithGroups(both, bgroups, DefaultOptions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	onlyA := func(ids []string) []string {
+		var out []string
+		for _, id := range ids {
+			if strings.HasPrefix(id, "s") {
+				out = append(out, id)
+			}
+		}
+		return out
+	}
+	for _, p := range []struct {
+		name        string
+		alone, pool []string
+	}{{"test", alone.Test, pooled.Test}, {"val", alone.Val, pooled.Val}, {"train", alone.Train, pooled.Train}} {
+		if got := onlyA(p.pool); !reflect.DeepEqual(got, p.alone) {
+			t.Errorf("%s part of dataset A: %d samples pooled vs %d alone, or different ones", p.name, len(got), len(p.alone))
+		}
 	}
 }

@@ -44,6 +44,14 @@ func DataDir(t testing.TB) string {
 	return filepath.Join(RepoRoot(t), "..", "shared", "data", "Dataset_BUSI_with_GT")
 }
 
+// BUSBRADir is the BUS-BRA dataset folder: $BUSAM_BUSBRA, else <repo>/../shared/data/BUS-BRA.
+func BUSBRADir(t testing.TB) string {
+	if d := os.Getenv("BUSAM_BUSBRA"); d != "" {
+		return d
+	}
+	return filepath.Join(RepoRoot(t), "..", "shared", "data", "BUS-BRA")
+}
+
 // Need returns path if it exists. A missing file fails the test under CI
 // (the test command always prepares it there) and skips it elsewhere, so a
 // developer without the weights can still run the fast tests.
