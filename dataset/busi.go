@@ -92,10 +92,10 @@ func (ds *Dataset) scanClassFolder(dir string, label Label) problems {
 		sort.Strings(ms)
 		rel, _ := filepath.Rel(ds.Root, filepath.Join(dir, base))
 		ds.Samples = append(ds.Samples, Sample{
-			ID:    filepath.ToSlash(rel),
-			Image: img,
-			Masks: ms,
-			Label: label,
+			ID:     filepath.ToSlash(rel),
+			Image:  img,
+			Masks:  ms,
+			Label:  label,
 			Source: SourceBUSI,
 		})
 	}
