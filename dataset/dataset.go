@@ -31,6 +31,10 @@ type Sample struct {
 	// SourceBUSBRA, a manifest's source column); Device is the scanner where
 	// the dataset says, BIRADS its BI-RADS category (BUS-BRA).
 	Source, Device, BIRADS string
+	// Parent is the image path of the sample this one was derived from (a
+	// lesion-free crop, WriteNormalCrops); a split puts it in its parent's
+	// part. Empty for original images.
+	Parent string
 
 	wantW, wantH int // the size the dataset's own table claims; 0 if none
 }

@@ -13,7 +13,8 @@ import (
 // ManifestColumns are the CSV header names: image and label are required,
 // mask (several paths separated by ';', empty for normal), group, source
 // (the dataset an image comes from) and device (its scanner) are optional.
-var ManifestColumns = []string{"image", "mask", "label", "group", "source", "device"}
+// parent is the image a derived sample was cut from.
+var ManifestColumns = []string{"image", "mask", "label", "group", "source", "device", "parent"}
 
 // readManifest reads a CSV manifest; paths in it are relative to its folder.
 func readManifest(path string) (*Dataset, problems) {
@@ -94,6 +95,9 @@ func readManifest(path string) (*Dataset, problems) {
 		}
 		s := Sample{Image: resolve(img), Label: label, Group: field(rec, "group"),
 			Source: field(rec, "source"), Device: field(rec, "device")}
+		if p := field(rec, "parent"); p != "" {
+			s.Parent = resolve(p)
+		}
 		for _, m := range strings.Split(field(rec, "mask"), ";") {
 			if m = strings.TrimSpace(m); m != "" {
 				s.Masks = append(s.Masks, resolve(m))
@@ -134,11 +138,15 @@ func WriteManifest(path string, ds *Dataset) error {
 	w := csv.NewWriter(tmp)
 	_ = w.Write(ManifestColumns)
 	for _, s := range ds.Samples {
+		parent := ""
+		if s.Parent != "" {
+			parent = rel(s.Parent)
+		}
 		masks := make([]string, len(s.Masks))
 		for i, m := range s.Masks {
 			masks[i] = rel(m)
 		}
-		_ = w.Write([]string{rel(s.Image), strings.Join(masks, ";"), s.Label.String(), s.Group, s.Source, s.Device})
+		_ = w.Write([]string{rel(s.Image), strings.Join(masks, ";"), s.Label.String(), s.Group, s.Source, s.Device, parent})
 	}
 	w.Flush()
 	if err := w.Error(); err != nil {

@@ -8,9 +8,10 @@ import (
 )
 
 // LoadMany loads several datasets (each a BUSI or BUS-BRA folder or a CSV
-// manifest) as one. Its root is the folders' deepest common parent, and
-// sample IDs are relative to it, so they stay unique and name their
-// dataset ("Dataset_BUSI_with_GT/benign/benign (1)", "BUS-BRA/Images/bus_0001-l").
+// manifest) as one. Sample IDs are prefixed with their dataset's folder
+// name, so they stay unique, name their dataset and do not depend on what
+// else is pooled ("Dataset_BUSI_with_GT/benign/benign (1)",
+// "BUS-BRA/Images/bus_0001-l"); the root is the folders' deepest common parent.
 // Groups are qualified by their dataset, so two datasets' "patient 1" stay
 // apart. Samples without a source take their dataset folder's name.
 // Load and LoadWith accept the paths joined by commas.
@@ -42,11 +43,7 @@ func LoadMany(paths []string, opt Options) (*Dataset, error) {
 	for i, ds := range parts {
 		name := filepath.Base(ds.Root)
 		for _, s := range ds.Samples {
-			rel, err := filepath.Rel(root, filepath.Join(ds.Root, filepath.FromSlash(s.ID)))
-			if err != nil {
-				return nil, fmt.Errorf("dataset: %s: %w", s.Image, err)
-			}
-			s.ID = filepath.ToSlash(rel)
+			s.ID = name + "/" + s.ID
 			if prev, dup := seen[s.ID]; dup {
 				return nil, fmt.Errorf("dataset: sample %s is in both %s and %s", s.ID, prev, paths[i])
 			}

@@ -63,7 +63,7 @@ func FindGroups(ds *dataset.Dataset, rule DupRule) (*Groups, error) {
 	uf := newUnionFind(n)
 	byGroup := map[string]int{}
 	for i, s := range ds.Samples {
-		if s.Group == "" {
+		if s.Group == "" || s.Parent != "" { // derived samples follow their parent instead
 			continue
 		}
 		if j, ok := byGroup[s.Group]; ok {
@@ -80,7 +80,7 @@ func FindGroups(ds *dataset.Dataset, rule DupRule) (*Groups, error) {
 		}
 		for i := 0; i < n; i++ {
 			for j := i + 1; j < n; j++ {
-				if ds.Samples[i].Source != ds.Samples[j].Source {
+				if ds.Samples[i].Source != ds.Samples[j].Source || ds.Samples[i].Parent != "" || ds.Samples[j].Parent != "" {
 					continue
 				}
 				hd := HashDistance(fps[i], fps[j])

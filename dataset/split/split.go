@@ -107,7 +107,12 @@ func MakeWithGroups(ds *dataset.Dataset, groups map[string]string, opts Options)
 	byName := map[string]*group{}
 	var order []*group
 	of := map[string]string{}
+	var derived []dataset.Sample
 	for _, s := range ds.Samples {
+		if s.Parent != "" {
+			derived = append(derived, s)
+			continue
+		}
 		name := groups[s.ID]
 		if name == "" {
 			name = s.ID
@@ -195,10 +200,48 @@ func MakeWithGroups(ds *dataset.Dataset, groups map[string]string, opts Options)
 			sp.Train = append(sp.Train, g.ids...)
 		}
 	}
+	if err := sp.placeDerived(ds, derived); err != nil {
+		return nil, err
+	}
 	sort.Strings(sp.Train)
 	sort.Strings(sp.Val)
 	sort.Strings(sp.Test)
 	return sp, nil
+}
+
+// placeDerived puts each derived sample (a crop) in its parent's part and
+// cross-validation fold, and in its parent's group, so that no image and
+// its crop are ever on two sides of a split. Derived samples take no part
+// in stratification: adding them moves no original image.
+func (sp *Split) placeDerived(ds *dataset.Dataset, derived []dataset.Sample) error {
+	if len(derived) == 0 {
+		return nil
+	}
+	byImage := map[string]string{}
+	for _, s := range ds.Samples {
+		if s.Parent == "" {
+			byImage[filepath.Clean(s.Image)] = s.ID
+		}
+	}
+	part := map[string]*[]string{}
+	for _, p := range []*[]string{&sp.Train, &sp.Val, &sp.Test} {
+		for _, id := range *p {
+			part[id] = p
+		}
+	}
+	for _, s := range derived {
+		parent, ok := byImage[filepath.Clean(s.Parent)]
+		if !ok {
+			return fmt.Errorf("split: %s is derived from %s, which is not an image of the dataset (load its dataset too)", s.ID, s.Parent)
+		}
+		p := part[parent]
+		*p = append(*p, s.ID)
+		sp.Groups[s.ID] = sp.Groups[parent]
+		if f, ok := sp.CVFold[parent]; ok {
+			sp.CVFold[s.ID] = f
+		}
+	}
+	return nil
 }
 
 // takeFraction moves groups from the front of gs into the first result

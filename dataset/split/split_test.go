@@ -549,3 +549,61 @@ func TestAddingADatasetMovesNoOther(t *testing.T) {
 		}
 	}
 }
+
+// Derived samples (crops) land in their parent's part and fold, and adding
+// them moves no original sample.
+func TestDerivedFollowParent(t *testing.T) {
+	ds, groups := twoSources()
+	o := Options{Seed: 5, TestFrac: 0.2, ValFrac: 0.1, CVFolds: 3}
+	before, err := MakeWithGroups(ds, groups, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range ds.Samples {
+		ds.Samples[i].Image = "/img/" + ds.Samples[i].ID + ".png"
+	}
+	n := len(ds.Samples)
+	for i := 0; i < n; i += 3 {
+		p := ds.Samples[i]
+		ds.Samples = append(ds.Samples, dataset.Sample{ID: "crop/" + p.ID, Image: "/crop/" + p.ID + ".png",
+			Label: dataset.Normal, Source: p.Source, Parent: p.Image, W: 5, H: 5})
+	}
+	after, err := MakeWithGroups(ds, groups, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := after.consistent(); err != nil {
+		t.Fatal(err)
+	}
+	partOf := func(sp *Split) map[string]string {
+		m := map[string]string{}
+		for _, p := range []struct {
+			n   string
+			ids []string
+		}{{"train", sp.Train}, {"val", sp.Val}, {"test", sp.Test}} {
+			for _, id := range p.ids {
+				m[id] = p.n
+			}
+		}
+		return m
+	}
+	pb, pa := partOf(before), partOf(after)
+	for id, p := range pb {
+		if pa[id] != p {
+			t.Fatalf("%s moved from %s to %s when crops were added", id, p, pa[id])
+		}
+	}
+	for _, s := range ds.Samples[n:] {
+		parent := strings.TrimPrefix(s.ID, "crop/")
+		if pa[s.ID] != pa[parent] || after.Groups[s.ID] != after.Groups[parent] {
+			t.Errorf("%s: part %s group %s, parent part %s group %s", s.ID, pa[s.ID], after.Groups[s.ID], pa[parent], after.Groups[parent])
+		}
+		if f, ok := after.CVFold[parent]; ok && after.CVFold[s.ID] != f {
+			t.Errorf("%s: fold %d, parent's %d", s.ID, after.CVFold[s.ID], f)
+		}
+	}
+	ds.Samples = append(ds.Samples, dataset.Sample{ID: "orphan", Image: "/o.png", Label: dataset.Normal, Parent: "/nowhere.png"})
+	if _, err := MakeWithGroups(ds, groups, o); err == nil || !strings.Contains(err.Error(), "/nowhere.png") {
+		t.Errorf("orphan crop: err = %v", err)
+	}
+}
