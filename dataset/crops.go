@@ -33,9 +33,9 @@ type CropRule struct {
 	MaxAspect float64
 }
 
-// DefaultCropRule takes a crop at least 128 px and 40% of the image along
+// DefaultCropRule takes a crop at least 128 px and half the image along
 // each side, 5% of the image away from the lesion, no more than 2:1.
-var DefaultCropRule = CropRule{Margin: 0.05, MinSide: 128, MinShare: 0.4, MaxAspect: 2}
+var DefaultCropRule = CropRule{Margin: 0.05, MinSide: 128, MinShare: 0.5, MaxAspect: 2}
 
 // LesionFreeCrop returns the largest rectangle of a w x h image that keeps
 // rule's margin from every lesion pixel of mask (row-major, 1 = lesion),
