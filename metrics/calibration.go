@@ -3,6 +3,7 @@ package metrics
 import (
 	"fmt"
 	"math"
+	"sort"
 )
 
 // Calibration: how far a classifier's confidence is from its accuracy, and
@@ -159,4 +160,40 @@ func argmax(p []float64) (int, float64) {
 		}
 	}
 	return best, p[best]
+}
+
+// SureThreshold picks the confidence threshold of "sure" answers: the
+// lowest top-class probability t such that the predictions at or above t
+// are right at least minAccuracy of the time (on validation data). It
+// returns t, the share of predictions at or above it (coverage) and their
+// accuracy; t is 1 (nothing sure) when no threshold reaches minAccuracy.
+func SureThreshold(probs [][]float64, truth []int, minAccuracy float64) (t, coverage, accuracy float64, err error) {
+	if err := checkProbs(probs, truth); err != nil {
+		return 0, 0, 0, err
+	}
+	type pred struct {
+		conf  float64
+		right bool
+	}
+	ps := make([]pred, len(probs))
+	for i, p := range probs {
+		top, conf := argmax(p)
+		ps[i] = pred{conf, top == truth[i]}
+	}
+	sort.Slice(ps, func(i, j int) bool { return ps[i].conf > ps[j].conf })
+	t, coverage, accuracy = 1, 0, math.NaN()
+	right := 0
+	for i, p := range ps {
+		if p.right {
+			right++
+		}
+		// a threshold sits between distinct confidences only
+		if i+1 < len(ps) && ps[i+1].conf == p.conf {
+			continue
+		}
+		if acc := float64(right) / float64(i+1); acc >= minAccuracy {
+			t, coverage, accuracy = p.conf, float64(i+1)/float64(len(ps)), acc
+		}
+	}
+	return t, coverage, accuracy, nil
 }

@@ -121,3 +121,21 @@ func softmax(logits []float64, t float64) []float64 {
 	}
 	return out
 }
+
+// By hand: confidences 0.9 (right), 0.8 (right), 0.7 (wrong), 0.6 (right),
+// 0.55 (wrong). Accuracy at or above each: 1, 1, 2/3, 3/4, 3/5. For 0.75 the
+// lowest threshold is 0.6 (3 of 4 right), coverage 0.8.
+func TestSureThresholdByHand(t *testing.T) {
+	probs := [][]float64{{0.9, 0.1}, {0.2, 0.8}, {0.7, 0.3}, {0.6, 0.4}, {0.45, 0.55}}
+	truth := []int{0, 1, 1, 0, 0}
+	th, cov, acc, err := SureThreshold(probs, truth, 0.75)
+	if err != nil || th != 0.6 || cov != 0.8 || acc != 0.75 {
+		t.Errorf("SureThreshold = %v, %v, %v (%v), want 0.6, 0.8, 0.75", th, cov, acc, err)
+	}
+	if th, cov, _, _ := SureThreshold(probs, truth, 1); th != 0.8 || cov != 0.4 {
+		t.Errorf("at accuracy 1: %v, %v, want 0.8, 0.4", th, cov)
+	}
+	if th, cov, _, _ := SureThreshold([][]float64{{0.9, 0.1}}, []int{1}, 0.5); th != 1 || cov != 0 {
+		t.Errorf("no reachable threshold: %v, %v, want 1, 0", th, cov)
+	}
+}
