@@ -26,6 +26,7 @@ import (
 	"github.com/busam/busam/model/heads"
 	"github.com/busam/busam/model/pipeline"
 	"github.com/busam/busam/model/tensor"
+	"github.com/busam/busam/modelfile"
 	"github.com/busam/busam/quant"
 )
 
@@ -128,7 +129,7 @@ func loadEncoder(path string, over map[string]*tensor.Tensor, reference bool) (*
 			return nil, err
 		}
 	}
-	return encoder.LoadWithOverrides(path, over)
+	return modelfile.LoadEncoder(path, over)
 }
 
 // asFP16File returns ts as an fp16 file (busam quantize --mode fp16, how

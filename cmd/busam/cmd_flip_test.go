@@ -12,6 +12,7 @@ import (
 	"github.com/busam/busam/model/heads"
 	"github.com/busam/busam/model/pipeline"
 	"github.com/busam/busam/model/tensor"
+	"github.com/busam/busam/modelfile"
 )
 
 // --flip analyses the image and its mirror image: with nothing cached it is
@@ -19,7 +20,7 @@ import (
 // image (the Flip key) is used instead of the encoder.
 func TestAnalyzerTestTimeFlip(t *testing.T) {
 	encPath := testutil.Need(t, filepath.Join(testutil.CacheDir(t), "weights", "encoder.safetensors"), "converted encoder")
-	enc, err := encoder.Load(encPath)
+	enc, err := modelfile.LoadEncoder(encPath, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/busam/busam/model/heads"
 	"github.com/busam/busam/model/pipeline"
 	"github.com/busam/busam/model/tensor"
+	"github.com/busam/busam/modelfile"
 	"github.com/busam/busam/weights"
 )
 
@@ -59,7 +60,7 @@ func sameResult(a, b pipeline.Result) bool {
 // by the published encoder's (the trunk has no neck).
 func TestAnalyzerAppliesTunedNeck(t *testing.T) {
 	encPath := testutil.Need(t, filepath.Join(testutil.CacheDir(t), "weights", "encoder.safetensors"), "converted encoder")
-	p, err := encoder.ReadTensors(encPath)
+	p, err := modelfile.ReadTensors(encPath)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +115,7 @@ func TestAnalyzerAppliesTunedNeck(t *testing.T) {
 	})
 
 	trunkDir := filepath.Join(dir, "trunk")
-	plainEnc, err := encoder.Load(encPath)
+	plainEnc, err := modelfile.LoadEncoder(encPath, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/busam/busam/model/heads"
 	"github.com/busam/busam/model/pipeline"
 	"github.com/busam/busam/model/tensor"
+	"github.com/busam/busam/modelfile"
 	"github.com/busam/busam/report"
 )
 
@@ -126,7 +127,7 @@ func TestAnalyzerUsesEmbeddingCache(t *testing.T) {
 		t.Error("the encoder was loaded although the embedding was cached")
 	}
 	// The cache key must use the hash `busam embed` uses: Encoder.SHA256.
-	e, err := encoder.Load(enc)
+	e, err := modelfile.LoadEncoder(enc, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

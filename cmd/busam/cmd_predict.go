@@ -35,6 +35,7 @@ import (
 	"github.com/busam/busam/model/heads"
 	"github.com/busam/busam/model/pipeline"
 	"github.com/busam/busam/model/tensor"
+	"github.com/busam/busam/modelfile"
 	"github.com/busam/busam/weights"
 )
 
@@ -533,7 +534,7 @@ func (m modelFlags) open() (*pipelineAnalyzer, error) {
 
 func (a *pipelineAnalyzer) loadEncoder() (*encoder.Encoder, error) {
 	if a.enc == nil && a.encErr == nil {
-		a.enc, a.encErr = encoder.LoadWithOverrides(a.encPath, a.heads.EncoderOverrides)
+		a.enc, a.encErr = modelfile.LoadEncoder(a.encPath, a.heads.EncoderOverrides)
 		if a.encErr != nil {
 			a.encErr = fmt.Errorf("--encoder: %w", a.encErr)
 		}

@@ -23,6 +23,7 @@ import (
 	"github.com/busam/busam/model/heads"
 	"github.com/busam/busam/model/pipeline"
 	"github.com/busam/busam/model/tensor"
+	"github.com/busam/busam/modelfile"
 	"github.com/busam/busam/train"
 )
 
@@ -327,7 +328,7 @@ func benchHeads(args []string) error {
 // loadNeck reads the neck of the encoder at path and the key of its trunk
 // features in the embedding cache.
 func loadNeck(path string) (*heads.Neck, string, error) {
-	enc, err := encoder.Load(path)
+	enc, err := modelfile.LoadEncoder(path, nil)
 	if err != nil {
 		return nil, "", fmt.Errorf("loading the encoder for its neck: %w", err)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/busam/busam/model/encoder"
 	"github.com/busam/busam/model/heads"
 	"github.com/busam/busam/model/tensor"
+	"github.com/busam/busam/modelfile"
 )
 
 func TestResizeMatchesUpsample2x(t *testing.T) {
@@ -175,7 +176,7 @@ func TestAnalyzeWithEncoder(t *testing.T) {
 		t.Skip("runs the full encoder")
 	}
 	path := testutil.Need(t, filepath.Join(testutil.CacheDir(t), "weights", "encoder.safetensors"), "converted encoder weights")
-	enc, err := encoder.Load(path)
+	enc, err := modelfile.LoadEncoder(path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
