@@ -56,8 +56,8 @@ func TestAnalyzerTestTimeFlip(t *testing.T) {
 	if !sameResult(got, want) {
 		t.Errorf("--flip probs %v, pipeline's test-time flip %v", got.Probs, want.Probs)
 	}
-	if an.misses != 2 {
-		t.Errorf("%d cache misses, want 2 (the image and its mirror)", an.misses)
+	if an.src.Misses != 2 {
+		t.Errorf("%d cache misses, want 2 (the image and its mirror)", an.src.Misses)
 	}
 
 	// A cached mirror embedding (here a constant one) is what --flip uses.
@@ -97,7 +97,7 @@ func TestAnalyzerTestTimeFlip(t *testing.T) {
 	if got, err = an.Analyze(imgPath, img); err != nil {
 		t.Fatal(err)
 	}
-	if !sameResult(got, want) || an.hits != 1 {
-		t.Errorf("with the mirror cached: probs %v, want %v; %d hits, want 1", got.Probs, want.Probs, an.hits)
+	if !sameResult(got, want) || an.src.Hits != 1 {
+		t.Errorf("with the mirror cached: probs %v, want %v; %d hits, want 1", got.Probs, want.Probs, an.src.Hits)
 	}
 }

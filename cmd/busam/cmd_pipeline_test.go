@@ -94,7 +94,7 @@ func TestAnalyzerUsesEmbeddingCache(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	key, err := embed.KeyFor(imgPath, an.modelSHA, false)
+	key, err := embed.KeyFor(imgPath, an.src.SHA, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,10 +104,10 @@ func TestAnalyzerUsesEmbeddingCache(t *testing.T) {
 	for i := range emb.Data {
 		emb.Data[i] = float32(rng.NormFloat64())
 	}
-	if err := an.cache.Put(key, emb); err != nil {
+	if err := an.src.Cache.Put(key, emb); err != nil {
 		t.Fatal(err)
 	}
-	stored, err := an.cache.Get(key) // float16-rounded, as the analyzer sees it
+	stored, err := an.src.Cache.Get(key) // float16-rounded, as the analyzer sees it
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,8 +120,8 @@ func TestAnalyzerUsesEmbeddingCache(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if an.hits != 1 || an.misses != 0 {
-		t.Errorf("cache hits %d, misses %d; want 1, 0", an.hits, an.misses)
+	if an.src.Hits != 1 || an.src.Misses != 0 {
+		t.Errorf("cache hits %d, misses %d; want 1, 0", an.src.Hits, an.src.Misses)
 	}
 	if an.enc != nil {
 		t.Error("the encoder was loaded although the embedding was cached")
@@ -131,8 +131,8 @@ func TestAnalyzerUsesEmbeddingCache(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e.SHA256() != an.modelSHA {
-		t.Errorf("cache keyed by %s, encoder hash is %s", an.modelSHA, e.SHA256())
+	if e.SHA256() != an.src.SHA {
+		t.Errorf("cache keyed by %s, encoder hash is %s", an.src.SHA, e.SHA256())
 	}
 	if got.W != 64 || got.H != 48 || !bytes.Equal(got.Mask, want.Mask) || fmt.Sprint(got.Probs) != fmt.Sprint(want.Probs) {
 		t.Errorf("cached result %v %v differs from pipeline.Predict on the cached embedding %v", got.Probs, got.Label, want.Probs)
@@ -163,7 +163,7 @@ func TestEvalRealAnalyzerFromCache(t *testing.T) {
 	}
 	rng := rand.New(rand.NewPCG(9, 9))
 	for _, s := range ds.Samples {
-		key, err := embed.KeyFor(s.Image, an.modelSHA, false)
+		key, err := embed.KeyFor(s.Image, an.src.SHA, false)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -171,7 +171,7 @@ func TestEvalRealAnalyzerFromCache(t *testing.T) {
 		for i := range emb.Data {
 			emb.Data[i] = float32(rng.NormFloat64())
 		}
-		if err := an.cache.Put(key, emb); err != nil {
+		if err := an.src.Cache.Put(key, emb); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -181,8 +181,8 @@ func TestEvalRealAnalyzerFromCache(t *testing.T) {
 	if err := runEval(o, an, &stdout, &bytes.Buffer{}); err != nil {
 		t.Fatal(err)
 	}
-	if an.hits != 8 || an.misses != 0 {
-		t.Errorf("cache hits %d, misses %d; want 8, 0", an.hits, an.misses)
+	if an.src.Hits != 8 || an.src.Misses != 0 {
+		t.Errorf("cache hits %d, misses %d; want 8, 0", an.src.Hits, an.src.Misses)
 	}
 	if rows := readCSV(t, filepath.Join(out, report.PerImageFile)); len(rows) != 9 {
 		t.Errorf("per_image.csv has %d rows, want 9", len(rows))

@@ -479,25 +479,19 @@ func predictOne(an analyzer, in inputImage, maskPath string) ([]string, error) {
 	return []string{in.Name, p.Label.String(), cell(probs[0]), cell(probs[1]), cell(probs[2]), strconv.Itoa(area)}, nil
 }
 
-// pipelineAnalyzer runs model/pipeline on each image: pipeline.Predict on
-// the cached embedding when the cache has it, else pipeline.Analyze (the
-// encoder, then the same Predict). Missing entries are not added: filling
-// the cache is `busam embed`'s job. The encoder is loaded on the first miss,
-// with the heads' encoder overrides applied. With a trunk cache, a missing
-// embedding is the encoder's neck on the image's trunk features instead:
-// cached ones (float16), or computed and then stored.
+// pipelineAnalyzer runs model/pipeline on each image, on the embedding
+// embed.Source gives (the cached one, else the neck on trunk features with
+// a trunk cache, else the encoder's). Missing embeddings are not added:
+// filling the cache is `busam embed`'s job; trunk features computed are
+// stored. The encoder is loaded on the first miss, with the heads'
+// encoder overrides applied.
 type pipelineAnalyzer struct {
-	heads    *heads.Model
-	encPath  string
-	enc      *encoder.Encoder
-	encErr   error        // a failed encoder load is reported for every image, not retried
-	cache    *embed.Cache // nil: no cache
-	modelSHA string       // the encoder's hash (Encoder.SHA256): part of every cache key
-	trunk    *embed.Cache // trunk features keyed by encoder.Trunk's hash; nil: none
-	// hits and misses count cache look-ups, for the closing message.
-	hits, misses           int
-	trunkHits, trunkMisses int
-	flip                   bool // test-time flip (modelFlags.flip)
+	heads   *heads.Model
+	encPath string
+	enc     *encoder.Encoder
+	encErr  error // a failed encoder load is reported for every image, not retried
+	src     *embed.Source
+	flip    bool // test-time flip (modelFlags.flip)
 }
 
 // open loads the model the flags name.
@@ -507,8 +501,9 @@ func (m modelFlags) open() (*pipelineAnalyzer, error) {
 		return nil, fmt.Errorf("--heads: %w", err)
 	}
 	a := &pipelineAnalyzer{heads: h, encPath: m.encoder, flip: m.flip}
+	a.src = &embed.Source{Encoder: a.loadEncoder, StoreTrunk: true}
 	if m.trunkCache != "" {
-		if a.trunk, err = embed.Open(m.trunkCache); err != nil {
+		if a.src.Trunk, err = embed.Open(m.trunkCache); err != nil {
 			return nil, fmt.Errorf("--trunk-cache: %w", err)
 		}
 	}
@@ -523,10 +518,10 @@ func (m modelFlags) open() (*pipelineAnalyzer, error) {
 			return nil, fmt.Errorf("hashing the encoder to find its cached embeddings (or pass --model-sha): %w", err)
 		}
 	}
-	// The hash LoadWithOverrides gives the encoder; without overrides it is
-	// the file's, so plain heads find the embeddings busam embed stored.
-	a.modelSHA = encoder.OverriddenSHA256(fileSHA, h.EncoderOverrides)
-	if a.cache, err = embed.Open(m.cache); err != nil {
+	// The hash modelfile.LoadEncoder gives the encoder; without overrides
+	// it is the file's, so plain heads find the embeddings busam embed stored.
+	a.src.SHA = encoder.OverriddenSHA256(fileSHA, h.EncoderOverrides)
+	if a.src.Cache, err = embed.Open(m.cache); err != nil {
 		return nil, fmt.Errorf("--cache: %w", err)
 	}
 	return a, nil
@@ -561,81 +556,26 @@ func (a *pipelineAnalyzer) Analyze(imagePath string, img image.Image) (pipeline.
 }
 
 // view is the heads' input for img, the image at imagePath or, with flip,
-// its mirror image: the cached embedding when the cache has it (keyed
-// with flip), else the neck on trunk features with a trunk cache, else the
-// encoder.
+// its mirror image (the Flip key of the caches).
 func (a *pipelineAnalyzer) view(imagePath string, img image.Image, flip bool) (pipeline.View, encoder.Geometry, error) {
 	input, g := encoder.Preprocess(img, encoder.DefaultSize)
-	v := pipeline.View{Input: input}
-	if a.cache != nil {
-		key, err := embed.KeyFor(imagePath, a.modelSHA, flip)
-		if err != nil {
-			return v, g, err
-		}
-		emb, err := a.cache.Get(key)
-		switch {
-		case err == nil:
-			a.hits++
-			v.Embedding = emb
-			return v, g, nil
-		case errors.Is(err, fs.ErrNotExist), errors.Is(err, embed.ErrCorrupt):
-			a.misses++ // a damaged entry is recomputed like a missing one
-		default:
-			return v, g, err
-		}
-	}
-	enc, err := a.loadEncoder()
-	if err != nil {
-		return v, g, err
-	}
-	if a.trunk != nil {
-		v.Embedding, err = a.embedFromTrunk(enc, imagePath, input, flip)
-	} else {
-		v.Embedding, err = enc.Forward(input)
-	}
-	return v, g, err
-}
-
-// embedFromTrunk returns the embedding of x, the preprocessed image at
-// imagePath (mirrored when flip: the Flip key busam embed --trunk --flip
-// stores), as enc's neck on its trunk features. Cached features are used
-// as stored (float16); missing or damaged ones are computed and stored,
-// and used in float32, so a miss gives exactly enc.Forward(x).
-func (a *pipelineAnalyzer) embedFromTrunk(enc *encoder.Encoder, imagePath string, x *tensor.Tensor, flip bool) (*tensor.Tensor, error) {
-	key, err := embed.KeyFor(imagePath, encoder.Trunk{Encoder: enc}.SHA256(), flip)
-	if err != nil {
-		return nil, err
-	}
-	f, err := a.trunk.Get(key)
-	switch {
-	case err == nil:
-		a.trunkHits++
-	case errors.Is(err, fs.ErrNotExist), errors.Is(err, embed.ErrCorrupt):
-		a.trunkMisses++
-		if f, err = enc.ForwardTrunk(x); err != nil {
-			return nil, err
-		}
-		if err := a.trunk.Put(key, f); err != nil {
-			return nil, fmt.Errorf("--trunk-cache: %w", err)
-		}
-	default:
-		return nil, err
-	}
-	return enc.Neck(f)
+	emb, err := a.src.Embedding(imagePath, flip, func(bool) (*tensor.Tensor, error) { return input, nil })
+	return pipeline.View{Input: input, Embedding: emb}, g, err
 }
 
 // cacheNote says how the caches served a run ("" without a cache).
 func (a *pipelineAnalyzer) cacheNote() string {
 	var notes []string
-	if a.cache != nil && a.hits+a.misses > 0 {
+	s := a.src
+	if s.Cache != nil && s.Hits+s.Misses > 0 {
 		computed := "computed by the encoder"
-		if a.trunk != nil {
+		if s.Trunk != nil {
 			computed = "computed from trunk features"
 		}
-		notes = append(notes, fmt.Sprintf("embedding cache %s: %d hits, %d %s", a.cache.Dir(), a.hits, a.misses, computed))
+		notes = append(notes, fmt.Sprintf("embedding cache %s: %d hits, %d %s", s.Cache.Dir(), s.Hits, s.Misses, computed))
 	}
-	if a.trunk != nil && a.trunkHits+a.trunkMisses > 0 {
-		notes = append(notes, fmt.Sprintf("trunk cache %s: %d hits, %d computed and stored", a.trunk.Dir(), a.trunkHits, a.trunkMisses))
+	if s.Trunk != nil && s.TrunkHits+s.TrunkMisses > 0 {
+		notes = append(notes, fmt.Sprintf("trunk cache %s: %d hits, %d computed and stored", s.Trunk.Dir(), s.TrunkHits, s.TrunkMisses))
 	}
 	return strings.Join(notes, "; ")
 }
