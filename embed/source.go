@@ -68,14 +68,14 @@ func FileInput(path string) Input {
 
 // get looks key up in c: the entry, nil for a miss (missing or damaged:
 // corrupt says which), or an error.
-func (s *Source) get(c *Cache, key Key) (t *tensor.Tensor, corrupt bool, err error) {
+func (s *Source) get(c *Cache, key Key, imagePath string) (t *tensor.Tensor, corrupt bool, err error) {
 	t, err = c.Get(key)
 	switch {
 	case err == nil:
 		return t, false, nil
 	case errors.Is(err, ErrCorrupt):
 		if s.Log != nil {
-			fmt.Fprintf(s.Log, "%v; recomputing\n", err)
+			fmt.Fprintf(s.Log, "%s: %v; recomputing\n", imagePath, err)
 		}
 		return nil, true, nil
 	case errors.Is(err, fs.ErrNotExist):
@@ -84,21 +84,19 @@ func (s *Source) get(c *Cache, key Key) (t *tensor.Tensor, corrupt bool, err err
 	return nil, false, err
 }
 
-// Cached reports whether the embedding of the image at imagePath (flip:
-// mirrored) is in the cache, intact.
-func (s *Source) Cached(imagePath string, flip bool) (bool, error) {
-	if s.Cache == nil {
-		return false, nil
-	}
+// Lookup returns the key of the embedding of the image at imagePath
+// (flip: mirrored) and the cache's entry for it, nil when it is missing or
+// damaged (counted in Corrupt); it computes nothing.
+func (s *Source) Lookup(imagePath string, flip bool) (Key, *tensor.Tensor, error) {
 	key, err := KeyFor(imagePath, s.SHA, flip)
 	if err != nil {
-		return false, err
+		return key, nil, err
 	}
-	t, corrupt, err := s.get(s.Cache, key)
+	t, corrupt, err := s.get(s.Cache, key, imagePath)
 	if corrupt {
 		s.Corrupt++
 	}
-	return t != nil, err
+	return key, t, err
 }
 
 // Embedding returns the embedding of the image at imagePath, mirrored
@@ -106,19 +104,14 @@ func (s *Source) Cached(imagePath string, flip bool) (bool, error) {
 func (s *Source) Embedding(imagePath string, flip bool, input Input) (*tensor.Tensor, error) {
 	var key Key
 	if s.Cache != nil {
+		var t *tensor.Tensor
 		var err error
-		if key, err = KeyFor(imagePath, s.SHA, flip); err != nil {
+		if key, t, err = s.Lookup(imagePath, flip); err != nil {
 			return nil, err
 		}
-		t, corrupt, err := s.get(s.Cache, key)
-		switch {
-		case err != nil:
-			return nil, err
-		case t != nil:
+		if t != nil {
 			s.Hits++
 			return t, nil
-		case corrupt:
-			s.Corrupt++
 		}
 		s.Misses++
 	}
@@ -171,7 +164,7 @@ func (s *Source) TrunkFeatures(imagePath string, flip bool, input Input) (*tenso
 	if err != nil {
 		return nil, err
 	}
-	f, corrupt, err := s.get(s.Trunk, key)
+	f, corrupt, err := s.get(s.Trunk, key, imagePath)
 	switch {
 	case err != nil:
 		return nil, err

@@ -156,20 +156,28 @@ func runTrain(args []string) error {
 		classes = pipeline.ClassLabels(2)
 	}
 	o.Model.Classes = len(classes)
+	// The examples' features, through embed.Source: embeddings, or trunk
+	// features with the frozen neck run once here, or (tuning the neck)
+	// the trunk features themselves. Nothing is computed: a miss is an
+	// error wrapping fs.ErrNotExist.
+	es := &embed.Source{Cache: cache, SHA: sha}
+	if neck != nil {
+		es = &embed.Source{Trunk: cache, TrunkSHA: sha, Neck: func(f *tensor.Tensor) (*tensor.Tensor, error) {
+			if err := neck.Check(f); err != nil {
+				return nil, err
+			}
+			return neck.Forward(f), nil
+		}}
+	}
 	src := func(path string, flip bool) (*tensor.Tensor, error) {
-		key, err := embed.KeyFor(path, sha, flip)
+		if o.TuneNeck {
+			return es.TrunkFeatures(path, flip, nil)
+		}
+		emb, err := es.Embedding(path, flip, nil)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("%s: %w", path, err)
 		}
-		f, err := cache.Get(key)
-		if err != nil || neck == nil || o.TuneNeck {
-			return f, err
-		}
-		// Frozen neck: the embedding is computed once, here.
-		if err := neck.Check(f); err != nil {
-			return nil, fmt.Errorf("%s: %w", cache.Path(key), err)
-		}
-		return neck.Forward(f), nil
+		return emb, nil
 	}
 	lo := train.LoadOptions{Kind: *kind, Classes: classes, Workers: o.Workers, SkipMissing: *skipMissing, Trunk: o.TuneNeck}
 	if !*quiet {
