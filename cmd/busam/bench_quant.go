@@ -177,15 +177,11 @@ func runBenchQuant(args []string) error {
 	if err != nil {
 		return err
 	}
-	switch *part {
-	case "train":
-		b.ids = sp.Train
-	case "val":
-		b.ids = sp.Val
-	case "test":
-		b.ids = sp.Test
-	default:
+	if *part == "all" {
 		return fmt.Errorf("--part %q: want train, val or test", *part)
+	}
+	if b.ids, err = sp.Part(*part); err != nil {
+		return fmt.Errorf("--part: %w", err)
 	}
 	if *limit > 0 && *limit < len(b.ids) {
 		b.ids = b.ids[:*limit]

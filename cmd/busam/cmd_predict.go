@@ -18,17 +18,16 @@ import (
 	"flag"
 	"fmt"
 	"image"
-	"image/png"
 	"io"
 	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
 
+	"github.com/busam/busam/dataset"
 	"github.com/busam/busam/embed"
 	"github.com/busam/busam/imageio"
 	"github.com/busam/busam/model/encoder"
@@ -38,9 +37,6 @@ import (
 	"github.com/busam/busam/modelfile"
 	"github.com/busam/busam/weights"
 )
-
-// maskStem matches BUSI mask names (<image>_mask, <image>_mask_K).
-var maskStem = regexp.MustCompile(`_mask(_[0-9]+)?$`)
 
 // PredictionsFile is the per-image table predict writes into its --out folder.
 const PredictionsFile = "predictions.csv"
@@ -162,7 +158,7 @@ func listInputs(data, skip string) ([]inputImage, error) {
 		}
 		ext := filepath.Ext(name)
 		stem := strings.TrimSuffix(name, ext)
-		if !isImageExt(ext) || maskStem.MatchString(stem) || strings.HasSuffix(stem, "_pred") {
+		if !dataset.IsImageExt(ext) || dataset.IsMaskStem(stem) || strings.HasSuffix(stem, "_pred") {
 			return nil
 		}
 		rel, err := filepath.Rel(data, path)
@@ -293,14 +289,6 @@ func sameDir(a, b string) bool {
 	return errA == nil && errB == nil && sa.IsDir() && os.SameFile(sa, sb)
 }
 
-func isImageExt(ext string) bool {
-	switch strings.ToLower(ext) {
-	case ".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".dcm", ".gif":
-		return true
-	}
-	return false
-}
-
 // writeFileAtomic writes through a temporary file in the target's folder
 // and renames it into place, so a reader never sees a half-written file.
 func writeFileAtomic(path string, write func(io.Writer) error) (err error) {
@@ -328,17 +316,6 @@ func writeFileAtomic(path string, write func(io.Writer) error) (err error) {
 		return err
 	}
 	return os.Rename(f.Name(), path)
-}
-
-// maskPNG encodes a 0|1 mask as an 8-bit greyscale image, lesion = 255.
-func maskPNG(mask []uint8, w, h int) *image.Gray {
-	img := image.NewGray(image.Rect(0, 0, w, h))
-	for i, v := range mask {
-		if v != 0 {
-			img.Pix[i] = 255
-		}
-	}
-	return img
 }
 
 type predictOptions struct {
@@ -466,7 +443,7 @@ func predictOne(an analyzer, in inputImage, maskPath string) ([]string, error) {
 			area++
 		}
 	}
-	err = writeFileAtomic(maskPath, func(w io.Writer) error { return png.Encode(w, maskPNG(p.Mask, p.W, p.H)) })
+	err = writeFileAtomic(maskPath, func(w io.Writer) error { return imageio.WriteMaskPNG(w, p.Mask, p.W, p.H) })
 	if err != nil {
 		return nil, err
 	}
