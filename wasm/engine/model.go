@@ -30,7 +30,12 @@ type pipelineModel struct {
 	release func()     // frees the WebGPU weights and device; nil on the CPU
 }
 
-var _ OptionsModel = (*pipelineModel)(nil)
+var (
+	_ OptionsModel = (*pipelineModel)(nil)
+	// The WebGPU model runs the pipeline's two stages on the device.
+	_ pipeline.Stages[samheads.Embedding]          = samheads.Stages{}
+	_ pipeline.EmbeddingReader[samheads.Embedding] = samheads.Stages{}
+)
 
 func (m *pipelineModel) Analyze(img image.Image) (pipeline.Result, error) {
 	return m.AnalyzeWith(img, AnalyzeOptions{})
