@@ -198,7 +198,7 @@ func readImageColumn(path string) ([]inputImage, error) {
 	col := -1
 	if len(rows) > 0 {
 		for i, h := range rows[0] {
-			if strings.EqualFold(strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")), "image") {
+			if dataset.ColumnName(h) == "image" {
 				col = i
 			}
 		}
