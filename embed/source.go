@@ -212,7 +212,10 @@ func (s *Source) neck(f *tensor.Tensor) (*tensor.Tensor, error) {
 	if s.Neck != nil {
 		return s.Neck(f)
 	}
-	enc, err := s.encoder("trunk features", Key{})
+	if s.Encoder == nil {
+		return nil, fmt.Errorf("embed: no neck for the trunk features: set Source.Neck or Source.Encoder")
+	}
+	enc, err := s.Encoder()
 	if err != nil {
 		return nil, err
 	}
