@@ -75,15 +75,7 @@ func init() {
 		if err != nil {
 			return err
 		}
-		an, err := o.model.open()
-		if err != nil {
-			return err
-		}
-		err = runEval(o, an, os.Stdout, os.Stderr)
-		if note := an.cacheNote(); note != "" {
-			fmt.Fprintln(os.Stderr, "eval: "+note)
-		}
-		return err
+		return withModel("eval", o.model, func(an analyzer) error { return runEval(o, an, os.Stdout, os.Stderr) })
 	})
 }
 

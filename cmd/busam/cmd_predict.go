@@ -353,16 +353,22 @@ func init() {
 		if err != nil {
 			return err
 		}
-		an, err := o.model.open()
-		if err != nil {
-			return err
-		}
-		err = runPredict(o, an, os.Stdout, os.Stderr)
-		if note := an.cacheNote(); note != "" {
-			fmt.Fprintln(os.Stderr, "predict: "+note)
-		}
-		return err
+		return withModel("predict", o.model, func(an analyzer) error { return runPredict(o, an, os.Stdout, os.Stderr) })
 	})
+}
+
+// withModel opens the model m names, runs run on it, and then says how
+// the caches served (predict and eval).
+func withModel(command string, m modelFlags, run func(analyzer) error) error {
+	an, err := m.open()
+	if err != nil {
+		return err
+	}
+	err = run(an)
+	if note := an.cacheNote(); note != "" {
+		fmt.Fprintln(os.Stderr, command+": "+note)
+	}
+	return err
 }
 
 // runPredict predicts every input image. A failing image is reported and
