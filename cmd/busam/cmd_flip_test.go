@@ -9,7 +9,6 @@ import (
 	"github.com/busam/busam/imageio"
 	"github.com/busam/busam/internal/testutil"
 	"github.com/busam/busam/model/encoder"
-	"github.com/busam/busam/model/heads"
 	"github.com/busam/busam/model/pipeline"
 	"github.com/busam/busam/model/tensor"
 	"github.com/busam/busam/modelfile"
@@ -24,15 +23,8 @@ func TestAnalyzerTestTimeFlip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hm, err := heads.New(heads.DefaultConfig("unet"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	dir := t.TempDir()
-	headsPath := filepath.Join(dir, "heads.safetensors")
-	if err := hm.Save(headsPath); err != nil {
-		t.Fatal(err)
-	}
+	hm, headsPath := freshHeads(t, dir, "unet")
 	imgPath := filepath.Join(dir, "scan.png")
 	img := image.NewGray(image.Rect(0, 0, 64, 48))
 	for i := range img.Pix {

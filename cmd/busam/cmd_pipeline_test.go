@@ -19,6 +19,20 @@ import (
 	"github.com/busam/busam/report"
 )
 
+// freshHeads saves freshly initialised heads of kind into dir/heads.safetensors.
+func freshHeads(t *testing.T, dir, kind string) (*heads.Model, string) {
+	t.Helper()
+	m, err := heads.New(heads.DefaultConfig(kind))
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "heads.safetensors")
+	if err := m.Save(path); err != nil {
+		t.Fatal(err)
+	}
+	return m, path
+}
+
 // The real analyzer end to end: freshly initialised heads (their numbers
 // are meaningless, their shapes are not) and the real encoder, through
 // predict. It checks the plumbing: the mask comes back at the image's own
@@ -28,15 +42,8 @@ func TestPredictRealPipeline(t *testing.T) {
 		t.Skip("runs the full encoder once")
 	}
 	enc := testutil.Need(t, filepath.Join(testutil.CacheDir(t), "weights", "encoder.safetensors"), "converted encoder")
-	m, err := heads.New(heads.DefaultConfig("conv"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	dir := t.TempDir()
-	headsPath := filepath.Join(dir, "heads.safetensors")
-	if err := m.Save(headsPath); err != nil {
-		t.Fatal(err)
-	}
+	_, headsPath := freshHeads(t, dir, "conv")
 	imgPath := filepath.Join(dir, "in", "scan.png")
 	img := image.NewGray(image.Rect(0, 0, 53, 37)) // odd size: the mask must come back at 53×37
 	for i := range img.Pix {
@@ -77,15 +84,8 @@ func TestPredictRealPipeline(t *testing.T) {
 // cache (no encoder run) through pipeline.Predict on that embedding.
 func TestAnalyzerUsesEmbeddingCache(t *testing.T) {
 	enc := testutil.Need(t, filepath.Join(testutil.CacheDir(t), "weights", "encoder.safetensors"), "converted encoder")
-	m, err := heads.New(heads.DefaultConfig("conv"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	dir := t.TempDir()
-	headsPath := filepath.Join(dir, "heads.safetensors")
-	if err := m.Save(headsPath); err != nil {
-		t.Fatal(err)
-	}
+	m, headsPath := freshHeads(t, dir, "conv")
 	imgPath := filepath.Join(dir, "scan.png")
 	img := image.NewGray(image.Rect(0, 0, 64, 48))
 	writePNG(t, imgPath, img)
