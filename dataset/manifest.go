@@ -40,7 +40,7 @@ func readManifest(path string) (*Dataset, problems) {
 	}
 	col := map[string]int{}
 	for i, h := range header {
-		name := strings.ToLower(strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")))
+		name := ColumnName(h)
 		if _, dup := col[name]; dup {
 			probs.add("%s: column %q appears twice in the header", path, name)
 		}

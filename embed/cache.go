@@ -4,6 +4,8 @@
 // image was flipped; it holds float16 values behind a small header and a
 // CRC-32C checksum, and is written atomically, so an interrupted run
 // leaves either a whole entry or none, and a damaged one is detected.
+// Source is the one path from an image file to the heads' input over
+// these caches (embeddings, trunk features) and the encoder.
 package embed
 
 import (

@@ -2,11 +2,9 @@ package embed
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"image"
 	"io"
-	"io/fs"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -74,7 +72,9 @@ func Compute(ctx context.Context, c *Cache, enc Encoder, images []string, opt Ru
 			progressbar.OptionOnCompletion(func() { fmt.Fprintln(opt.Progress) }),
 		)
 	}
-	model := enc.SHA256()
+	// Look-ups go through Source (damaged entries are reported on Log and
+	// recomputed); computing goes through enc, which may be a trunk.
+	src := &Source{Cache: c, SHA: enc.SHA256(), Log: logw}
 	variants := []bool{false}
 	if opt.Flip {
 		variants = append(variants, true)
@@ -89,22 +89,15 @@ func Compute(ctx context.Context, c *Cache, enc Encoder, images []string, opt Ru
 		}
 		var img image.Image // decoded once, only if some variant is missing
 		for _, flip := range variants {
-			key, err := KeyFor(path, model, flip)
+			key, got, err := src.Lookup(path, flip)
 			if err != nil {
 				return st, err
 			}
-			_, err = c.Get(key)
-			switch {
-			case err == nil:
+			if got != nil {
 				st.Cached++
 				continue
-			case errors.Is(err, ErrCorrupt):
-				fmt.Fprintf(logw, "%s: %v; recomputing\n", path, err)
-				st.Corrupt++
-			case errors.Is(err, fs.ErrNotExist):
-			default:
-				return st, err
 			}
+			st.Corrupt = src.Corrupt
 			if img == nil {
 				if img, err = imageio.Load(path); err != nil {
 					return st, fmt.Errorf("embed: %w", err)

@@ -433,7 +433,7 @@ func equalInts(a, b []int) bool {
 }
 
 // Int8 returns the named int8 tensor with its scales, for direct upload.
-func (m *Model) Int8(name string) (*Int8Tensor, error) {
+func (m *Model) Int8(name string) (*tensor.Int8, error) {
 	info, ok := m.File.Info(name)
 	if !ok || info.DType != safetensors.I8 {
 		return nil, fmt.Errorf("quant: %q is not an int8 tensor", name)
@@ -450,8 +450,8 @@ func (m *Model) Int8(name string) (*Int8Tensor, error) {
 	for i, b := range raw {
 		q[i] = int8(b)
 	}
-	t := &Int8Tensor{Shape: info.Shape, Q: q, Scale: scale.Data}
-	if err := t.check(); err != nil {
+	t := &tensor.Int8{Shape: info.Shape, Q: q, Scale: scale.Data}
+	if err := t.Check(); err != nil {
 		return nil, fmt.Errorf("quant: %q: %v", name, err)
 	}
 	return t, nil
@@ -465,7 +465,7 @@ func (m *Model) Float32() (map[string]*tensor.Tensor, error) {
 		var t *tensor.Tensor
 		var err error
 		if e.Scheme == SchemeInt8 {
-			var q *Int8Tensor
+			var q *tensor.Int8
 			if q, err = m.Int8(e.Name); err == nil {
 				t, err = q.Dequantize()
 			}

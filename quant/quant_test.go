@@ -79,9 +79,9 @@ func TestInt8RefusesNonFinite(t *testing.T) {
 	if _, err := QuantizeInt8("bad.weight", w); err == nil || !strings.Contains(err.Error(), "bad.weight") {
 		t.Errorf("err = %v, want a refusal naming the tensor", err)
 	}
-	bad := &Int8Tensor{Shape: []int{2, 2}, Q: make([]int8, 4), Scale: []float32{1}}
+	bad := &tensor.Int8{Shape: []int{2, 2}, Q: make([]int8, 4), Scale: []float32{1}}
 	if _, err := bad.Dequantize(); err == nil {
-		t.Error("inconsistent Int8Tensor dequantized")
+		t.Error("inconsistent tensor.Int8 dequantized")
 	}
 }
 

@@ -29,6 +29,7 @@ import (
 	"github.com/busam/busam/model/heads"
 	"github.com/busam/busam/model/pipeline"
 	"github.com/busam/busam/model/tensor"
+	"github.com/busam/busam/modelfile"
 	"github.com/busam/busam/server"
 	"github.com/busam/busam/wasm/assemble"
 	"github.com/busam/busam/wasm/engine"
@@ -146,7 +147,7 @@ func modelDir(t testing.TB, dist, imgPath string) string {
 // comparison pass trivially.
 func calibrate(t testing.TB, h *heads.Model, encPath, imgPath string) {
 	t.Helper()
-	enc, err := encoder.Load(encPath)
+	enc, err := modelfile.LoadEncoder(encPath, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

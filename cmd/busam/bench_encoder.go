@@ -19,6 +19,7 @@ import (
 	"github.com/busam/busam/imageio"
 	"github.com/busam/busam/model/encoder"
 	"github.com/busam/busam/model/tensor"
+	"github.com/busam/busam/modelfile"
 )
 
 func init() {
@@ -46,7 +47,7 @@ func benchEncoder(args []string) error {
 	}
 	runtime.GOMAXPROCS(*threads)
 
-	enc, err := encoder.Load(*weights)
+	enc, err := modelfile.LoadEncoder(*weights, nil)
 	if err != nil {
 		return err
 	}

@@ -26,6 +26,7 @@ import (
 	"github.com/busam/busam/model/heads"
 	"github.com/busam/busam/model/pipeline"
 	"github.com/busam/busam/model/tensor"
+	"github.com/busam/busam/modelfile"
 	"github.com/busam/busam/quant"
 )
 
@@ -82,39 +83,24 @@ func (b *quantBench) load(i int) (*sample, error) {
 	return &sample{s: s, input: input, g: g, truth: truth}, nil
 }
 
-// cached returns the entry of c for the image under model sha, or nil.
-func cached(c *embed.Cache, image, sha string) (*tensor.Tensor, error) {
-	if c == nil {
-		return nil, nil
-	}
-	key, err := embed.KeyFor(image, sha, false)
-	if err != nil {
-		return nil, err
-	}
-	t, err := c.Get(key)
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return nil, err
-	}
-	return t, nil
-}
-
-// reference is the fp32 embedding of x: from the embedding cache, else the
-// neck run on cached trunk features (what a fine-tuned neck needs: its
-// embeddings are never cached, the trunk's are), else a full forward pass.
-// trunk is the fp32 trunk features when they were cached, else nil.
+// reference is the fp32 embedding of x through embed.Source: from the
+// embedding cache, else the neck run on the trunk features (cached ones:
+// what a fine-tuned neck needs, its embeddings are never cached), else a
+// full forward pass; nothing is stored. trunk is the fp32 trunk features
+// when they were cached, else nil.
 func (b *quantBench) reference(enc *encoder.Encoder, x *sample) (emb, trunk *tensor.Tensor, err error) {
-	if trunk, err = cached(b.trunk, x.s.Image, encoder.Trunk{Encoder: enc}.SHA256()); err != nil {
+	trunkSHA := encoder.Trunk{Encoder: enc}.SHA256()
+	cachedOnly := &embed.Source{Trunk: b.trunk, TrunkSHA: trunkSHA}
+	if trunk, err = cachedOnly.TrunkFeatures(x.s.Image, false, nil); errors.Is(err, fs.ErrNotExist) {
+		trunk, err = nil, nil
+	}
+	if err != nil {
 		return nil, nil, err
 	}
-	if emb, err = cached(b.cache, x.s.Image, enc.SHA256()); err != nil || emb != nil {
-		return emb, trunk, err
-	}
-	if trunk != nil {
-		emb, err = enc.Neck(trunk)
-		return emb, trunk, err
-	}
-	emb, err = enc.Forward(x.input)
-	return emb, nil, err
+	src := &embed.Source{Cache: b.cache, SHA: enc.SHA256(), Trunk: b.trunk, TrunkSHA: trunkSHA,
+		Encoder: func() (*encoder.Encoder, error) { return enc, nil }}
+	emb, err = src.Embedding(x.s.Image, false, func(bool) (*tensor.Tensor, error) { return x.input, nil })
+	return emb, trunk, err
 }
 
 // loadEncoder loads an encoder file with the heads' encoder overrides (a
@@ -128,7 +114,7 @@ func loadEncoder(path string, over map[string]*tensor.Tensor, reference bool) (*
 			return nil, err
 		}
 	}
-	return encoder.LoadWithOverrides(path, over)
+	return modelfile.LoadEncoder(path, over)
 }
 
 // asFP16File returns ts as an fp16 file (busam quantize --mode fp16, how
@@ -191,15 +177,11 @@ func runBenchQuant(args []string) error {
 	if err != nil {
 		return err
 	}
-	switch *part {
-	case "train":
-		b.ids = sp.Train
-	case "val":
-		b.ids = sp.Val
-	case "test":
-		b.ids = sp.Test
-	default:
+	if *part == "all" {
 		return fmt.Errorf("--part %q: want train, val or test", *part)
+	}
+	if b.ids, err = sp.Part(*part); err != nil {
+		return fmt.Errorf("--part: %w", err)
 	}
 	if *limit > 0 && *limit < len(b.ids) {
 		b.ids = b.ids[:*limit]

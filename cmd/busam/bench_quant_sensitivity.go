@@ -22,6 +22,7 @@ import (
 	"github.com/busam/busam/model/heads"
 	"github.com/busam/busam/model/pipeline"
 	"github.com/busam/busam/model/tensor"
+	"github.com/busam/busam/modelfile"
 	"github.com/busam/busam/quant"
 )
 
@@ -190,11 +191,11 @@ func newGroupRun(g layerGroup, p32, over map[string]*tensor.Tensor, headsPath st
 // runSensitivity runs every group over the part and returns the report.
 func runSensitivity(b *quantBench, fp32Path string, groups []layerGroup) (string, error) {
 	over := b.h.EncoderOverrides
-	ref, err := encoder.LoadWithOverrides(fp32Path, over)
+	ref, err := modelfile.LoadEncoder(fp32Path, over)
 	if err != nil {
 		return "", err
 	}
-	p32, err := encoder.ReadTensors(fp32Path)
+	p32, err := modelfile.ReadTensors(fp32Path)
 	if err != nil {
 		return "", err
 	}

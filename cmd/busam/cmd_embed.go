@@ -12,6 +12,7 @@ import (
 	"github.com/busam/busam/dataset"
 	"github.com/busam/busam/embed"
 	"github.com/busam/busam/model/encoder"
+	"github.com/busam/busam/modelfile"
 )
 
 func init() {
@@ -44,7 +45,7 @@ func runEmbed(args []string) error {
 	if err != nil {
 		return err
 	}
-	enc, err := encoder.Load(*weights)
+	enc, err := modelfile.LoadEncoder(*weights, nil)
 	if err != nil {
 		return fmt.Errorf("%w (convert the weights first: busam weights)", err)
 	}

@@ -75,15 +75,7 @@ func init() {
 		if err != nil {
 			return err
 		}
-		an, err := o.model.open()
-		if err != nil {
-			return err
-		}
-		err = runEval(o, an, os.Stdout, os.Stderr)
-		if note := an.cacheNote(); note != "" {
-			fmt.Fprintln(os.Stderr, "eval: "+note)
-		}
-		return err
+		return withModel("eval", o.model, func(an analyzer) error { return runEval(o, an, os.Stdout, os.Stderr) })
 	})
 }
 
@@ -97,16 +89,9 @@ func evalSamples(ds *dataset.Dataset, splitPath, part string) ([]dataset.Sample,
 	if err != nil {
 		return nil, fmt.Errorf("--split: %w", err)
 	}
-	var ids []string
-	switch part {
-	case "train":
-		ids = sp.Train
-	case "val":
-		ids = sp.Val
-	case "test":
-		ids = sp.Test
-	default: // all
-		ids = append(append(append(ids, sp.Train...), sp.Val...), sp.Test...)
+	ids, err := sp.Part(part)
+	if err != nil {
+		return nil, err
 	}
 	out := make([]dataset.Sample, 0, len(ids))
 	for _, id := range ids {

@@ -9,9 +9,9 @@ import (
 	"github.com/busam/busam/imageio"
 	"github.com/busam/busam/internal/testutil"
 	"github.com/busam/busam/model/encoder"
-	"github.com/busam/busam/model/heads"
 	"github.com/busam/busam/model/pipeline"
 	"github.com/busam/busam/model/tensor"
+	"github.com/busam/busam/modelfile"
 )
 
 // --flip analyses the image and its mirror image: with nothing cached it is
@@ -19,19 +19,12 @@ import (
 // image (the Flip key) is used instead of the encoder.
 func TestAnalyzerTestTimeFlip(t *testing.T) {
 	encPath := testutil.Need(t, filepath.Join(testutil.CacheDir(t), "weights", "encoder.safetensors"), "converted encoder")
-	enc, err := encoder.Load(encPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hm, err := heads.New(heads.DefaultConfig("unet"))
+	enc, err := modelfile.LoadEncoder(encPath, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	headsPath := filepath.Join(dir, "heads.safetensors")
-	if err := hm.Save(headsPath); err != nil {
-		t.Fatal(err)
-	}
+	hm, headsPath := freshHeads(t, dir, "unet")
 	imgPath := filepath.Join(dir, "scan.png")
 	img := image.NewGray(image.Rect(0, 0, 64, 48))
 	for i := range img.Pix {
@@ -55,8 +48,8 @@ func TestAnalyzerTestTimeFlip(t *testing.T) {
 	if !sameResult(got, want) {
 		t.Errorf("--flip probs %v, pipeline's test-time flip %v", got.Probs, want.Probs)
 	}
-	if an.misses != 2 {
-		t.Errorf("%d cache misses, want 2 (the image and its mirror)", an.misses)
+	if an.src.Misses != 2 {
+		t.Errorf("%d cache misses, want 2 (the image and its mirror)", an.src.Misses)
 	}
 
 	// A cached mirror embedding (here a constant one) is what --flip uses.
@@ -96,7 +89,7 @@ func TestAnalyzerTestTimeFlip(t *testing.T) {
 	if got, err = an.Analyze(imgPath, img); err != nil {
 		t.Fatal(err)
 	}
-	if !sameResult(got, want) || an.hits != 1 {
-		t.Errorf("with the mirror cached: probs %v, want %v; %d hits, want 1", got.Probs, want.Probs, an.hits)
+	if !sameResult(got, want) || an.src.Hits != 1 {
+		t.Errorf("with the mirror cached: probs %v, want %v; %d hits, want 1", got.Probs, want.Probs, an.src.Hits)
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/busam/busam/model/heads"
 	"github.com/busam/busam/model/pipeline"
 	"github.com/busam/busam/model/tensor"
+	"github.com/busam/busam/modelfile"
 	"github.com/busam/busam/weights"
 )
 
@@ -59,7 +60,7 @@ func sameResult(a, b pipeline.Result) bool {
 // by the published encoder's (the trunk has no neck).
 func TestAnalyzerAppliesTunedNeck(t *testing.T) {
 	encPath := testutil.Need(t, filepath.Join(testutil.CacheDir(t), "weights", "encoder.safetensors"), "converted encoder")
-	p, err := encoder.ReadTensors(encPath)
+	p, err := modelfile.ReadTensors(encPath)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,20 +102,20 @@ func TestAnalyzerAppliesTunedNeck(t *testing.T) {
 		if !sameResult(got, want) {
 			t.Errorf("analyzer probs %v, encoder with the neck replaced by hand %v", got.Probs, want.Probs)
 		}
-		if an.misses != 1 {
-			t.Errorf("cache misses %d, want 1", an.misses)
+		if an.src.Misses != 1 {
+			t.Errorf("cache misses %d, want 1", an.src.Misses)
 		}
 		fileSHA, err := weights.FileSHA256(encPath)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if an.modelSHA != an.enc.SHA256() || an.modelSHA != encoder.OverriddenSHA256(fileSHA, over) || an.modelSHA == fileSHA {
-			t.Errorf("cache keyed by %s; tuned encoder's hash %s, file's %s", an.modelSHA, an.enc.SHA256(), fileSHA)
+		if an.src.SHA != an.enc.SHA256() || an.src.SHA != encoder.OverriddenSHA256(fileSHA, over) || an.src.SHA == fileSHA {
+			t.Errorf("cache keyed by %s; tuned encoder's hash %s, file's %s", an.src.SHA, an.enc.SHA256(), fileSHA)
 		}
 	})
 
 	trunkDir := filepath.Join(dir, "trunk")
-	plainEnc, err := encoder.Load(encPath)
+	plainEnc, err := modelfile.LoadEncoder(encPath, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,10 +136,10 @@ func TestAnalyzerAppliesTunedNeck(t *testing.T) {
 		if !sameResult(got, want) {
 			t.Errorf("from fresh trunk features: probs %v; whole tuned encoder: %v", got.Probs, want.Probs)
 		}
-		if an.trunkMisses != 1 || an.trunkHits != 0 {
-			t.Errorf("trunk cache hits %d, misses %d; want 0, 1", an.trunkHits, an.trunkMisses)
+		if an.src.TrunkMisses != 1 || an.src.TrunkHits != 0 {
+			t.Errorf("trunk cache hits %d, misses %d; want 0, 1", an.src.TrunkHits, an.src.TrunkMisses)
 		}
-		if _, err := os.Stat(an.trunk.Path(key)); err != nil {
+		if _, err := os.Stat(an.src.Trunk.Path(key)); err != nil {
 			t.Errorf("trunk features not stored under the published encoder's trunk key: %v", err)
 		}
 	})
@@ -151,10 +152,10 @@ func TestAnalyzerAppliesTunedNeck(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if an.trunkHits != 1 || an.trunkMisses != 0 {
-			t.Fatalf("trunk cache hits %d, misses %d; want 1, 0", an.trunkHits, an.trunkMisses)
+		if an.src.TrunkHits != 1 || an.src.TrunkMisses != 0 {
+			t.Fatalf("trunk cache hits %d, misses %d; want 1, 0", an.src.TrunkHits, an.src.TrunkMisses)
 		}
-		stored, err := an.trunk.Get(key)
+		stored, err := an.src.Trunk.Get(key)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -189,18 +190,18 @@ func TestAnalyzerAppliesTunedNeck(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ekey, err := embed.KeyFor(imgPath, an.modelSHA, false)
+		ekey, err := embed.KeyFor(imgPath, an.src.SHA, false)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := an.cache.Get(ekey); !errors.Is(err, fs.ErrNotExist) {
+		if _, err := an.src.Cache.Get(ekey); !errors.Is(err, fs.ErrNotExist) {
 			t.Fatalf("fresh cache: %v", err)
 		}
 		if _, err := an.Analyze(imgPath, img); err != nil {
 			t.Fatal(err)
 		}
-		if an.misses != 1 || an.trunkHits != 1 {
-			t.Errorf("embedding misses %d, trunk hits %d; want 1, 1", an.misses, an.trunkHits)
+		if an.src.Misses != 1 || an.src.TrunkHits != 1 {
+			t.Errorf("embedding misses %d, trunk hits %d; want 1, 1", an.src.Misses, an.src.TrunkHits)
 		}
 		if note := an.cacheNote(); !strings.Contains(note, "trunk cache") {
 			t.Errorf("cache note %q does not mention the trunk cache", note)

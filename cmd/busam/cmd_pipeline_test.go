@@ -15,8 +15,23 @@ import (
 	"github.com/busam/busam/model/heads"
 	"github.com/busam/busam/model/pipeline"
 	"github.com/busam/busam/model/tensor"
+	"github.com/busam/busam/modelfile"
 	"github.com/busam/busam/report"
 )
+
+// freshHeads saves freshly initialised heads of kind into dir/heads.safetensors.
+func freshHeads(t *testing.T, dir, kind string) (*heads.Model, string) {
+	t.Helper()
+	m, err := heads.New(heads.DefaultConfig(kind))
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "heads.safetensors")
+	if err := m.Save(path); err != nil {
+		t.Fatal(err)
+	}
+	return m, path
+}
 
 // The real analyzer end to end: freshly initialised heads (their numbers
 // are meaningless, their shapes are not) and the real encoder, through
@@ -27,15 +42,8 @@ func TestPredictRealPipeline(t *testing.T) {
 		t.Skip("runs the full encoder once")
 	}
 	enc := testutil.Need(t, filepath.Join(testutil.CacheDir(t), "weights", "encoder.safetensors"), "converted encoder")
-	m, err := heads.New(heads.DefaultConfig("conv"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	dir := t.TempDir()
-	headsPath := filepath.Join(dir, "heads.safetensors")
-	if err := m.Save(headsPath); err != nil {
-		t.Fatal(err)
-	}
+	_, headsPath := freshHeads(t, dir, "conv")
 	imgPath := filepath.Join(dir, "in", "scan.png")
 	img := image.NewGray(image.Rect(0, 0, 53, 37)) // odd size: the mask must come back at 53×37
 	for i := range img.Pix {
@@ -76,15 +84,8 @@ func TestPredictRealPipeline(t *testing.T) {
 // cache (no encoder run) through pipeline.Predict on that embedding.
 func TestAnalyzerUsesEmbeddingCache(t *testing.T) {
 	enc := testutil.Need(t, filepath.Join(testutil.CacheDir(t), "weights", "encoder.safetensors"), "converted encoder")
-	m, err := heads.New(heads.DefaultConfig("conv"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	dir := t.TempDir()
-	headsPath := filepath.Join(dir, "heads.safetensors")
-	if err := m.Save(headsPath); err != nil {
-		t.Fatal(err)
-	}
+	m, headsPath := freshHeads(t, dir, "conv")
 	imgPath := filepath.Join(dir, "scan.png")
 	img := image.NewGray(image.Rect(0, 0, 64, 48))
 	writePNG(t, imgPath, img)
@@ -93,7 +94,7 @@ func TestAnalyzerUsesEmbeddingCache(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	key, err := embed.KeyFor(imgPath, an.modelSHA, false)
+	key, err := embed.KeyFor(imgPath, an.src.SHA, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,10 +104,10 @@ func TestAnalyzerUsesEmbeddingCache(t *testing.T) {
 	for i := range emb.Data {
 		emb.Data[i] = float32(rng.NormFloat64())
 	}
-	if err := an.cache.Put(key, emb); err != nil {
+	if err := an.src.Cache.Put(key, emb); err != nil {
 		t.Fatal(err)
 	}
-	stored, err := an.cache.Get(key) // float16-rounded, as the analyzer sees it
+	stored, err := an.src.Cache.Get(key) // float16-rounded, as the analyzer sees it
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,19 +120,19 @@ func TestAnalyzerUsesEmbeddingCache(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if an.hits != 1 || an.misses != 0 {
-		t.Errorf("cache hits %d, misses %d; want 1, 0", an.hits, an.misses)
+	if an.src.Hits != 1 || an.src.Misses != 0 {
+		t.Errorf("cache hits %d, misses %d; want 1, 0", an.src.Hits, an.src.Misses)
 	}
 	if an.enc != nil {
 		t.Error("the encoder was loaded although the embedding was cached")
 	}
 	// The cache key must use the hash `busam embed` uses: Encoder.SHA256.
-	e, err := encoder.Load(enc)
+	e, err := modelfile.LoadEncoder(enc, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e.SHA256() != an.modelSHA {
-		t.Errorf("cache keyed by %s, encoder hash is %s", an.modelSHA, e.SHA256())
+	if e.SHA256() != an.src.SHA {
+		t.Errorf("cache keyed by %s, encoder hash is %s", an.src.SHA, e.SHA256())
 	}
 	if got.W != 64 || got.H != 48 || !bytes.Equal(got.Mask, want.Mask) || fmt.Sprint(got.Probs) != fmt.Sprint(want.Probs) {
 		t.Errorf("cached result %v %v differs from pipeline.Predict on the cached embedding %v", got.Probs, got.Label, want.Probs)
@@ -162,7 +163,7 @@ func TestEvalRealAnalyzerFromCache(t *testing.T) {
 	}
 	rng := rand.New(rand.NewPCG(9, 9))
 	for _, s := range ds.Samples {
-		key, err := embed.KeyFor(s.Image, an.modelSHA, false)
+		key, err := embed.KeyFor(s.Image, an.src.SHA, false)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -170,7 +171,7 @@ func TestEvalRealAnalyzerFromCache(t *testing.T) {
 		for i := range emb.Data {
 			emb.Data[i] = float32(rng.NormFloat64())
 		}
-		if err := an.cache.Put(key, emb); err != nil {
+		if err := an.src.Cache.Put(key, emb); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -180,8 +181,8 @@ func TestEvalRealAnalyzerFromCache(t *testing.T) {
 	if err := runEval(o, an, &stdout, &bytes.Buffer{}); err != nil {
 		t.Fatal(err)
 	}
-	if an.hits != 8 || an.misses != 0 {
-		t.Errorf("cache hits %d, misses %d; want 8, 0", an.hits, an.misses)
+	if an.src.Hits != 8 || an.src.Misses != 0 {
+		t.Errorf("cache hits %d, misses %d; want 8, 0", an.src.Hits, an.src.Misses)
 	}
 	if rows := readCSV(t, filepath.Join(out, report.PerImageFile)); len(rows) != 9 {
 		t.Errorf("per_image.csv has %d rows, want 9", len(rows))

@@ -18,28 +18,25 @@ import (
 	"flag"
 	"fmt"
 	"image"
-	"image/png"
 	"io"
 	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
 
+	"github.com/busam/busam/dataset"
 	"github.com/busam/busam/embed"
 	"github.com/busam/busam/imageio"
 	"github.com/busam/busam/model/encoder"
 	"github.com/busam/busam/model/heads"
 	"github.com/busam/busam/model/pipeline"
 	"github.com/busam/busam/model/tensor"
+	"github.com/busam/busam/modelfile"
 	"github.com/busam/busam/weights"
 )
-
-// maskStem matches BUSI mask names (<image>_mask, <image>_mask_K).
-var maskStem = regexp.MustCompile(`_mask(_[0-9]+)?$`)
 
 // PredictionsFile is the per-image table predict writes into its --out folder.
 const PredictionsFile = "predictions.csv"
@@ -161,7 +158,7 @@ func listInputs(data, skip string) ([]inputImage, error) {
 		}
 		ext := filepath.Ext(name)
 		stem := strings.TrimSuffix(name, ext)
-		if !isImageExt(ext) || maskStem.MatchString(stem) || strings.HasSuffix(stem, "_pred") {
+		if !dataset.IsImageExt(ext) || dataset.IsMaskStem(stem) || strings.HasSuffix(stem, "_pred") {
 			return nil
 		}
 		rel, err := filepath.Rel(data, path)
@@ -201,7 +198,7 @@ func readImageColumn(path string) ([]inputImage, error) {
 	col := -1
 	if len(rows) > 0 {
 		for i, h := range rows[0] {
-			if strings.EqualFold(strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")), "image") {
+			if dataset.ColumnName(h) == "image" {
 				col = i
 			}
 		}
@@ -292,14 +289,6 @@ func sameDir(a, b string) bool {
 	return errA == nil && errB == nil && sa.IsDir() && os.SameFile(sa, sb)
 }
 
-func isImageExt(ext string) bool {
-	switch strings.ToLower(ext) {
-	case ".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".dcm", ".gif":
-		return true
-	}
-	return false
-}
-
 // writeFileAtomic writes through a temporary file in the target's folder
 // and renames it into place, so a reader never sees a half-written file.
 func writeFileAtomic(path string, write func(io.Writer) error) (err error) {
@@ -327,17 +316,6 @@ func writeFileAtomic(path string, write func(io.Writer) error) (err error) {
 		return err
 	}
 	return os.Rename(f.Name(), path)
-}
-
-// maskPNG encodes a 0|1 mask as an 8-bit greyscale image, lesion = 255.
-func maskPNG(mask []uint8, w, h int) *image.Gray {
-	img := image.NewGray(image.Rect(0, 0, w, h))
-	for i, v := range mask {
-		if v != 0 {
-			img.Pix[i] = 255
-		}
-	}
-	return img
 }
 
 type predictOptions struct {
@@ -375,16 +353,22 @@ func init() {
 		if err != nil {
 			return err
 		}
-		an, err := o.model.open()
-		if err != nil {
-			return err
-		}
-		err = runPredict(o, an, os.Stdout, os.Stderr)
-		if note := an.cacheNote(); note != "" {
-			fmt.Fprintln(os.Stderr, "predict: "+note)
-		}
-		return err
+		return withModel("predict", o.model, func(an analyzer) error { return runPredict(o, an, os.Stdout, os.Stderr) })
 	})
+}
+
+// withModel opens the model m names, runs run on it, and then says how
+// the caches served (predict and eval).
+func withModel(command string, m modelFlags, run func(analyzer) error) error {
+	an, err := m.open()
+	if err != nil {
+		return err
+	}
+	err = run(an)
+	if note := an.cacheNote(); note != "" {
+		fmt.Fprintln(os.Stderr, command+": "+note)
+	}
+	return err
 }
 
 // runPredict predicts every input image. A failing image is reported and
@@ -465,7 +449,7 @@ func predictOne(an analyzer, in inputImage, maskPath string) ([]string, error) {
 			area++
 		}
 	}
-	err = writeFileAtomic(maskPath, func(w io.Writer) error { return png.Encode(w, maskPNG(p.Mask, p.W, p.H)) })
+	err = writeFileAtomic(maskPath, func(w io.Writer) error { return imageio.WriteMaskPNG(w, p.Mask, p.W, p.H) })
 	if err != nil {
 		return nil, err
 	}
@@ -478,25 +462,19 @@ func predictOne(an analyzer, in inputImage, maskPath string) ([]string, error) {
 	return []string{in.Name, p.Label.String(), cell(probs[0]), cell(probs[1]), cell(probs[2]), strconv.Itoa(area)}, nil
 }
 
-// pipelineAnalyzer runs model/pipeline on each image: pipeline.Predict on
-// the cached embedding when the cache has it, else pipeline.Analyze (the
-// encoder, then the same Predict). Missing entries are not added: filling
-// the cache is `busam embed`'s job. The encoder is loaded on the first miss,
-// with the heads' encoder overrides applied. With a trunk cache, a missing
-// embedding is the encoder's neck on the image's trunk features instead:
-// cached ones (float16), or computed and then stored.
+// pipelineAnalyzer runs model/pipeline on each image, on the embedding
+// embed.Source gives (the cached one, else the neck on trunk features with
+// a trunk cache, else the encoder's). Missing embeddings are not added:
+// filling the cache is `busam embed`'s job; trunk features computed are
+// stored. The encoder is loaded on the first miss, with the heads'
+// encoder overrides applied.
 type pipelineAnalyzer struct {
-	heads    *heads.Model
-	encPath  string
-	enc      *encoder.Encoder
-	encErr   error        // a failed encoder load is reported for every image, not retried
-	cache    *embed.Cache // nil: no cache
-	modelSHA string       // the encoder's hash (Encoder.SHA256): part of every cache key
-	trunk    *embed.Cache // trunk features keyed by encoder.Trunk's hash; nil: none
-	// hits and misses count cache look-ups, for the closing message.
-	hits, misses           int
-	trunkHits, trunkMisses int
-	flip                   bool // test-time flip (modelFlags.flip)
+	heads   *heads.Model
+	encPath string
+	enc     *encoder.Encoder
+	encErr  error // a failed encoder load is reported for every image, not retried
+	src     *embed.Source
+	flip    bool // test-time flip (modelFlags.flip)
 }
 
 // open loads the model the flags name.
@@ -506,8 +484,9 @@ func (m modelFlags) open() (*pipelineAnalyzer, error) {
 		return nil, fmt.Errorf("--heads: %w", err)
 	}
 	a := &pipelineAnalyzer{heads: h, encPath: m.encoder, flip: m.flip}
+	a.src = &embed.Source{Encoder: a.loadEncoder, StoreTrunk: true}
 	if m.trunkCache != "" {
-		if a.trunk, err = embed.Open(m.trunkCache); err != nil {
+		if a.src.Trunk, err = embed.Open(m.trunkCache); err != nil {
 			return nil, fmt.Errorf("--trunk-cache: %w", err)
 		}
 	}
@@ -522,10 +501,10 @@ func (m modelFlags) open() (*pipelineAnalyzer, error) {
 			return nil, fmt.Errorf("hashing the encoder to find its cached embeddings (or pass --model-sha): %w", err)
 		}
 	}
-	// The hash LoadWithOverrides gives the encoder; without overrides it is
-	// the file's, so plain heads find the embeddings busam embed stored.
-	a.modelSHA = encoder.OverriddenSHA256(fileSHA, h.EncoderOverrides)
-	if a.cache, err = embed.Open(m.cache); err != nil {
+	// The hash modelfile.LoadEncoder gives the encoder; without overrides
+	// it is the file's, so plain heads find the embeddings busam embed stored.
+	a.src.SHA = encoder.OverriddenSHA256(fileSHA, h.EncoderOverrides)
+	if a.src.Cache, err = embed.Open(m.cache); err != nil {
 		return nil, fmt.Errorf("--cache: %w", err)
 	}
 	return a, nil
@@ -533,7 +512,7 @@ func (m modelFlags) open() (*pipelineAnalyzer, error) {
 
 func (a *pipelineAnalyzer) loadEncoder() (*encoder.Encoder, error) {
 	if a.enc == nil && a.encErr == nil {
-		a.enc, a.encErr = encoder.LoadWithOverrides(a.encPath, a.heads.EncoderOverrides)
+		a.enc, a.encErr = modelfile.LoadEncoder(a.encPath, a.heads.EncoderOverrides)
 		if a.encErr != nil {
 			a.encErr = fmt.Errorf("--encoder: %w", a.encErr)
 		}
@@ -560,81 +539,26 @@ func (a *pipelineAnalyzer) Analyze(imagePath string, img image.Image) (pipeline.
 }
 
 // view is the heads' input for img, the image at imagePath or, with flip,
-// its mirror image: the cached embedding when the cache has it (keyed
-// with flip), else the neck on trunk features with a trunk cache, else the
-// encoder.
+// its mirror image (the Flip key of the caches).
 func (a *pipelineAnalyzer) view(imagePath string, img image.Image, flip bool) (pipeline.View, encoder.Geometry, error) {
 	input, g := encoder.Preprocess(img, encoder.DefaultSize)
-	v := pipeline.View{Input: input}
-	if a.cache != nil {
-		key, err := embed.KeyFor(imagePath, a.modelSHA, flip)
-		if err != nil {
-			return v, g, err
-		}
-		emb, err := a.cache.Get(key)
-		switch {
-		case err == nil:
-			a.hits++
-			v.Embedding = emb
-			return v, g, nil
-		case errors.Is(err, fs.ErrNotExist), errors.Is(err, embed.ErrCorrupt):
-			a.misses++ // a damaged entry is recomputed like a missing one
-		default:
-			return v, g, err
-		}
-	}
-	enc, err := a.loadEncoder()
-	if err != nil {
-		return v, g, err
-	}
-	if a.trunk != nil {
-		v.Embedding, err = a.embedFromTrunk(enc, imagePath, input, flip)
-	} else {
-		v.Embedding, err = enc.Forward(input)
-	}
-	return v, g, err
-}
-
-// embedFromTrunk returns the embedding of x, the preprocessed image at
-// imagePath (mirrored when flip: the Flip key busam embed --trunk --flip
-// stores), as enc's neck on its trunk features. Cached features are used
-// as stored (float16); missing or damaged ones are computed and stored,
-// and used in float32, so a miss gives exactly enc.Forward(x).
-func (a *pipelineAnalyzer) embedFromTrunk(enc *encoder.Encoder, imagePath string, x *tensor.Tensor, flip bool) (*tensor.Tensor, error) {
-	key, err := embed.KeyFor(imagePath, encoder.Trunk{Encoder: enc}.SHA256(), flip)
-	if err != nil {
-		return nil, err
-	}
-	f, err := a.trunk.Get(key)
-	switch {
-	case err == nil:
-		a.trunkHits++
-	case errors.Is(err, fs.ErrNotExist), errors.Is(err, embed.ErrCorrupt):
-		a.trunkMisses++
-		if f, err = enc.ForwardTrunk(x); err != nil {
-			return nil, err
-		}
-		if err := a.trunk.Put(key, f); err != nil {
-			return nil, fmt.Errorf("--trunk-cache: %w", err)
-		}
-	default:
-		return nil, err
-	}
-	return enc.Neck(f)
+	emb, err := a.src.Embedding(imagePath, flip, func(bool) (*tensor.Tensor, error) { return input, nil })
+	return pipeline.View{Input: input, Embedding: emb}, g, err
 }
 
 // cacheNote says how the caches served a run ("" without a cache).
 func (a *pipelineAnalyzer) cacheNote() string {
 	var notes []string
-	if a.cache != nil && a.hits+a.misses > 0 {
+	s := a.src
+	if s.Cache != nil && s.Hits+s.Misses > 0 {
 		computed := "computed by the encoder"
-		if a.trunk != nil {
+		if s.Trunk != nil {
 			computed = "computed from trunk features"
 		}
-		notes = append(notes, fmt.Sprintf("embedding cache %s: %d hits, %d %s", a.cache.Dir(), a.hits, a.misses, computed))
+		notes = append(notes, fmt.Sprintf("embedding cache %s: %d hits, %d %s", s.Cache.Dir(), s.Hits, s.Misses, computed))
 	}
-	if a.trunk != nil && a.trunkHits+a.trunkMisses > 0 {
-		notes = append(notes, fmt.Sprintf("trunk cache %s: %d hits, %d computed and stored", a.trunk.Dir(), a.trunkHits, a.trunkMisses))
+	if s.Trunk != nil && s.TrunkHits+s.TrunkMisses > 0 {
+		notes = append(notes, fmt.Sprintf("trunk cache %s: %d hits, %d computed and stored", s.Trunk.Dir(), s.TrunkHits, s.TrunkMisses))
 	}
 	return strings.Join(notes, "; ")
 }

@@ -10,18 +10,11 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"runtime/debug"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/busam/busam/dataset"
-	"github.com/busam/busam/dataset/split"
-	"github.com/busam/busam/embed"
-	"github.com/busam/busam/model/encoder"
 	"github.com/busam/busam/model/heads"
-	"github.com/busam/busam/model/pipeline"
 	"github.com/busam/busam/model/tensor"
 	"github.com/busam/busam/train"
 )
@@ -111,134 +104,18 @@ func runTrain(args []string) error {
 		o.NeckLR = 0 // not used: keep it out of the manifest
 	}
 
-	ds, err := dataset.Load(*data)
-	if err != nil {
-		return err
-	}
-	sp, err := split.LoadFor(*splitPath, ds)
-	if err != nil {
-		return err
-	}
-	splitSHA, err := train.FileSHA256(*splitPath)
-	if err != nil {
-		return err
-	}
-	sha := *modelSHA
-	if sha == "" {
-		if sha, err = train.FileSHA256(*encPath); err != nil {
-			return fmt.Errorf("hashing the encoder to find its embeddings (or pass --model-sha): %w", err)
-		}
-	}
-	features := "embeddings"
-	var neck *heads.Neck
-	if *trunkDir != "" {
-		if *modelSHA != "" {
-			return errors.New("--model-sha keys embeddings; with --trunk-cache the encoder file itself is needed")
-		}
-		var trunkSHA string
-		if neck, trunkSHA, err = loadNeck(*encPath); err != nil {
-			return err
-		}
-		o.NeckInit = neck.Tensors()
-		sha, *cacheDir, features = trunkSHA, *trunkDir, "trunk features, frozen neck"
-		if o.TuneNeck {
-			features = "trunk features, tuned neck"
-		}
-	}
-	cache, err := embed.Open(*cacheDir)
-	if err != nil {
-		return err
-	}
-	// The class list follows the data: no normal images, no normal class.
-	classes := pipeline.ClassLabels(3)
-	if !slices.Contains(ds.Classes, dataset.Normal) {
-		classes = pipeline.ClassLabels(2)
-	}
-	o.Model.Classes = len(classes)
-	src := func(path string, flip bool) (*tensor.Tensor, error) {
-		key, err := embed.KeyFor(path, sha, flip)
-		if err != nil {
-			return nil, err
-		}
-		f, err := cache.Get(key)
-		if err != nil || neck == nil || o.TuneNeck {
-			return f, err
-		}
-		// Frozen neck: the embedding is computed once, here.
-		if err := neck.Check(f); err != nil {
-			return nil, fmt.Errorf("%s: %w", cache.Path(key), err)
-		}
-		return neck.Forward(f), nil
-	}
-	lo := train.LoadOptions{Kind: *kind, Classes: classes, Workers: o.Workers, SkipMissing: *skipMissing, Trunk: o.TuneNeck}
+	r := train.Recipe{Data: *data, Split: *splitPath, Cache: *cacheDir, Encoder: *encPath, ModelSHA: *modelSHA,
+		TrunkCache: *trunkDir, Kind: *kind, SkipMissing: *skipMissing, Out: *out,
+		Command: append([]string{"busam", "train"}, args...), Log: os.Stderr}
 	if !*quiet {
-		lo.Progress = os.Stderr
-		o.Progress = os.Stderr
+		r.Progress = os.Stderr
 	}
-	if len(sp.Train) == 0 || len(sp.Val) == 0 {
-		return fmt.Errorf("split %s has %d train and %d val samples; both must be non-empty", *splitPath, len(sp.Train), len(sp.Val))
-	}
-	// The examples are gigabytes of live, never-freed data: let the heap
-	// grow by a fifth of that between collections, not by all of it (from
-	// the start: loading trunk features passes each through float32 first).
-	debug.SetGCPercent(20)
-	trainSet, st, err := train.LoadExamples(ds, sp.Train, src, lo)
-	if err != nil {
-		return fmt.Errorf("%w (compute the embeddings first: busam embed --flip, with --trunk for --trunk-cache)", err)
-	}
-	valSet, vst, err := train.LoadExamples(ds, sp.Val, src, lo)
-	if err != nil {
-		return err
-	}
-	if st.Skipped+vst.Skipped > 0 {
-		fmt.Fprintf(os.Stderr, "train: skipped %d train and %d val samples without a cached embedding\n", st.Skipped, vst.Skipped)
-	}
-	if len(trainSet) == 0 || len(valSet) == 0 {
-		return fmt.Errorf("no cached embeddings for the train or val part (%d and %d found)", len(trainSet), len(valSet))
-	}
-	// The embedding width comes from the cache (256 for SAM encoders) or
-	// the neck.
-	if neck != nil {
-		o.Model.EmbedDim = neck.Norm2.C
-	} else {
-		o.Model.EmbedDim = trainSet[0].Emb[0].Shape[0]
-	}
-	m, err := heads.New(o.Model)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(os.Stderr, "train: %d train / %d val samples (%d without a flipped view), from %s, %s heads, %d params, %.2f GFLOP/sample inference, %.2f training\n",
-		len(trainSet), len(valSet), st.NoFlip+vst.NoFlip, features, *kind, m.NumParams(), float64(m.FLOPs(64, 64))/1e9, float64(m.TrainFLOPs(64, 64))/1e9)
 	o.OnEpoch = func(e train.EpochStats) {
 		fmt.Printf("epoch %3d  train loss %.4f (mask %.4f, class %.4f)  val loss %.4f  val Dice %.4f  val acc %.4f (balanced %.4f)  lr %.2e  %.1fs\n",
 			e.Epoch, e.TrainLoss, e.TrainMaskLoss, e.TrainClassLoss, e.ValLoss, e.ValDice, e.ValAcc, e.ValBalAcc, e.LR, e.Seconds)
 	}
-	// The heads pair with the encoder they were trained on: the file's hash,
-	// or with a tuned neck the hash of the file with their overrides, which
-	// is only known at the end (the manifest records the file's).
-	encoderSHA := sha
-	if neck != nil {
-		if encoderSHA, err = train.FileSHA256(*encPath); err != nil {
-			return err
-		}
-	}
-	man := train.Manifest{Command: append([]string{"busam", "train"}, args...), Data: *data, SplitFile: *splitPath,
-		SplitSHA256: splitSHA, EncoderSHA256: encoderSHA, Features: features, Seed: o.Seed, Options: o, TrainSamples: len(trainSet),
-		ValSamples: len(valSet), NoFlipSamples: st.NoFlip + vst.NoFlip, SkippedSamples: st.Skipped + vst.Skipped,
-		Params: m.NumParams(), FLOPsPerSample: m.FLOPs(64, 64)}
-	// Checkpoint every epoch, so a run stopped early (or killed) still
-	// leaves its best weights so far, its log and its manifest.
-	o.Checkpoint = func(r *train.Result, improved bool) error {
-		if improved {
-			return train.WriteRun(*out, r, man)
-		}
-		return train.WriteProgress(*out, r, man)
-	}
-	res, err := train.Run(o, trainSet, valSet)
+	res, err := r.Run(o)
 	if err != nil {
-		return err
-	}
-	if err := train.WriteRun(*out, res, man); err != nil {
 		return err
 	}
 	fmt.Printf("best epoch %d: val Dice %.4f, val acc %.4f (balanced %.4f); wrote %s\n",
@@ -322,24 +199,4 @@ func benchHeads(args []string) error {
 		}
 	}
 	return nil
-}
-
-// loadNeck reads the neck of the encoder at path and the key of its trunk
-// features in the embedding cache.
-func loadNeck(path string) (*heads.Neck, string, error) {
-	enc, err := encoder.Load(path)
-	if err != nil {
-		return nil, "", fmt.Errorf("loading the encoder for its neck: %w", err)
-	}
-	tensors := map[string]*tensor.Tensor{}
-	for _, w := range enc.Params.Weights() { // PyTorch names and layouts, as in the file
-		if strings.HasPrefix(w.Name, "neck.") {
-			tensors[w.Name] = &tensor.Tensor{Shape: w.Shape, Data: w.Data}
-		}
-	}
-	neck, err := heads.NewNeck(tensors)
-	if err != nil {
-		return nil, "", fmt.Errorf("%w (in %s)", err, path)
-	}
-	return neck, encoder.Trunk{Encoder: enc}.SHA256(), nil
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/busam/busam/model/encoder"
 	"github.com/busam/busam/model/heads"
 	"github.com/busam/busam/model/tensor"
+	"github.com/busam/busam/modelfile"
 	"github.com/busam/busam/train"
 	"github.com/busam/busam/weights/safetensors"
 )
@@ -163,7 +164,7 @@ func trunkFixture(t *testing.T, data string) (encPath, trunkDir string, p map[st
 	if err := safetensors.WriteFile(encPath, entries, nil); err != nil {
 		t.Fatal(err)
 	}
-	enc, err := encoder.Load(encPath)
+	enc, err := modelfile.LoadEncoder(encPath, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -245,7 +246,7 @@ func TestTrainCommandFromTrunk(t *testing.T) {
 		if !changed {
 			t.Error("--tune-neck left the neck as it was")
 		}
-		if _, err := encoder.LoadWithOverrides(encPath, m.EncoderOverrides); err != nil {
+		if _, err := modelfile.LoadEncoder(encPath, m.EncoderOverrides); err != nil {
 			t.Errorf("the encoder refuses the tuned neck: %v", err)
 		}
 	}

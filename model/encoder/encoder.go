@@ -29,14 +29,11 @@ import (
 	"encoding/hex"
 	"fmt"
 	"image"
-	"io"
 	"math"
-	"os"
 	"sort"
 	"sync"
 
 	"github.com/busam/busam/model/tensor"
-	"github.com/busam/busam/quant"
 )
 
 // Config is the shape of a TinyViT encoder.
@@ -99,22 +96,6 @@ type Encoder struct {
 	// It ignores overrides of the neck, which the trunk does not run.
 	trunkSHA string
 	arenas   sync.Pool
-}
-
-// Load reads an encoder from a safetensors file.
-func Load(path string) (*Encoder, error) { return LoadWithOverrides(path, nil) }
-
-// ReadTensors reads every tensor of a weights file as float32, by name: the
-// input of New, NewParams and the other backends' constructors. A plain
-// float file (F32/F16) is read directly; a quantized one (int8 or fp16 from
-// `busam quantize`, with its manifest beside it) is verified against the
-// manifest and dequantized, so every command accepts either.
-func ReadTensors(path string) (map[string]*tensor.Tensor, error) {
-	p, err := quant.LoadAny(path)
-	if err != nil {
-		return nil, fmt.Errorf("encoder: %w", err)
-	}
-	return p, nil
 }
 
 // New builds the MobileSAM encoder from tensors named by PyTorch module
@@ -194,7 +175,8 @@ func (c Config) validate() error {
 	return nil
 }
 
-// SHA256 identifies the weights: the hash of the file Load read, or for
+// SHA256 identifies the weights: for NewIdentified the hash of the file
+// (with its overrides; package modelfile loads files that way), for
 // New a hash of the tensors' names, shapes and values.
 func (e *Encoder) SHA256() string { return e.sha }
 
@@ -236,19 +218,6 @@ func preprocessed(img image.Image, forward func(*tensor.Tensor) (*tensor.Tensor,
 // FLOPs is the number of floating-point operations of a forward pass on
 // an h x w input (see Params.FLOPs).
 func (e *Encoder) FLOPs(h, w int) int64 { return e.Params.FLOPs(h, w) }
-
-func fileSHA256(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", fmt.Errorf("encoder: %w", err)
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", fmt.Errorf("encoder: hashing %s: %w", path, err)
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
-}
 
 // paramsSHA256 hashes tensors in name order, so equal weights give equal
 // hashes however they were loaded.

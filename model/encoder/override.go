@@ -44,25 +44,17 @@ func OverriddenSHA256(fileSHA string, over map[string]*tensor.Tensor) string {
 	return hex.EncodeToString(s[:])
 }
 
-// LoadWithOverrides is Load with ApplyOverrides; its SHA256 is
-// OverriddenSHA256 of the file's hash.
-func LoadWithOverrides(path string, over map[string]*tensor.Tensor) (*Encoder, error) {
-	p, err := ReadTensors(path)
-	if err != nil {
-		return nil, err
-	}
-	if err := ApplyOverrides(p, over); err != nil {
-		return nil, fmt.Errorf("%w (applying the heads' overrides to %s)", err, path)
-	}
+// NewIdentified is New for the tensors p of a weights file whose sha256
+// is fileSHA, with the overrides over already applied to p
+// (ApplyOverrides): its SHA256 is OverriddenSHA256(fileSHA, over), and
+// its trunk's (Trunk.SHA256) leaves out overrides of the neck, which the
+// trunk never runs. Package modelfile reads the files.
+func NewIdentified(p map[string]*tensor.Tensor, fileSHA string, over map[string]*tensor.Tensor) (*Encoder, error) {
 	e, err := New(p)
 	if err != nil {
-		return nil, fmt.Errorf("%w (in %s)", err, path)
-	}
-	sum, err := fileSHA256(path)
-	if err != nil {
 		return nil, err
 	}
-	e.sha = OverriddenSHA256(sum, over)
+	e.sha = OverriddenSHA256(fileSHA, over)
 	if len(over) > 0 {
 		trunkOver := map[string]*tensor.Tensor{}
 		for name, t := range over {
@@ -70,7 +62,7 @@ func LoadWithOverrides(path string, over map[string]*tensor.Tensor) (*Encoder, e
 				trunkOver[name] = t
 			}
 		}
-		e.trunkSHA = trunkSHA256(OverriddenSHA256(sum, trunkOver))
+		e.trunkSHA = trunkSHA256(OverriddenSHA256(fileSHA, trunkOver))
 	}
 	return e, nil
 }

@@ -217,13 +217,22 @@ func Layout(cfg Config) (*Params, error) {
 			})
 		}
 	}
-	p.Neck = Neck{
-		Conv1: conv("neck.0", d[3], cfg.NeckDim, 1, 1, 1, false),
-		Norm1: norm("neck.1", cfg.NeckDim, neckEps),
-		Conv2: conv("neck.2", cfg.NeckDim, cfg.NeckDim, 3, 1, 1, false),
-		Norm2: norm("neck.3", cfg.NeckDim, neckEps),
-	}
+	p.Neck = NeckLayout(d[3], cfg.NeckDim)
 	return p, nil
+}
+
+// NeckLayout is the neck of Layout from in trunk channels to out
+// embedding channels: names, shapes and epsilons, no data (the trainable
+// neck of model/heads is built from it too).
+func NeckLayout(in, out int) Neck {
+	w := func(name string, shape ...int) *Weight { return &Weight{Name: name, Shape: shape} }
+	conv := func(prefix string, in, out, k int) Conv {
+		return Conv{InC: in, OutC: out, Kernel: k, Stride: 1, Groups: 1, Weight: w(prefix+".weight", out, in, k, k)}
+	}
+	norm := func(prefix string) Norm {
+		return Norm{Dim: out, Eps: neckEps, Weight: w(prefix+".weight", out), Bias: w(prefix+".bias", out)}
+	}
+	return Neck{Conv1: conv("neck.0", in, out, 1), Norm1: norm("neck.1"), Conv2: conv("neck.2", out, out, 3), Norm2: norm("neck.3")}
 }
 
 // Weights lists every tensor of p in a fixed order (module order).

@@ -32,7 +32,7 @@ func (t Trunk) Embed(img image.Image) (*tensor.Tensor, Geometry, error) {
 }
 
 // SHA256 is sha256("trunk:" + the encoder's SHA256), hex, where overrides
-// of the neck (LoadWithOverrides) do not count: the trunk never runs them,
+// of the neck (NewIdentified) do not count: the trunk never runs them,
 // so a fine-tuned neck reuses the trunk features cached for the original.
 func (t Trunk) SHA256() string {
 	if t.trunkSHA != "" {

@@ -10,5 +10,10 @@
 // model/cpu kernels, so the same code trains (package train) and predicts
 // (package pipeline). Layers keep no per-call state: a forward pass returns
 // what its backward pass needs, so goroutines can run the samples of a
-// mini-batch side by side over one set of weights.
+// mini-batch side by side over one set of weights. The data flow is
+// written once, in Infer: inference runs it on a Backend (host tensors
+// here, WebGPU in model/webgpu/samheads), and training runs it on a
+// recording CPU backend (record.go) whose Tape feeds Model.Backward, with
+// dropout and a fixed (teacher-forced) attention as its hooks. The neck
+// takes its names, shapes and epsilons from encoder.NeckLayout.
 package heads

@@ -87,8 +87,9 @@ func Infer[T any](b Backend[T], m *Model, emb, img T, h, w, k int) (Output, erro
 	return b.Output(logits, att, cls, h, w, c.Classes)
 }
 
-// cpuBackend is Backend on host tensors, through the same layer code as
-// the training forward pass (Model.forward), so both give the same bits.
+// cpuBackend is Backend on host tensors. The training forward pass is
+// Infer on it too, with a recorder on top (record.go), so inference and
+// training give the same bits.
 type cpuBackend struct{ m *Model }
 
 var _ Backend[*tensor.Tensor] = cpuBackend{}

@@ -257,18 +257,17 @@ func (m *Model) Forward(in Input) Output {
 	return out
 }
 
-// Tape is what a training forward pass keeps for its backward pass.
+// Tape is what a training forward pass keeps for its backward pass: the
+// recorder's notes of one Infer run (record.go).
 type Tape struct {
-	stem4, stem2, in, up1, up2 blockTape
-	mids                       []blockTape
-	s4                         *tensor.Tensor
-	a2, b, c                   *tensor.Tensor
-	att                        attention
-	feats                      *tensor.Tensor // [E+W0, h, w]
-	z                          *tensor.Tensor // classifier input
-	zst                        normStats
-	zn, h1, h1a, h1d           *tensor.Tensor
-	keep                       []float32
+	blocks      map[*Conv2d]blockTape      // each block's tape, by its convolution
+	convIn      map[*Conv2d]*tensor.Tensor // the inputs of red1, red2 and out
+	att         attention
+	feats       *tensor.Tensor // [E+W0, h, w]
+	z           *tensor.Tensor // classifier input
+	zst         normStats
+	zn, h1, h1d *tensor.Tensor
+	keep        []float32
 }
 
 // ForwardTrain runs the model in training mode: dropout draws from rng
@@ -337,73 +336,6 @@ func (m *Model) attentionFrom(prob *tensor.Tensor) attention {
 	return a
 }
 
-// forward runs the model; fixed, when set, replaces the attention derived
-// from the mask (the gradient check holds it still, as Backward does).
-func (m *Model) forward(in Input, rng *rand.Rand, fixed *attention) (Output, *Tape) {
-	t := &Tape{}
-	e := in.Embedding
-	h, w := e.Shape[1], e.Shape[2]
-	var s2 *tensor.Tensor
-	if m.Config.Kind == "unet" {
-		img := in.Image
-		if k := img.Shape[1] / (4 * h); k > 1 {
-			img = AvgPool(img, k)
-		}
-		t.s4, t.stem4 = m.stem4.forward(img)
-		s2, t.stem2 = m.stem2.forward(AvgPool(t.s4, 2))
-	}
-	a1, tin := m.in.forward(e)
-	t.in = tin
-	a2 := a1
-	for _, blk := range m.mids { // a <- block(a) + a
-		y, tb := blk.forward(a2)
-		t.mids = append(t.mids, tb)
-		for i, v := range a2.Data {
-			y.Data[i] += v
-		}
-		a2 = y
-	}
-	t.a2 = a2
-	u1 := Upsample2x(m.red1.Forward(a2))
-	if s2 != nil {
-		u1 = Concat(u1, s2)
-	}
-	t.b, t.up1 = m.up1.forward(u1)
-	u2 := Upsample2x(m.red2.Forward(t.b))
-	if t.s4 != nil {
-		u2 = Concat(u2, t.s4)
-	}
-	t.c, t.up2 = m.up2.forward(u2)
-	logits := m.out.Forward(t.c)
-
-	att := m.maskAttention(logits)
-	if fixed != nil {
-		att = *fixed
-	}
-	t.att = att
-	t.feats = Concat(e, a2)
-	pooled := MaskPool(t.feats, att.weights)
-	t.z = tensor.New(pooled.Len() + 2)
-	copy(t.z.Data, pooled.Data)
-	t.z.Data[pooled.Len()] = att.mean
-	t.z.Data[pooled.Len()+1] = att.peak
-
-	zs := tensor.New(t.z.Len())
-	for i, v := range t.z.Data {
-		zs.Data[i] = (v - m.featShift.Value.Data[i]) * m.featScale.Value.Data[i]
-	}
-	t.zn, t.zst = m.norm.Forward(zs)
-	t.h1 = m.fc1.Forward(t.zn)
-	t.h1a = GELU(t.h1)
-	t.h1d = t.h1a
-	if rng != nil && m.Config.Dropout > 0 {
-		t.h1d, t.keep = Dropout(t.h1a, m.Config.Dropout, rng)
-	}
-	cls := m.fc2.Forward(t.h1d)
-	return Output{MaskLogits: logits, ClassLogits: cls.Data,
-		Attention: tensor.From(att.weights, 1, h, w)}, t
-}
-
 // Backward adds into g the gradients of a loss whose derivatives are dMask
 // (w.r.t. the mask logits, [1,4h,4w]) and dClass (w.r.t. the class
 // logits); either may be nil.
@@ -421,8 +353,10 @@ func (m *Model) BackwardEmbedding(t *Tape, dMask *tensor.Tensor, dClass []float3
 }
 
 func (m *Model) backward(t *Tape, dMask *tensor.Tensor, dClass []float32, g Grads, wantDE bool) *tensor.Tensor {
-	h, w := t.a2.Shape[1], t.a2.Shape[2]
-	da2 := tensor.New(t.a2.Shape...)
+	a2, b, c := t.convIn[m.red1], t.convIn[m.red2], t.convIn[m.out]
+	unet := m.Config.Kind == "unet"
+	h, w := a2.Shape[1], a2.Shape[2]
+	da2 := tensor.New(a2.Shape...)
 	var dePool []float32 // the classifier's part of the embedding gradient
 	if dClass != nil {
 		d := tensor.From(append([]float32(nil), dClass...), len(dClass))
@@ -444,39 +378,39 @@ func (m *Model) backward(t *Tape, dMask *tensor.Tensor, dClass []float32, g Grad
 		dePool = df.Data[:m.Config.EmbedDim*h*w]
 	}
 	if dMask != nil {
-		dc := m.out.Backward(t.c, dMask, g, true)
-		du2 := m.up2.backward(t.up2, dc, g, true)
+		dc := m.out.Backward(c, dMask, g, true)
+		du2 := m.up2.backward(t.blocks[m.up2.conv], dc, g, true)
 		var ds4 *tensor.Tensor
-		if t.s4 != nil {
+		if unet {
 			parts := Split(du2, m.Config.Width[2], m.Config.Stem[0])
 			du2, ds4 = parts[0], parts[1]
 		}
-		db := m.red2.Backward(t.b, Upsample2xBackward(du2), g, true)
-		du1 := m.up1.backward(t.up1, db, g, true)
-		if t.s4 != nil {
+		db := m.red2.Backward(b, Upsample2xBackward(du2), g, true)
+		du1 := m.up1.backward(t.blocks[m.up1.conv], db, g, true)
+		if unet {
 			parts := Split(du1, m.Config.Width[1], m.Config.Stem[1])
 			du1 = parts[0]
-			ds4p := m.stem2.backward(t.stem2, parts[1], g, true)
+			ds4p := m.stem2.backward(t.blocks[m.stem2.conv], parts[1], g, true)
 			up := AvgPoolBackward(ds4p, 2)
 			for i, v := range up.Data {
 				ds4.Data[i] += v
 			}
-			m.stem4.backward(t.stem4, ds4, g, false)
+			m.stem4.backward(t.blocks[m.stem4.conv], ds4, g, false)
 		}
-		dr1 := m.red1.Backward(t.a2, Upsample2xBackward(du1), g, true)
+		dr1 := m.red1.Backward(a2, Upsample2xBackward(du1), g, true)
 		for i, v := range dr1.Data {
 			da2.Data[i] += v
 		}
 	}
 	da1 := da2
 	for k := len(m.mids) - 1; k >= 0; k-- { // residual a <- block(a) + a
-		d := m.mids[k].backward(t.mids[k], da1, g, true)
+		d := m.mids[k].backward(t.blocks[m.mids[k].conv], da1, g, true)
 		for i, v := range da1.Data {
 			d.Data[i] += v
 		}
 		da1 = d
 	}
-	de := m.in.backward(t.in, da1, g, wantDE)
+	de := m.in.backward(t.blocks[m.in.conv], da1, g, wantDE)
 	if de != nil && dePool != nil {
 		for i, v := range dePool {
 			de.Data[i] += v

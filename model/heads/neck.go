@@ -2,15 +2,14 @@ package heads
 
 import (
 	"fmt"
-	"maps"
 	"math"
 	"slices"
+	"strconv"
+
+	"github.com/busam/busam/model/encoder"
 
 	"github.com/busam/busam/model/tensor"
 )
-
-// neckEps is the epsilon of SAM's LayerNorm2d.
-const neckEps = 1e-6
 
 // LayerNorm2d normalises each pixel of a CHW map over its channels, then
 // applies a per-channel affine map (SAM's LayerNorm2d).
@@ -99,50 +98,69 @@ type Neck struct {
 	params       []*Param
 }
 
-// NeckTensorNames are the encoder tensors of the neck, in parameter order.
-var NeckTensorNames = []string{"neck.0.weight", "neck.1.weight", "neck.1.bias", "neck.2.weight", "neck.3.weight", "neck.3.bias"}
+// NeckTensorNames are the encoder tensors of the neck, in parameter order
+// (encoder.NeckLayout's).
+var NeckTensorNames = neckWeightNames(encoder.NeckLayout(1, 1))
+
+// neckWeights lists the weights of n in parameter order: conv1, norm1
+// (weight, bias), conv2, norm2 (weight, bias).
+func neckWeights(n *encoder.Neck) []*encoder.Weight {
+	return []*encoder.Weight{n.Conv1.Weight, n.Norm1.Weight, n.Norm1.Bias, n.Conv2.Weight, n.Norm2.Weight, n.Norm2.Bias}
+}
+
+func neckWeightNames(n encoder.Neck) []string {
+	var names []string
+	for _, w := range neckWeights(&n) {
+		names = append(names, w.Name)
+	}
+	return names
+}
 
 // NewNeck builds a neck from the encoder's tensors by name (it copies
-// them; other tensors are ignored).
+// them; other tensors are ignored). Names, shapes and epsilons are
+// encoder.NeckLayout's, for the widths of neck.0.weight.
 func NewNeck(tensors map[string]*tensor.Tensor) (*Neck, error) {
-	w0 := tensors["neck.0.weight"]
+	first := encoder.NeckLayout(1, 1).Conv1.Weight.Name
+	w0 := tensors[first]
 	if w0 == nil || len(w0.Shape) != 4 || w0.Shape[2] != 1 || w0.Shape[3] != 1 {
-		return nil, fmt.Errorf("heads: neck.0.weight missing or not [out,in,1,1]")
+		return nil, fmt.Errorf("heads: %s missing or not [out,in,1,1]", first)
 	}
-	out, in := w0.Shape[0], w0.Shape[1]
-	want := map[string][]int{
-		"neck.0.weight": {out, in, 1, 1}, "neck.1.weight": {out}, "neck.1.bias": {out},
-		"neck.2.weight": {out, out, 3, 3}, "neck.3.weight": {out}, "neck.3.bias": {out},
-	}
+	l := encoder.NeckLayout(w0.Shape[1], w0.Shape[0])
 	s := newParamSet(0)
-	add := func(name string) (*Param, error) {
-		t := tensors[name]
-		if t == nil || !slices.Equal(t.Shape, want[name]) || len(t.Data) != tensor.Numel(t.Shape) {
+	ps := make([]*Param, 0, 6)
+	for _, w := range neckWeights(&l) {
+		t := tensors[w.Name]
+		if t == nil || !slices.Equal(t.Shape, w.Shape) || len(t.Data) != tensor.Numel(t.Shape) {
 			shape := []int(nil)
 			if t != nil {
 				shape = t.Shape
 			}
-			return nil, fmt.Errorf("heads: neck tensor %s has shape %v, want %v", name, shape, want[name])
+			return nil, fmt.Errorf("heads: neck tensor %s has shape %v, want %v", w.Name, shape, w.Shape)
 		}
-		p := s.add(name, t.Shape...)
+		p := s.add(w.Name, t.Shape...)
 		copy(p.Value.Data, t.Data)
-		return p, nil
+		ps = append(ps, p)
 	}
-	ps := make([]*Param, len(NeckTensorNames))
-	for i, name := range NeckTensorNames {
-		p, err := add(name)
-		if err != nil {
-			return nil, err
-		}
-		ps[i] = p
+	norm := func(n encoder.Norm, gamma, beta *Param) *LayerNorm2d {
+		return &LayerNorm2d{C: n.Dim, Eps: eps64(n.Eps), Gamma: gamma, Beta: beta}
 	}
 	return &Neck{
-		Conv1:  &Conv2d{InC: in, OutC: out, K: 1, W: ps[0]},
-		Norm1:  &LayerNorm2d{C: out, Eps: neckEps, Gamma: ps[1], Beta: ps[2]},
-		Conv2:  &Conv2d{InC: out, OutC: out, K: 3, W: ps[3]},
-		Norm2:  &LayerNorm2d{C: out, Eps: neckEps, Gamma: ps[4], Beta: ps[5]},
+		Conv1:  &Conv2d{InC: l.Conv1.InC, OutC: l.Conv1.OutC, K: l.Conv1.Kernel, W: ps[0]},
+		Norm1:  norm(l.Norm1, ps[1], ps[2]),
+		Conv2:  &Conv2d{InC: l.Conv2.InC, OutC: l.Conv2.OutC, K: l.Conv2.Kernel, W: ps[3]},
+		Norm2:  norm(l.Norm2, ps[4], ps[5]),
 		params: s.params,
 	}, nil
+}
+
+// neckEps is the epsilon of SAM's LayerNorm2d, as encoder.NeckLayout has it.
+var neckEps = eps64(encoder.NeckLayout(1, 1).Norm1.Eps)
+
+// eps64 is a float32 epsilon as the decimal it was written as (1e-6, not
+// float32(1e-6) widened), so the neck's float64 statistics are unchanged.
+func eps64(e float32) float64 {
+	v, _ := strconv.ParseFloat(strconv.FormatFloat(float64(e), 'g', -1, 32), 64)
+	return v
 }
 
 // Params returns the neck's tensors in NeckTensorNames order; their
@@ -157,19 +175,6 @@ func (n *Neck) Tensors() map[string]*tensor.Tensor {
 		out[p.Name] = p.Value.Clone()
 	}
 	return out
-}
-
-// SetTensors copies values by encoder name into the neck (every name of
-// NeckTensorNames must be present with its shape).
-func (n *Neck) SetTensors(tensors map[string]*tensor.Tensor) error {
-	for _, p := range n.params {
-		t := tensors[p.Name]
-		if t == nil || !slices.Equal(t.Shape, p.Value.Shape) {
-			return fmt.Errorf("heads: neck tensor %s missing or misshapen (have %v)", p.Name, slices.Sorted(maps.Keys(tensors)))
-		}
-		copy(p.Value.Data, t.Data)
-	}
-	return nil
 }
 
 // Check reports why f cannot be fed to the neck, or nil.

@@ -161,14 +161,6 @@ func noHeads(m Heads) bool {
 	return m == nil || ok && hm == nil
 }
 
-// FromEmbedding is Predict for callers that have already validated their
-// inputs; on invalid input it returns an empty Result (W = H = 0) rather
-// than panicking.
-func FromEmbedding(m Heads, emb *tensor.Tensor, input *tensor.Tensor, g encoder.Geometry) Result {
-	res, _ := Predict(m, emb, input, g)
-	return res
-}
-
 // Encoder is what the pipeline needs of an image encoder: a normalized
 // [3,S,S] input to its [256,S/16,S/16] embedding. The CPU encoder
 // (model/encoder) and the WebGPU one (model/webgpu/tinyvit) both are.

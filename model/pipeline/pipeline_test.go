@@ -16,6 +16,7 @@ import (
 	"github.com/busam/busam/model/encoder"
 	"github.com/busam/busam/model/heads"
 	"github.com/busam/busam/model/tensor"
+	"github.com/busam/busam/modelfile"
 )
 
 func TestResizeMatchesUpsample2x(t *testing.T) {
@@ -147,9 +148,6 @@ func TestPredictRejectsBadInput(t *testing.T) {
 		if _, err := Predict(c.m, c.emb, nil, c.g); err == nil {
 			t.Errorf("%s: accepted", c.name)
 		}
-		if r := FromEmbedding(c.m, c.emb, nil, c.g); r.W != 0 || r.Mask != nil {
-			t.Errorf("%s: FromEmbedding returned a result", c.name)
-		}
 	}
 }
 
@@ -175,7 +173,7 @@ func TestAnalyzeWithEncoder(t *testing.T) {
 		t.Skip("runs the full encoder")
 	}
 	path := testutil.Need(t, filepath.Join(testutil.CacheDir(t), "weights", "encoder.safetensors"), "converted encoder weights")
-	enc, err := encoder.Load(path)
+	enc, err := modelfile.LoadEncoder(path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -171,7 +171,7 @@ func TestLinearQ8MatchesDequantized(t *testing.T) {
 }
 
 // TestLinearQ8TakesQuantPackage checks the hand-off format: an
-// Int8Tensor from package quant (per-output-channel scales) uploads as a
+// tensor.Int8 from package quant (per-output-channel scales) uploads as a
 // QWeight, and LinearQ8 equals Linear on its dequantized weights.
 func TestLinearQ8TakesQuantPackage(t *testing.T) {
 	d := testDevice(t)

@@ -12,9 +12,9 @@ import (
 	"github.com/busam/busam/dataset"
 	"github.com/busam/busam/imageio"
 	"github.com/busam/busam/internal/testutil"
-	"github.com/busam/busam/model/encoder"
 	"github.com/busam/busam/model/heads"
 	"github.com/busam/busam/model/pipeline"
+	"github.com/busam/busam/modelfile"
 	"github.com/busam/busam/wasm/manifest"
 )
 
@@ -39,7 +39,7 @@ func TestAnalyzeWithFlip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	enc, err := encoder.Load(encPath)
+	enc, err := modelfile.LoadEncoder(encPath, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,11 +10,10 @@ import (
 	"github.com/busam/busam/model/encoder"
 	"github.com/busam/busam/model/heads"
 	"github.com/busam/busam/model/pipeline"
-	"github.com/busam/busam/model/tensor"
 	"github.com/busam/busam/model/webgpu"
 	"github.com/busam/busam/model/webgpu/samheads"
 	"github.com/busam/busam/model/webgpu/tinyvit"
-	"github.com/busam/busam/quant"
+	"github.com/busam/busam/modelfile"
 	"github.com/busam/busam/wasm/manifest"
 )
 
@@ -31,7 +30,12 @@ type pipelineModel struct {
 	release func()     // frees the WebGPU weights and device; nil on the CPU
 }
 
-var _ OptionsModel = (*pipelineModel)(nil)
+var (
+	_ OptionsModel = (*pipelineModel)(nil)
+	// The WebGPU model runs the pipeline's two stages on the device.
+	_ pipeline.Stages[samheads.Embedding]          = samheads.Stages{}
+	_ pipeline.EmbeddingReader[samheads.Embedding] = samheads.Stages{}
+)
 
 func (m *pipelineModel) Analyze(img image.Image) (pipeline.Result, error) {
 	return m.AnalyzeWith(img, AnalyzeOptions{})
@@ -70,56 +74,30 @@ func (m *pipelineModel) Close() error {
 // BuildPipelineModel builds the CPU model from the encoder (float32/fp16,
 // or int8 with its quant manifest: dequantized here) and heads files.
 // The heads' encoder overrides (a fine-tuned neck) replace the encoder's
-// tensors of the same names.
+// tensors of the same names (modelfile.Parse).
 func BuildPipelineModel(files map[string][]byte, inputSize int) (Model, error) {
-	w, err := readEncoder(files)
+	m, err := parseModel(files)
 	if err != nil {
 		return nil, err
 	}
-	encTensors, err := w.float32()
-	if err != nil {
-		return nil, err
-	}
-	h, err := readHeads(files)
-	if err != nil {
-		return nil, err
-	}
-	if err := applyOverrides(encTensors, h.EncoderOverrides); err != nil {
-		return nil, err
-	}
-	enc, err := encoder.New(encTensors)
+	enc, err := m.Encoder.CPU()
 	if err != nil {
 		return nil, fmt.Errorf("encoder: %w", err)
 	}
-	return &pipelineModel{enc: enc, heads: h, size: inputSize}, nil
+	return &pipelineModel{enc: enc, heads: m.Heads, size: inputSize}, nil
 }
 
 // BuildWebGPUModel runs the encoder (model/webgpu/tinyvit) and the heads
 // (model/webgpu/samheads) on a WebGPU device; the embedding stays on the
-// device between them. An int8 encoder keeps
-// its transformer linears in int8 on the device (tinyvit.NewInt8); the
-// heads' encoder overrides replace their tensors there too.
+// device between them. An int8 encoder keeps its transformer linears in
+// int8 on the device (tinyvit.NewInt8), except those the heads' encoder
+// overrides replace; the overrides are checked before a device is opened.
 func BuildWebGPUModel(files map[string][]byte, inputSize int) (Model, error) {
-	w, err := readEncoder(files)
+	m, err := parseModel(files)
 	if err != nil {
 		return nil, err
 	}
-	var encTensors map[string]*tensor.Tensor
-	if w.int8() == nil {
-		if encTensors, err = w.float32(); err != nil {
-			return nil, err
-		}
-	}
-	h, err := readHeads(files)
-	if err != nil {
-		return nil, err
-	}
-	// Checked before a device is opened; int8 ones are applied by tinyvit.
-	if q := w.int8(); q != nil {
-		err = checkOverrides(q, h.EncoderOverrides)
-	} else {
-		err = applyOverrides(encTensors, h.EncoderOverrides)
-	}
+	q, err := m.Encoder.Int8()
 	if err != nil {
 		return nil, err
 	}
@@ -128,16 +106,16 @@ func BuildWebGPUModel(files map[string][]byte, inputSize int) (Model, error) {
 		return nil, err
 	}
 	var enc *tinyvit.Encoder
-	if q := w.int8(); q != nil {
-		enc, err = tinyvit.NewInt8WithOverrides(d, encoder.MobileSAM, q, h.EncoderOverrides)
+	if q != nil {
+		enc, err = tinyvit.NewInt8(d, encoder.MobileSAM, m.Encoder.Tensors, q)
 	} else {
-		enc, err = tinyvit.New(d, encoder.MobileSAM, encTensors)
+		enc, err = tinyvit.New(d, encoder.MobileSAM, m.Encoder.Tensors)
 	}
 	if err != nil {
 		d.Close()
 		return nil, err
 	}
-	gh, err := samheads.New(d, h)
+	gh, err := samheads.New(d, m.Heads)
 	if err != nil {
 		enc.Release()
 		d.Close()
@@ -147,86 +125,26 @@ func BuildWebGPUModel(files map[string][]byte, inputSize int) (Model, error) {
 	return &pipelineModel{gpu: &samheads.Stages{Encoder: enc, Heads: gh}, size: inputSize, release: release}, nil
 }
 
-func readHeads(files map[string][]byte) (*heads.Model, error) {
-	data, ok := files[manifest.RoleHeads]
-	if !ok {
-		return nil, fmt.Errorf("the model has no %s file", manifest.RoleHeads)
-	}
-	return heads.Decode(headsFileName, data)
-}
-
-// headsFileName names the heads file in errors.
-const headsFileName = manifest.RoleHeads + ".safetensors"
-
-// encoderWeights is the encoder file of a model: a quantized file (int8,
-// or fp16) checked against its quant manifest, or a plain float file.
-type encoderWeights struct {
-	quant *quant.Model
-	plain []byte
-}
-
-// int8 is the quantized file when it is int8, else nil.
-func (w *encoderWeights) int8() *quant.Model {
-	if w.quant != nil && w.quant.Manifest.Scheme == quant.SchemeInt8 {
-		return w.quant
-	}
-	return nil
-}
-
-// encoderFileName names the encoder file in errors.
-const encoderFileName = manifest.RoleEncoder + ".safetensors"
-
-// readEncoder picks the encoder's format from the files: with a quant
-// manifest (RoleEncoderQuant) the encoder must be the quantized file it
-// describes (size, sha256, tensor list: quant.Parse); without one it must
-// be a float file (an int8 file alone is refused when read).
-func readEncoder(files map[string][]byte) (*encoderWeights, error) {
+// parseModel reads the model's files by role (modelfile.Parse): the
+// encoder, its quant manifest when it is quantized (without one it must
+// be a float file: an int8 file alone is refused), and the heads.
+func parseModel(files map[string][]byte) (*modelfile.Model, error) {
 	data, ok := files[manifest.RoleEncoder]
 	if !ok {
 		return nil, fmt.Errorf("the model has no %s file", manifest.RoleEncoder)
 	}
-	qm, ok := files[manifest.RoleEncoderQuant]
+	h, ok := files[manifest.RoleHeads]
 	if !ok {
-		return &encoderWeights{plain: data}, nil
+		return nil, fmt.Errorf("the model has no %s file", manifest.RoleHeads)
 	}
-	m, err := quant.Parse(encoderFileName, data, qm)
-	if err != nil {
-		return nil, err
-	}
-	return &encoderWeights{quant: m}, nil
+	return modelfile.Parse(encoderFileName, data, files[manifest.RoleEncoderQuant], headsFileName, h)
 }
 
-// float32 returns the encoder's tensors as float32 (int8 dequantized).
-func (w *encoderWeights) float32() (map[string]*tensor.Tensor, error) {
-	if w.quant != nil {
-		return w.quant.Float32()
-	}
-	return quant.ParseAny(encoderFileName, w.plain, nil)
-}
-
-// applyOverrides puts the heads' encoder overrides (a fine-tuned neck) in
-// place of the encoder tensors p of the same names. A misfit blames the
-// heads file: its overrides were made for another encoder, or tampered with.
-func applyOverrides(p, over map[string]*tensor.Tensor) error {
-	if err := encoder.ApplyOverrides(p, over); err != nil {
-		return fmt.Errorf("%s: its encoder overrides do not fit %s: %w", headsFileName, encoderFileName, err)
-	}
-	return nil
-}
-
-// checkOverrides is applyOverrides' check for a quantized encoder, without
-// dequantizing it: applied to the manifest's shapes (tensors without data,
-// dropped afterwards).
-func checkOverrides(q *quant.Model, over map[string]*tensor.Tensor) error {
-	if len(over) == 0 {
-		return nil
-	}
-	shapes := make(map[string]*tensor.Tensor, len(q.Manifest.Tensors))
-	for _, t := range q.Manifest.Tensors {
-		shapes[t.Name] = &tensor.Tensor{Shape: t.Shape}
-	}
-	return applyOverrides(shapes, over)
-}
+// headsFileName and encoderFileName name the files in errors.
+const (
+	headsFileName   = manifest.RoleHeads + ".safetensors"
+	encoderFileName = manifest.RoleEncoder + ".safetensors"
+)
 
 // ReadModelDir reads a published model folder (model/ of dist/web): its
 // manifest and every file it lists, each checked against it. The result is

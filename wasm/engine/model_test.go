@@ -15,6 +15,7 @@ import (
 	"github.com/busam/busam/model/heads"
 	"github.com/busam/busam/model/pipeline"
 	"github.com/busam/busam/model/webgpu"
+	"github.com/busam/busam/modelfile"
 	"github.com/busam/busam/wasm/manifest"
 )
 
@@ -39,7 +40,7 @@ func TestBuildPipelineModelMatchesFileLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	enc, err := encoder.Load(encPath)
+	enc, err := modelfile.LoadEncoder(encPath, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/busam/busam/model/heads"
 	"github.com/busam/busam/model/pipeline"
 	"github.com/busam/busam/model/tensor"
+	"github.com/busam/busam/modelfile"
 	"github.com/busam/busam/quant"
 	"github.com/busam/busam/wasm/manifest"
 )
@@ -61,16 +62,12 @@ func headsWith(t *testing.T, over map[string]*tensor.Tensor) string {
 // neck for that encoder.
 func withTunedNeck(t *testing.T, encFiles map[string][]byte) map[string][]byte {
 	t.Helper()
-	w, err := readEncoder(encFiles)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := w.float32()
+	w, err := modelfile.ParseEncoder(encoderFileName, encFiles[manifest.RoleEncoder], encFiles[manifest.RoleEncoderQuant])
 	if err != nil {
 		t.Fatal(err)
 	}
 	files := maps.Clone(encFiles)
-	files[manifest.RoleHeads] = readFile(t, headsWith(t, tunedNeck(t, p, 4)))
+	files[manifest.RoleHeads] = readFile(t, headsWith(t, tunedNeck(t, w.Tensors, 4)))
 	return files
 }
 

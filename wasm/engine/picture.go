@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"image"
 	"image/draw"
-	"image/png"
 
 	"github.com/busam/busam/imageio"
 )
@@ -61,14 +60,8 @@ func MaskPNG(mask []uint8, w, h int) ([]byte, error) {
 	if w <= 0 || h <= 0 || len(mask) != w*h {
 		return nil, fmt.Errorf("busam: mask of %d pixels for %dx%d", len(mask), w, h)
 	}
-	img := image.NewGray(image.Rect(0, 0, w, h))
-	for i, v := range mask {
-		if v != 0 {
-			img.Pix[i] = 255
-		}
-	}
 	var buf bytes.Buffer
-	if err := png.Encode(&buf, img); err != nil {
+	if err := imageio.WriteMaskPNG(&buf, mask, w, h); err != nil {
 		return nil, fmt.Errorf("busam: encoding the mask: %w", err)
 	}
 	return buf.Bytes(), nil

@@ -4,24 +4,19 @@ import (
 	"fmt"
 
 	"github.com/busam/busam/model/heads"
-	"github.com/busam/busam/model/pipeline"
 	"github.com/busam/busam/model/tensor"
 	"github.com/busam/busam/model/webgpu"
 	"github.com/busam/busam/model/webgpu/tinyvit"
 )
 
 // Stages runs the encoder and the heads on one device as the pipeline's
-// two stages (pipeline.AnalyzeStages): the embedding and the uploaded
-// input stay on the device between them.
+// two stages (it is a pipeline.Stages and pipeline.EmbeddingReader, for
+// pipeline.AnalyzeStages; this package does not import pipeline): the
+// embedding and the uploaded input stay on the device between them.
 type Stages struct {
 	Encoder *tinyvit.Encoder
 	Heads   *Heads
 }
-
-var (
-	_ pipeline.Stages[Embedding]          = Stages{}
-	_ pipeline.EmbeddingReader[Embedding] = Stages{}
-)
 
 // Embedding is an encoder output on the device: the embedding
 // [EmbedDim,H,W] and the encoder input [3,4HK,4WK] the "unet" heads read.

@@ -12,6 +12,7 @@ import (
 	"github.com/busam/busam/model/encoder"
 	"github.com/busam/busam/model/tensor"
 	"github.com/busam/busam/model/webgpu"
+	"github.com/busam/busam/modelfile"
 )
 
 // loadParams reads the converted MobileSAM weights, or, where they are
@@ -23,7 +24,7 @@ func loadParams(b *testing.B) map[string]*tensor.Tensor {
 		b.Logf("no %s: timing random weights", path)
 		return randomParams(b, encoder.MobileSAM, 1)
 	}
-	p, err := encoder.ReadTensors(path)
+	p, err := modelfile.ReadTensors(path)
 	if err != nil {
 		b.Fatal(err)
 	}

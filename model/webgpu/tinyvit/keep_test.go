@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/busam/busam/model/encoder"
+	"github.com/busam/busam/modelfile"
 	"github.com/busam/busam/quant"
 	"github.com/busam/busam/weights/safetensors"
 )
@@ -33,19 +34,15 @@ func TestInt8KeptLayers(t *testing.T) {
 	if _, err := quant.QuantizeFile(in, out, quant.Options{Mode: quant.Int8, MinNumel: 16, Keep: keep, KeepReason: "test"}); err != nil {
 		t.Fatal(err)
 	}
-	m, err := quant.Open(out)
+	m, err := modelfile.ReadEncoder(out)
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, err := m.Float32()
+	cpuEnc, err := encoder.NewWithConfig(tiny, m.Tensors)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cpuEnc, err := encoder.NewWithConfig(tiny, w)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gpuEnc, err := NewInt8(d, tiny, m)
+	gpuEnc, err := NewInt8(d, tiny, m.Tensors, int8s(t, m))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,9 +4,9 @@
 // made of model/webgpu kernels (pass.go), with the same [3,H,W] ->
 // [NeckDim,h,w] contract as the CPU encoder.
 //
-// New takes float32 tensors (encoder.safetensors); NewInt8 takes a quant
-// int8 file and keeps the transformer linears in int8 on the device
-// (NewInt8WithOverrides: with a fine-tuned neck from the heads file).
+// New takes float32 tensors (encoder.safetensors); NewInt8 also takes the
+// int8 tensors of a quantized file (package modelfile reads it) and keeps
+// the transformer linears in int8 on the device.
 package tinyvit
 
 import (
@@ -16,7 +16,6 @@ import (
 	"github.com/busam/busam/model/encoder"
 	"github.com/busam/busam/model/tensor"
 	"github.com/busam/busam/model/webgpu"
-	"github.com/busam/busam/quant"
 )
 
 // Encoder holds the encoder's weights on one device.
@@ -47,50 +46,28 @@ func New(d *webgpu.Device, cfg encoder.Config, p map[string]*tensor.Tensor) (*En
 	return e, nil
 }
 
-// NewInt8 is New for an int8 weights file (package quant): the linear
-// layers of the transformer blocks (Params.TokenLinears: qkv, proj, fc1,
-// fc2) stay int8 on the device and run through LinearQ8, dequantized in
-// the shader; every other tensor is uploaded dequantized to float32.
-func NewInt8(d *webgpu.Device, cfg encoder.Config, m *quant.Model) (*Encoder, error) {
-	return NewInt8WithOverrides(d, cfg, m, nil)
-}
-
-// NewInt8WithOverrides is NewInt8 with some tensors replaced by float32
-// ones (encoder.ApplyOverrides: a fine-tuned neck shipped with the heads).
-// An overridden tensor is uploaded as given, never its int8 original.
-func NewInt8WithOverrides(d *webgpu.Device, cfg encoder.Config, m *quant.Model, over map[string]*tensor.Tensor) (*Encoder, error) {
-	p, err := m.Float32()
-	if err != nil {
-		return nil, fmt.Errorf("tinyvit: %w", err)
-	}
-	if err := encoder.ApplyOverrides(p, over); err != nil {
-		return nil, fmt.Errorf("tinyvit: %w", err)
-	}
+// NewInt8 is New with the linear layers of the transformer blocks
+// (Params.TokenLinears: qkv, proj, fc1, fc2) that q holds kept in int8 on
+// the device, run through LinearQ8 and dequantized in the shader; every
+// other tensor is uploaded from p (float32). q is what an int8 weights
+// file stores in int8 (modelfile.Encoder.Int8: without the tensors the
+// heads' overrides replaced).
+func NewInt8(d *webgpu.Device, cfg encoder.Config, p map[string]*tensor.Tensor, q map[string]*tensor.Int8) (*Encoder, error) {
 	params, err := encoder.NewParams(cfg, p)
 	if err != nil {
 		return nil, fmt.Errorf("tinyvit: %w", err)
 	}
-	int8s := map[string]bool{}
-	for _, t := range m.Manifest.Tensors {
-		if _, overridden := over[t.Name]; t.Scheme == quant.SchemeInt8 && !overridden {
-			int8s[t.Name] = true
-		}
-	}
 	e := &Encoder{Config: cfg, Params: params, d: d, w: map[*encoder.Weight]*webgpu.Buffer{}, q: map[*encoder.Weight]*webgpu.QWeight{}}
 	for _, l := range params.TokenLinears() {
-		if !int8s[l.Weight.Name] {
+		t := q[l.Weight.Name]
+		if t == nil {
 			continue
 		}
-		q, err := m.Int8(l.Weight.Name)
-		if err != nil {
+		if err := t.Check(); err != nil || len(t.Q) != l.Out*l.In || len(t.Shape) != 2 || t.Shape[0] != l.Out {
 			e.Release()
-			return nil, fmt.Errorf("tinyvit: %w", err)
+			return nil, fmt.Errorf("tinyvit: int8 tensor %s has shape %v, want %v", l.Weight.Name, t.Shape, l.Weight.Shape)
 		}
-		if len(q.Q) != l.Out*l.In || len(q.Shape) != 2 || q.Shape[0] != l.Out {
-			e.Release()
-			return nil, fmt.Errorf("tinyvit: int8 tensor %s has shape %v, want %v", l.Weight.Name, q.Shape, l.Weight.Shape)
-		}
-		qw, err := d.UploadQWeight(q.Q, q.Scale, l.Out, l.In)
+		qw, err := d.UploadQWeight(t.Q, t.Scale, l.Out, l.In)
 		if err != nil {
 			e.Release()
 			return nil, fmt.Errorf("tinyvit: upload %s: %w", l.Weight.Name, err)

@@ -3,6 +3,7 @@ package tinyvit
 import (
 	"fmt"
 	"image"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -14,6 +15,7 @@ import (
 	"github.com/busam/busam/model/encoder"
 	"github.com/busam/busam/model/tensor"
 	"github.com/busam/busam/model/webgpu"
+	"github.com/busam/busam/modelfile"
 	"github.com/busam/busam/quant"
 	"github.com/busam/busam/weights/safetensors"
 )
@@ -136,7 +138,7 @@ func TestMobileSAMWeights(t *testing.T) {
 	}
 	path := testutil.Need(t, filepath.Join(testutil.CacheDir(t), "weights", "encoder.safetensors"), "converted MobileSAM encoder")
 	d := openDevice(t)
-	p, err := encoder.ReadTensors(path)
+	p, err := modelfile.ReadTensors(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,7 +227,7 @@ func TestEmbedMatchesCPU(t *testing.T) {
 
 // quantizeTiny writes params to a float32 safetensors file and quantizes
 // it with package quant (small weights included), as `busam quantize` does.
-func quantizeTiny(t *testing.T, p map[string]*tensor.Tensor) *quant.Model {
+func quantizeTiny(t *testing.T, p map[string]*tensor.Tensor) *modelfile.Encoder {
 	t.Helper()
 	dir := t.TempDir()
 	var entries []safetensors.Entry
@@ -239,11 +241,21 @@ func quantizeTiny(t *testing.T, p map[string]*tensor.Tensor) *quant.Model {
 	if _, err := quant.QuantizeFile(in, out, quant.Options{Mode: quant.Int8, MinNumel: 16}); err != nil {
 		t.Fatal(err)
 	}
-	m, err := quant.Open(out)
+	m, err := modelfile.ReadEncoder(out)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return m
+}
+
+// int8s is what m stores in int8, for NewInt8.
+func int8s(t *testing.T, m *modelfile.Encoder) map[string]*tensor.Int8 {
+	t.Helper()
+	q, err := m.Int8()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return q
 }
 
 // TestInt8MatchesDequantized: with int8 token linears on the device, the
@@ -254,15 +266,12 @@ func TestInt8MatchesDequantized(t *testing.T) {
 	}
 	d := openDevice(t)
 	m := quantizeTiny(t, randomParams(t, tiny, 9))
-	deq, err := m.Float32()
-	if err != nil {
-		t.Fatal(err)
-	}
+	deq := maps.Clone(m.Tensors)
 	cpuEnc, err := encoder.NewWithConfig(tiny, deq)
 	if err != nil {
 		t.Fatal(err)
 	}
-	gpuEnc, err := NewInt8(d, tiny, m)
+	gpuEnc, err := NewInt8(d, tiny, m.Tensors, int8s(t, m))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -289,10 +298,7 @@ func TestInt8WithOverrides(t *testing.T) {
 	}
 	d := openDevice(t)
 	m := quantizeTiny(t, randomParams(t, tiny, 9))
-	deq, err := m.Float32()
-	if err != nil {
-		t.Fatal(err)
-	}
+	deq := maps.Clone(m.Tensors)
 	plain, err := encoder.NewParams(tiny, deq)
 	if err != nil {
 		t.Fatal(err)
@@ -314,7 +320,10 @@ func TestInt8WithOverrides(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gpuEnc, err := NewInt8WithOverrides(d, tiny, m, over)
+	if err := m.Override(over); err != nil {
+		t.Fatal(err)
+	}
+	gpuEnc, err := NewInt8(d, tiny, m.Tensors, int8s(t, m))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -334,8 +343,7 @@ func TestInt8WithOverrides(t *testing.T) {
 		"unknown name": {"neck.9.weight": over["neck.0.weight"]},
 		"wrong shape":  {"neck.0.weight": over["neck.2.weight"]},
 	} {
-		if e, err := NewInt8WithOverrides(d, tiny, m, bad); err == nil {
-			e.Release()
+		if err := quantizeTiny(t, randomParams(t, tiny, 9)).Override(bad); err == nil {
 			t.Errorf("%s: override accepted", name)
 		}
 	}
@@ -351,19 +359,15 @@ func TestMobileSAMInt8(t *testing.T) {
 	dir := filepath.Join(testutil.CacheDir(t), "weights")
 	path := testutil.Need(t, filepath.Join(dir, "encoder.int8.safetensors"), "int8 MobileSAM encoder")
 	d := openDevice(t)
-	m, err := quant.Open(path)
+	m, err := modelfile.ReadEncoder(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	deq, err := m.Float32()
+	cpuDeq, err := encoder.New(m.Tensors)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cpuDeq, err := encoder.New(deq)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gpuEnc, err := NewInt8(d, encoder.MobileSAM, m)
+	gpuEnc, err := NewInt8(d, encoder.MobileSAM, m.Tensors, int8s(t, m))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -375,7 +379,7 @@ func TestMobileSAMInt8(t *testing.T) {
 		t.Errorf("cosine %.6f < 0.9999 against the same weights on the CPU", cos)
 	}
 	if f32 := filepath.Join(dir, "encoder.safetensors"); fileExists(f32) {
-		cpuF32, err := encoder.Load(f32)
+		cpuF32, err := modelfile.LoadEncoder(f32, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
