@@ -2,10 +2,10 @@
 
 package encoder
 
-import "github.com/busam/busam/wasm/simd"
+import "github.com/busam/busam/model/cpu/wasmsimd"
 
 // In js/wasm builds the elementwise loops go to the WebAssembly SIMD
-// kernels of package wasm/simd (bit-identical to the plain-Go loops), when
+// kernels of package model/cpu/wasmsimd (bit-identical to the plain-Go loops), when
 // the page let them load; otherwise the plain-Go loops run.
 
 // haveAVX512 is false in wasm.
@@ -13,14 +13,14 @@ const haveAVX512 = false
 
 // geluRow sets x[i] = gelu(x[i] + bias[i]); bias may be nil.
 func geluRow(x, bias []float32) {
-	if !simd.GELU(x, bias) {
+	if !wasmsimd.GELU(x, bias) {
 		geluRowGo(x, bias)
 	}
 }
 
 // softmaxRow replaces row by its softmax, shifted by the row maximum.
 func softmaxRow(row []float32) {
-	if !simd.Softmax(row) {
+	if !wasmsimd.Softmax(row) {
 		softmaxRowGo(row)
 	}
 }
@@ -28,7 +28,7 @@ func softmaxRow(row []float32) {
 // depthwiseRowFast computes the interior pixels [ox0, ox1) of output row oy
 // with the SIMD kernel; false (nothing done) where it does not apply.
 func depthwiseRowFast(dst, src []float32, h, wd, c, k, stride, oy, ox0, ox1 int, w, bias []float32, act Activation) bool {
-	return simd.Depthwise(dst, src, h, wd, c, k, stride, oy, ox0, ox1, w, bias, act == ActGELU)
+	return wasmsimd.Depthwise(dst, src, h, wd, c, k, stride, oy, ox0, ox1, w, bias, act == ActGELU)
 }
 
 // attentionKernelsFast has no wasm version: the generic window loop runs

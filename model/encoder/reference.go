@@ -1,7 +1,7 @@
 package encoder
 
 // The plain-Go row kernels, exported as the reference that other
-// implementations of them (the WebAssembly SIMD kernels of wasm/simd) must
+// implementations of them (the WebAssembly SIMD kernels of model/cpu/wasmsimd) must
 // match bit for bit. They never dispatch to assembly or SIMD.
 
 // GELURowReference sets x[i] = gelu(x[i] + bias[i]); bias may be nil.

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/busam/busam/internal/browsertest"
-	"github.com/busam/busam/wasm/simd/checksite"
+	"github.com/busam/busam/model/cpu/wasmsimd/checksite"
 )
 
 // TestSIMDKernelInChromium runs model/cpu's Gemm and Conv2D on the

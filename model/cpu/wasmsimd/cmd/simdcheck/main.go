@@ -1,8 +1,8 @@
 //go:build js && wasm
 
-// Command simdcheck runs in a browser page (wasm/simd/checksite): it
+// Command simdcheck runs in a browser page (model/cpu/wasmsimd/checksite): it
 // compares model/cpu's Gemm and Conv2D on the WebAssembly SIMD kernel with
-// the plain-Go kernel on many shapes, and package simd's GELU, softmax and
+// the plain-Go kernel on many shapes, and package wasmsimd's GELU, softmax and
 // depthwise kernels with the plain-Go loops of model/encoder (its exported
 // *Reference functions); with ?bench=1 in the page address it also times both. The result lands in globalThis.simdcheck as JSON
 // (see report), for the Go test and `busam bench browser` to read.
