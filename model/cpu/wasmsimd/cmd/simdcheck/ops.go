@@ -9,8 +9,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/busam/busam/model/cpu"
 	"github.com/busam/busam/model/cpu/wasmsimd"
-	"github.com/busam/busam/model/encoder"
 )
 
 // opsChecks compares the SIMD GELU, softmax and depthwise kernels with the
@@ -36,7 +36,7 @@ func opsChecks() []check {
 			if !wasmsimd.GELU(got, b) {
 				panic("wasmsimd.GELU did nothing")
 			}
-			encoder.GELURowReference(want, b)
+			cpu.GELURowReference(want, b)
 			add(fmt.Sprintf("gelu n=%d bias=%v", n, withBias), got, want)
 		}
 	}
@@ -48,7 +48,7 @@ func opsChecks() []check {
 			if !wasmsimd.Softmax(got) {
 				panic("wasmsimd.Softmax did nothing")
 			}
-			encoder.SoftmaxRowReference(want)
+			cpu.SoftmaxRowReference(want)
 			add(fmt.Sprintf("softmax n=%d scale=%g", n, scale), got, want)
 		}
 	}
@@ -73,9 +73,9 @@ func opsChecks() []check {
 				if !wasmsimd.Depthwise(row, src, p.h, p.wd, p.c, p.k, p.stride, oy, ox0, ox1, w, bias, act) {
 					panic("wasmsimd.Depthwise did nothing")
 				}
-				encoder.DepthwisePixelsReference(row, src, p.h, p.wd, p.c, p.k, p.stride, oy, 0, ox0, w, bias, act)
-				encoder.DepthwisePixelsReference(row, src, p.h, p.wd, p.c, p.k, p.stride, oy, ox1, ow, w, bias, act)
-				encoder.DepthwisePixelsReference(want[oy*ow*p.c:(oy+1)*ow*p.c], src, p.h, p.wd, p.c, p.k, p.stride, oy, 0, ow, w, bias, act)
+				cpu.DepthwisePixelsReference(row, src, p.h, p.wd, p.c, p.k, p.stride, oy, 0, ox0, w, bias, act)
+				cpu.DepthwisePixelsReference(row, src, p.h, p.wd, p.c, p.k, p.stride, oy, ox1, ow, w, bias, act)
+				cpu.DepthwisePixelsReference(want[oy*ow*p.c:(oy+1)*ow*p.c], src, p.h, p.wd, p.c, p.k, p.stride, oy, 0, ow, w, bias, act)
 			}
 			add(fmt.Sprintf("depthwise %+v gelu=%v", p, act), got, want)
 		}
@@ -106,7 +106,7 @@ func opsBench(reps int) []bench {
 		b := randScaled(rng, c, 1)
 		goMs := med(func() {
 			for r := range rows {
-				encoder.GELURowReference(x[r*c:(r+1)*c], b)
+				cpu.GELURowReference(x[r*c:(r+1)*c], b)
 			}
 		})
 		simdMs := med(func() {
@@ -121,7 +121,7 @@ func opsBench(reps int) []bench {
 		x := randScaled(rng, rows*n, 3)
 		goMs := med(func() {
 			for r := range rows {
-				encoder.SoftmaxRowReference(x[r*n : (r+1)*n])
+				cpu.SoftmaxRowReference(x[r*n : (r+1)*n])
 			}
 		})
 		simdMs := med(func() {
@@ -139,7 +139,7 @@ func opsBench(reps int) []bench {
 		dst := make([]float32, h*wd*c)
 		goMs := med(func() {
 			for oy := range h {
-				encoder.DepthwisePixelsReference(dst[oy*wd*c:], src, h, wd, c, 3, 1, oy, 0, wd, w, bias, true)
+				cpu.DepthwisePixelsReference(dst[oy*wd*c:], src, h, wd, c, 3, 1, oy, 0, wd, w, bias, true)
 			}
 		})
 		simdMs := med(func() {

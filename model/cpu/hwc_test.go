@@ -1,0 +1,213 @@
+package cpu
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// Tests of the HWC row kernels and the float32 math they use, against
+// float64 formulas.
+
+func TestExpf(t *testing.T) {
+	worst := 0.0
+	for x := -87.0; x <= 88.0; x += 0.0137 {
+		got := float64(expf(float32(x)))
+		want := math.Exp(float64(float32(x)))
+		worst = math.Max(worst, math.Abs(got-want)/want)
+	}
+	if worst > 4e-7 {
+		t.Errorf("expf relative error %.3g, want <= 4e-7", worst)
+	}
+	if got := expf(-200); got != 0 {
+		t.Errorf("expf(-200) = %v, want 0", got)
+	}
+	if got := expf(200); !math.IsInf(float64(got), 1) {
+		t.Errorf("expf(200) = %v, want +Inf", got)
+	}
+}
+
+func TestGELU(t *testing.T) {
+	for x := -12.0; x <= 12.0; x += 0.00731 {
+		got := float64(gelu(float32(x)))
+		want := refGELU(float64(float32(x)))
+		if e := math.Abs(got - want); e > 4e-7*(1+math.Abs(x)) {
+			t.Fatalf("gelu(%v) = %v, want %v (error %.3g)", x, got, want, e)
+		}
+	}
+}
+
+// rowImpls are the implementations of the row kernels: the dispatching one
+// (assembly on AVX-512 machines) and the portable Go one.
+var rowImpls = []struct {
+	name    string
+	gelu    func(x, bias []float32)
+	softmax func([]float32)
+}{
+	{"dispatch", GELURow, SoftmaxRow},
+	{"go", geluRowGo, softmaxRowGo},
+}
+
+func TestGELURow(t *testing.T) {
+	rng := rand.New(rand.NewPCG(4, 4))
+	for _, impl := range rowImpls {
+		for _, n := range []int{1, 15, 16, 17, 32, 49, 64, 100, 1280} {
+			for _, withBias := range []bool{false, true} {
+				x := randomInput(rng, n)
+				var bias []float32
+				want := make([]float64, n)
+				for i := range x {
+					x[i] = float64(float32(x[i] * 8)) // cover the erf tails
+					want[i] = x[i]
+				}
+				if withBias {
+					bias = to32(randomInput(rng, n))
+					for i := range want {
+						want[i] = float64(float32(x[i]) + bias[i])
+					}
+				}
+				refGELUAll(want)
+				got := to32(x)
+				impl.gelu(got, bias)
+				assertClose(t, impl.name+" GELURow", got, want, 1e-6)
+			}
+		}
+	}
+}
+
+func TestSoftmaxRow(t *testing.T) {
+	rng := rand.New(rand.NewPCG(6, 6))
+	rows := [][]float32{
+		{0},
+		{1, 2, 3},
+		{1000, 999, -1000}, // large values: must shift by the maximum
+		{-5, -5, -5, -5},
+	}
+	for _, n := range []int{15, 16, 17, 33, 49, 196} {
+		x := randomInput(rng, n)
+		for i := range x {
+			x[i] *= 20
+		}
+		rows = append(rows, to32(x))
+	}
+	for _, impl := range rowImpls {
+		for _, row := range rows {
+			got := append([]float32(nil), row...)
+			impl.softmax(got)
+			m := math.Inf(-1)
+			for _, v := range row {
+				m = math.Max(m, float64(v))
+			}
+			sum := 0.0
+			for _, v := range row {
+				sum += math.Exp(float64(v) - m)
+			}
+			want := make([]float64, len(row))
+			for i, v := range row {
+				want[i] = math.Exp(float64(v)-m) / sum
+			}
+			assertClose(t, impl.name+" softmax", got, want, 1e-6)
+		}
+	}
+}
+
+func TestLayerNorm(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, tc := range []struct {
+		rows, c int
+		offset  float64
+		eps     float32
+	}{
+		{1, 1, 0, 1e-5}, // one channel: output is the shift
+		{7, 13, 0, 1e-5},
+		{5, 64, 100, 1e-6}, // large mean relative to spread
+		{3, 320, -3, 1e-6},
+		{4, 16, 50, 1e-5},
+	} {
+		x := randomInput(rng, tc.rows*tc.c)
+		for i := range x {
+			x[i] += tc.offset
+		}
+		for i := range x {
+			x[i] = float64(float32(x[i]))
+		}
+		w := to32(randomInput(rng, tc.c))
+		b := to32(randomInput(rng, tc.c))
+		want := refLayerNorm(x, tc.rows, tc.c, w, b, float64(tc.eps))
+		got := to32(x)
+		LayerNorm(got, got, tc.rows, tc.c, w, b, tc.eps) // in place, dispatching
+		assertClose(t, "LayerNorm", got, want, 2e-5)
+		got = make([]float32, len(x))
+		src := to32(x)
+		for r := 0; r < tc.rows; r++ {
+			layerNormRowGo(got[r*tc.c:(r+1)*tc.c], src[r*tc.c:(r+1)*tc.c], w, b, tc.eps)
+		}
+		assertClose(t, "layerNormRowGo", got, want, 2e-5)
+	}
+}
+
+func refGELU(x float64) float64 { return 0.5 * x * (1 + math.Erf(x/math.Sqrt2)) }
+
+func refGELUAll(x []float64) {
+	for i, v := range x {
+		x[i] = refGELU(v)
+	}
+}
+
+// refLayerNorm normalizes each of the n rows of c values.
+func refLayerNorm(x []float64, n, c int, w, b []float32, eps float64) []float64 {
+	out := make([]float64, len(x))
+	for r := 0; r < n; r++ {
+		row := x[r*c : (r+1)*c]
+		mean, sq := 0.0, 0.0
+		for _, v := range row {
+			mean += v
+		}
+		mean /= float64(c)
+		for _, v := range row {
+			sq += (v - mean) * (v - mean)
+		}
+		inv := 1 / math.Sqrt(sq/float64(c)+eps)
+		for i, v := range row {
+			out[r*c+i] = (v-mean)*inv*float64(w[i]) + float64(b[i])
+		}
+	}
+	return out
+}
+
+// randomInput returns n values uniform in [-1, 1).
+func randomInput(rng *rand.Rand, n int) []float64 {
+	x := make([]float64, n)
+	for i := range x {
+		x[i] = 2*rng.Float64() - 1
+	}
+	return x
+}
+
+func to32(x []float64) []float32 {
+	y := make([]float32, len(x))
+	for i, v := range x {
+		y[i] = float32(v)
+	}
+	return y
+}
+
+// assertClose fails unless |got-want| <= tol*(1+|want|) everywhere.
+func assertClose(t *testing.T, what string, got []float32, want []float64, tol float64) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%s: %d values, want %d", what, len(got), len(want))
+	}
+	worst, at := 0.0, 0
+	for i := range want {
+		if e := math.Abs(float64(got[i])-want[i]) / (1 + math.Abs(want[i])); e > worst || math.IsNaN(e) {
+			worst, at = e, i
+			if math.IsNaN(e) {
+				break
+			}
+		}
+	}
+	if !(worst <= tol) {
+		t.Fatalf("%s: error %.3g at %d (got %v, want %v), tolerance %g", what, worst, at, got[at], want[at], tol)
+	}
+}
