@@ -4,6 +4,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/busam/busam/internal/testutil"
 )
 
 // Tests of the HWC row kernels and the float32 math they use, against
@@ -53,7 +55,7 @@ func TestGELURow(t *testing.T) {
 	for _, impl := range rowImpls {
 		for _, n := range []int{1, 15, 16, 17, 32, 49, 64, 100, 1280} {
 			for _, withBias := range []bool{false, true} {
-				x := randomInput(rng, n)
+				x := testutil.RandomInput(rng, n)
 				var bias []float32
 				want := make([]float64, n)
 				for i := range x {
@@ -61,15 +63,15 @@ func TestGELURow(t *testing.T) {
 					want[i] = x[i]
 				}
 				if withBias {
-					bias = to32(randomInput(rng, n))
+					bias = testutil.To32(testutil.RandomInput(rng, n))
 					for i := range want {
 						want[i] = float64(float32(x[i]) + bias[i])
 					}
 				}
 				refGELUAll(want)
-				got := to32(x)
+				got := testutil.To32(x)
 				impl.gelu(got, bias)
-				assertClose(t, impl.name+" GELURow", got, want, 1e-6)
+				testutil.AssertClose(t, impl.name+" GELURow", got, want, 1e-6)
 			}
 		}
 	}
@@ -84,11 +86,11 @@ func TestSoftmaxRow(t *testing.T) {
 		{-5, -5, -5, -5},
 	}
 	for _, n := range []int{15, 16, 17, 33, 49, 196} {
-		x := randomInput(rng, n)
+		x := testutil.RandomInput(rng, n)
 		for i := range x {
 			x[i] *= 20
 		}
-		rows = append(rows, to32(x))
+		rows = append(rows, testutil.To32(x))
 	}
 	for _, impl := range rowImpls {
 		for _, row := range rows {
@@ -106,7 +108,7 @@ func TestSoftmaxRow(t *testing.T) {
 			for i, v := range row {
 				want[i] = math.Exp(float64(v)-m) / sum
 			}
-			assertClose(t, impl.name+" softmax", got, want, 1e-6)
+			testutil.AssertClose(t, impl.name+" softmax", got, want, 1e-6)
 		}
 	}
 }
@@ -124,25 +126,25 @@ func TestLayerNorm(t *testing.T) {
 		{3, 320, -3, 1e-6},
 		{4, 16, 50, 1e-5},
 	} {
-		x := randomInput(rng, tc.rows*tc.c)
+		x := testutil.RandomInput(rng, tc.rows*tc.c)
 		for i := range x {
 			x[i] += tc.offset
 		}
 		for i := range x {
 			x[i] = float64(float32(x[i]))
 		}
-		w := to32(randomInput(rng, tc.c))
-		b := to32(randomInput(rng, tc.c))
+		w := testutil.To32(testutil.RandomInput(rng, tc.c))
+		b := testutil.To32(testutil.RandomInput(rng, tc.c))
 		want := refLayerNorm(x, tc.rows, tc.c, w, b, float64(tc.eps))
-		got := to32(x)
+		got := testutil.To32(x)
 		LayerNorm(got, got, tc.rows, tc.c, w, b, tc.eps) // in place, dispatching
-		assertClose(t, "LayerNorm", got, want, 2e-5)
+		testutil.AssertClose(t, "LayerNorm", got, want, 2e-5)
 		got = make([]float32, len(x))
-		src := to32(x)
+		src := testutil.To32(x)
 		for r := 0; r < tc.rows; r++ {
 			layerNormRowGo(got[r*tc.c:(r+1)*tc.c], src[r*tc.c:(r+1)*tc.c], w, b, tc.eps)
 		}
-		assertClose(t, "layerNormRowGo", got, want, 2e-5)
+		testutil.AssertClose(t, "layerNormRowGo", got, want, 2e-5)
 	}
 }
 
@@ -173,41 +175,4 @@ func refLayerNorm(x []float64, n, c int, w, b []float32, eps float64) []float64 
 		}
 	}
 	return out
-}
-
-// randomInput returns n values uniform in [-1, 1).
-func randomInput(rng *rand.Rand, n int) []float64 {
-	x := make([]float64, n)
-	for i := range x {
-		x[i] = 2*rng.Float64() - 1
-	}
-	return x
-}
-
-func to32(x []float64) []float32 {
-	y := make([]float32, len(x))
-	for i, v := range x {
-		y[i] = float32(v)
-	}
-	return y
-}
-
-// assertClose fails unless |got-want| <= tol*(1+|want|) everywhere.
-func assertClose(t *testing.T, what string, got []float32, want []float64, tol float64) {
-	t.Helper()
-	if len(got) != len(want) {
-		t.Fatalf("%s: %d values, want %d", what, len(got), len(want))
-	}
-	worst, at := 0.0, 0
-	for i := range want {
-		if e := math.Abs(float64(got[i])-want[i]) / (1 + math.Abs(want[i])); e > worst || math.IsNaN(e) {
-			worst, at = e, i
-			if math.IsNaN(e) {
-				break
-			}
-		}
-	}
-	if !(worst <= tol) {
-		t.Fatalf("%s: error %.3g at %d (got %v, want %v), tolerance %g", what, worst, at, got[at], want[at], tol)
-	}
 }

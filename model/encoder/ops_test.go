@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/busam/busam/internal/testutil"
 	"github.com/busam/busam/model/tensor"
 )
 
@@ -45,12 +46,12 @@ func TestConv2dBN(t *testing.T) {
 			if tc.depthwise {
 				inG = 1
 			}
-			p := map[string]*tensor.Tensor{"c.weight": tensor.From(to32(randomInput(rng, tc.outC*inG*tc.k*tc.k)), tc.outC, inG, tc.k, tc.k)}
+			p := map[string]*tensor.Tensor{"c.weight": tensor.From(testutil.To32(testutil.RandomInput(rng, tc.outC*inG*tc.k*tc.k)), tc.outC, inG, tc.k, tc.k)}
 			if tc.bias {
-				p["c.bias"] = tensor.From(to32(randomInput(rng, tc.outC)), tc.outC)
+				p["c.bias"] = tensor.From(testutil.To32(testutil.RandomInput(rng, tc.outC)), tc.outC)
 			}
 			conv := newConvOp(testConv(p, "c", tc.inC, tc.outC, tc.k, tc.stride, tc.inC/inG, tc.bias))
-			x := randomInput(rng, tc.inC*tc.h*tc.w)
+			x := testutil.RandomInput(rng, tc.inC*tc.h*tc.w)
 			for i := range x {
 				x[i] = float64(float32(x[i]))
 			}
@@ -66,23 +67,23 @@ func TestConv2dBN(t *testing.T) {
 			want = chw2tok(want, tc.outC, oh, ow)
 			dst := make([]float32, oh*ow*tc.outC)
 			if tc.accumulate {
-				shortcut := randomInput(rng, len(dst))
+				shortcut := testutil.RandomInput(rng, len(dst))
 				for i := range shortcut {
 					shortcut[i] = float64(float32(shortcut[i]))
 					want[i] += shortcut[i]
 				}
-				dst = to32(shortcut)
+				dst = testutil.To32(shortcut)
 			}
 			act := ActNone
 			if tc.gelu {
 				act = ActGELU
 				refGELUAll(want)
 			}
-			gh, gw := conv.forward(&arena{}, dst, to32(chw2tok(x, tc.inC, tc.h, tc.w)), tc.h, tc.w, act, tc.accumulate)
+			gh, gw := conv.forward(&arena{}, dst, testutil.To32(chw2tok(x, tc.inC, tc.h, tc.w)), tc.h, tc.w, act, tc.accumulate)
 			if gh != oh || gw != ow {
 				t.Fatalf("output %dx%d, want %dx%d", gh, gw, oh, ow)
 			}
-			assertClose(t, tc.name, dst, want, 1e-5)
+			testutil.AssertClose(t, tc.name, dst, want, 1e-5)
 		})
 	}
 }
@@ -112,11 +113,11 @@ func newTestAttention(t *testing.T, dim, heads, window int, seed uint64) *attent
 	t.Helper()
 	rng := rand.New(rand.NewPCG(seed, 7))
 	r := func(scale float64, offset float64, shape ...int) *tensor.Tensor {
-		v := randomInput(rng, tensor.Numel(shape))
+		v := testutil.RandomInput(rng, tensor.Numel(shape))
 		for i := range v {
 			v[i] = offset + scale*v[i]
 		}
-		return tensor.From(to32(v), shape...)
+		return tensor.From(testutil.To32(v), shape...)
 	}
 	n := window * window
 	w := func(t *tensor.Tensor) *Weight { return &Weight{Shape: t.Shape, Data: t.Data} }
@@ -145,14 +146,14 @@ func TestWindowAttention(t *testing.T) {
 	} {
 		at := newTestAttention(t, tc.dim, tc.heads, tc.window, uint64(tc.h*31+tc.w))
 		rng := rand.New(rand.NewPCG(5, uint64(tc.h)))
-		x := randomInput(rng, tc.h*tc.w*tc.dim)
+		x := testutil.RandomInput(rng, tc.h*tc.w*tc.dim)
 		for i := range x {
 			x[i] = float64(float32(x[i]))
 		}
 		want := refWindowAttention(x, tc.h, tc.w, at)
-		got := to32(x)
+		got := testutil.To32(x)
 		at.forward(&arena{}, got, tc.h, tc.w)
-		assertClose(t, "window attention", got, want, 2e-5)
+		testutil.AssertClose(t, "window attention", got, want, 2e-5)
 	}
 }
 
@@ -168,26 +169,26 @@ func TestPatchMerging(t *testing.T) {
 			name     string
 			in, k, o int
 		}{{"m.conv1.c", tc.in, 1, tc.out}, {"m.conv2.c", 1, 3, tc.out}, {"m.conv3.c", tc.out, 1, tc.out}} {
-			p[c.name+".weight"] = tensor.From(to32(randomInput(rng, c.o*c.in*c.k*c.k)), c.o, c.in, c.k, c.k)
-			p[c.name+".bias"] = tensor.From(to32(randomInput(rng, c.o)), c.o)
+			p[c.name+".weight"] = tensor.From(testutil.To32(testutil.RandomInput(rng, c.o*c.in*c.k*c.k)), c.o, c.in, c.k, c.k)
+			p[c.name+".bias"] = tensor.From(testutil.To32(testutil.RandomInput(rng, c.o)), c.o)
 		}
 		pm := newMergeOp(&Merge{
 			Conv1: *testConv(p, "m.conv1.c", tc.in, tc.out, 1, 1, 1, true),
 			Conv2: *testConv(p, "m.conv2.c", tc.out, tc.out, 3, tc.stride, tc.out, true),
 			Conv3: *testConv(p, "m.conv3.c", tc.out, tc.out, 1, 1, 1, true),
 		})
-		x := randomInput(rng, tc.in*tc.h*tc.w)
+		x := testutil.RandomInput(rng, tc.in*tc.h*tc.w)
 		y, _, _ := refConvBN(p, "m.conv1.c", x, tc.in, tc.h, tc.w, tc.out, 1, 1, 1, true)
 		refGELUAll(y)
 		y, oh, ow := refConvBN(p, "m.conv2.c", y, tc.out, tc.h, tc.w, tc.out, 3, tc.stride, tc.out, true)
 		refGELUAll(y)
 		y, _, _ = refConvBN(p, "m.conv3.c", y, tc.out, oh, ow, tc.out, 1, 1, 1, true)
 
-		got, gh, gw := pm.forward(&arena{}, to32(chw2tok(x, tc.in, tc.h, tc.w)), tc.h, tc.w)
+		got, gh, gw := pm.forward(&arena{}, testutil.To32(chw2tok(x, tc.in, tc.h, tc.w)), tc.h, tc.w)
 		if gh != oh || gw != ow {
 			t.Fatalf("output %dx%d, want %dx%d", gh, gw, oh, ow)
 		}
-		assertClose(t, "patch merging", got, chw2tok(y, tc.out, oh, ow), 1e-5)
+		testutil.AssertClose(t, "patch merging", got, chw2tok(y, tc.out, oh, ow), 1e-5)
 	}
 }
 

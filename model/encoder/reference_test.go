@@ -7,8 +7,6 @@ package encoder
 import (
 	"fmt"
 	"math"
-	"math/rand/v2"
-	"testing"
 
 	"github.com/busam/busam/model/tensor"
 )
@@ -263,40 +261,4 @@ func randomParams(cfg Config, seed uint64) map[string]*tensor.Tensor {
 		panic(err)
 	}
 	return p
-}
-
-func randomInput(rng *rand.Rand, n int) []float64 {
-	x := make([]float64, n)
-	for i := range x {
-		x[i] = 2*rng.Float64() - 1
-	}
-	return x
-}
-
-func to32(x []float64) []float32 {
-	y := make([]float32, len(x))
-	for i, v := range x {
-		y[i] = float32(v)
-	}
-	return y
-}
-
-// assertClose fails unless |got-want| <= tol*(1+|want|) everywhere.
-func assertClose(t *testing.T, what string, got []float32, want []float64, tol float64) {
-	t.Helper()
-	if len(got) != len(want) {
-		t.Fatalf("%s: %d values, want %d", what, len(got), len(want))
-	}
-	worst, at := 0.0, 0
-	for i := range want {
-		if e := math.Abs(float64(got[i])-want[i]) / (1 + math.Abs(want[i])); e > worst || math.IsNaN(e) {
-			worst, at = e, i
-			if math.IsNaN(e) {
-				break
-			}
-		}
-	}
-	if !(worst <= tol) {
-		t.Fatalf("%s: error %.3g at %d (got %v, want %v), tolerance %g", what, worst, at, got[at], want[at], tol)
-	}
 }
