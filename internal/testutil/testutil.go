@@ -98,3 +98,25 @@ func AssertClose(t testing.TB, what string, got []float32, want []float64, tol f
 		t.Fatalf("%s: error %.3g at %d (got %v, want %v), tolerance %g", what, worst, at, got[at], want[at], tol)
 	}
 }
+
+// LayerNorm is the float64 reference of torch.nn.LayerNorm: each of the n
+// rows of c values normalized (biased variance), scaled by w, shifted by b.
+func LayerNorm(x []float64, n, c int, w, b []float32, eps float64) []float64 {
+	out := make([]float64, len(x))
+	for r := 0; r < n; r++ {
+		row := x[r*c : (r+1)*c]
+		mean, sq := 0.0, 0.0
+		for _, v := range row {
+			mean += v
+		}
+		mean /= float64(c)
+		for _, v := range row {
+			sq += (v - mean) * (v - mean)
+		}
+		inv := 1 / math.Sqrt(sq/float64(c)+eps)
+		for i, v := range row {
+			out[r*c+i] = (v-mean)*inv*float64(w[i]) + float64(b[i])
+		}
+	}
+	return out
+}

@@ -135,7 +135,7 @@ func TestLayerNorm(t *testing.T) {
 		}
 		w := testutil.To32(testutil.RandomInput(rng, tc.c))
 		b := testutil.To32(testutil.RandomInput(rng, tc.c))
-		want := refLayerNorm(x, tc.rows, tc.c, w, b, float64(tc.eps))
+		want := testutil.LayerNorm(x, tc.rows, tc.c, w, b, float64(tc.eps))
 		got := testutil.To32(x)
 		LayerNorm(got, got, tc.rows, tc.c, w, b, tc.eps) // in place, dispatching
 		testutil.AssertClose(t, "LayerNorm", got, want, 2e-5)
@@ -154,25 +154,4 @@ func refGELUAll(x []float64) {
 	for i, v := range x {
 		x[i] = refGELU(v)
 	}
-}
-
-// refLayerNorm normalizes each of the n rows of c values.
-func refLayerNorm(x []float64, n, c int, w, b []float32, eps float64) []float64 {
-	out := make([]float64, len(x))
-	for r := 0; r < n; r++ {
-		row := x[r*c : (r+1)*c]
-		mean, sq := 0.0, 0.0
-		for _, v := range row {
-			mean += v
-		}
-		mean /= float64(c)
-		for _, v := range row {
-			sq += (v - mean) * (v - mean)
-		}
-		inv := 1 / math.Sqrt(sq/float64(c)+eps)
-		for i, v := range row {
-			out[r*c+i] = (v-mean)*inv*float64(w[i]) + float64(b[i])
-		}
-	}
-	return out
 }
