@@ -5,10 +5,12 @@ import (
 	"image"
 	"image/draw"
 	"image/png"
+	"io"
 	"os"
 	"path/filepath"
 
 	"github.com/busam/busam/imageio"
+	"github.com/busam/busam/internal/atomicfile"
 )
 
 // Lesion-free crops of lesion images, as extra "normal" examples.
@@ -189,20 +191,8 @@ func writePNGAtomic(path string, img image.Image) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("dataset: %w", err)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".crop-*.png")
-	if err != nil {
-		return fmt.Errorf("dataset: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if err := png.Encode(tmp, img); err != nil {
-		tmp.Close()
-		return fmt.Errorf("dataset: %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("dataset: %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("dataset: %s: %w", path, err)
+	if err := atomicfile.Write(path, func(w io.Writer) error { return png.Encode(w, img) }); err != nil {
+		return fmt.Errorf("dataset: crop %s: %w", path, err)
 	}
 	return nil
 }

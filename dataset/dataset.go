@@ -11,9 +11,9 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
 
 	"github.com/busam/busam/imageio"
+	"github.com/busam/busam/model/cpu"
 )
 
 // Sample is one image with its class and lesion masks.
@@ -150,7 +150,7 @@ func (ds *Dataset) validate(opt Options) problems {
 	// Header reads dominate; two workers use this machine's two cores.
 	type result struct{ msgs, notes []string }
 	results := make([]result, len(ds.Samples))
-	parallel(len(ds.Samples), func(i int) {
+	cpu.ParallelEach(len(ds.Samples), 2, func(i int) {
 		s := &ds.Samples[i]
 		var msgs []string
 		cfg, _, err := imageio.Config(s.Image)
@@ -216,22 +216,6 @@ func checkMaskContent(s Sample) string {
 		return fmt.Sprintf("%s: label %s but its mask marks %d lesion pixels", s.ID, s.Label, area)
 	}
 	return ""
-}
-
-// parallel runs f(0..n-1) on two goroutines.
-func parallel(n int, f func(i int)) {
-	const workers = 2
-	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := w; i < n; i += workers {
-				f(i)
-			}
-		}()
-	}
-	wg.Wait()
 }
 
 // Counts returns the number of samples per label.

@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/busam/busam/internal/atomicfile"
 )
 
 // ManifestColumns are the CSV header names: image and label are required,
@@ -130,33 +132,24 @@ func WriteManifest(path string, ds *Dataset) error {
 		}
 		return p
 	}
-	tmp, err := os.CreateTemp(dir, ".manifest-*.csv")
+	err = atomicfile.Write(path, func(f io.Writer) error {
+		w := csv.NewWriter(f)
+		w.Write(ManifestColumns)
+		for _, s := range ds.Samples {
+			parent := ""
+			if s.Parent != "" {
+				parent = rel(s.Parent)
+			}
+			masks := make([]string, len(s.Masks))
+			for i, m := range s.Masks {
+				masks[i] = rel(m)
+			}
+			w.Write([]string{rel(s.Image), strings.Join(masks, ";"), s.Label.String(), s.Group, s.Source, s.Device, parent})
+		}
+		w.Flush() // Error reports the first error of any Write
+		return w.Error()
+	})
 	if err != nil {
-		return fmt.Errorf("dataset: manifest %s: %w", path, err)
-	}
-	defer os.Remove(tmp.Name())
-	w := csv.NewWriter(tmp)
-	_ = w.Write(ManifestColumns)
-	for _, s := range ds.Samples {
-		parent := ""
-		if s.Parent != "" {
-			parent = rel(s.Parent)
-		}
-		masks := make([]string, len(s.Masks))
-		for i, m := range s.Masks {
-			masks[i] = rel(m)
-		}
-		_ = w.Write([]string{rel(s.Image), strings.Join(masks, ";"), s.Label.String(), s.Group, s.Source, s.Device, parent})
-	}
-	w.Flush()
-	if err := w.Error(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("dataset: manifest %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("dataset: manifest %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
 		return fmt.Errorf("dataset: manifest %s: %w", path, err)
 	}
 	return nil

@@ -9,7 +9,6 @@
 package embed
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -22,6 +21,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/busam/busam/internal/atomicfile"
 	"github.com/busam/busam/model/tensor"
 	"github.com/busam/busam/weights/safetensors"
 )
@@ -142,7 +142,7 @@ func (c *Cache) Put(key Key, t *tensor.Tensor) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("embed: %w", err)
 	}
-	if err := safetensors.WriteAtomic(path, bytes.NewReader(data)); err != nil {
+	if err := atomicfile.WriteFile(path, data); err != nil {
 		return fmt.Errorf("embed: %w", err)
 	}
 	return nil

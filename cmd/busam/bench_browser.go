@@ -20,7 +20,7 @@ import (
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
-	"github.com/busam/busam/wasm/simd/checksite"
+	"github.com/busam/busam/model/cpu/wasmsimd/checksite"
 )
 
 func init() {
@@ -124,7 +124,7 @@ func runBrowserBench(o browserBenchOpts) (string, error) {
 	if err := checksite.Build(site); err != nil {
 		return "", err
 	}
-	if err := checksite.BuildWasm(site, "github.com/busam/busam/wasm/simd/cmd/browserbench", "browserbench.wasm"); err != nil {
+	if err := checksite.BuildWasm(site, "github.com/busam/busam/model/cpu/wasmsimd/cmd/browserbench", "browserbench.wasm"); err != nil {
 		return "", err
 	}
 	models := filepath.Join(tmp, "model")
@@ -509,7 +509,7 @@ func (r browserResults) markdown() string {
 	}
 	b.WriteString(". Setup for WebGPU rows = device + weight upload (busam) or session creation (onnxruntime-web).\n")
 	if len(r.gemm.Bench) > 0 {
-		fmt.Fprintf(&b, "\nKernels in the page (Go wasm, simdcheck), plain Go vs wasm SIMD, median of %d after a warm-up (GEMM C = A*B on `%s`; GELU, softmax, depthwise: package wasm/simd):\n\n| kernel | plain Go | wasm SIMD | speed-up |\n|---|---:|---:|---:|\n", o.reps, r.gemm.Kernel)
+		fmt.Fprintf(&b, "\nKernels in the page (Go wasm, simdcheck), plain Go vs wasm SIMD, median of %d after a warm-up (GEMM C = A*B on `%s`; GELU, softmax, depthwise: package model/cpu/wasmsimd):\n\n| kernel | plain Go | wasm SIMD | speed-up |\n|---|---:|---:|---:|\n", o.reps, r.gemm.Kernel)
 		for _, g := range r.gemm.Bench {
 			if g.PlainGoGFLOPs > 0 {
 				fmt.Fprintf(&b, "| %s | %.2f GFLOP/s | %.2f GFLOP/s | %.1fx |\n", g.Name, g.PlainGoGFLOPs, g.SIMDGFLOPs, g.PlainGoMs/g.SIMDMs)

@@ -23,7 +23,7 @@ func benchGemm(args []string) error {
 	fs := flag.NewFlagSet("bench gemm", flag.ContinueOnError)
 	dur := fs.Duration("time", time.Second, "minimum measuring time per shape")
 	generic := fs.Bool("generic", true, "also time the plain-Go path (what wasm runs)")
-	conv := fs.Bool("conv", true, "also time encoder-like Conv2D layers")
+	conv := fs.Bool("conv", true, "also time encoder-like conv layers (the HWC kernels)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -82,7 +82,7 @@ func benchGemm(args []string) error {
 		report("  GemmGeneric 1024x1024x1024", timeGemm(cpu.GemmGeneric, false, 1024, 1024, 1024, *dur))
 	}
 	if *conv {
-		section("Conv2D (GFLOP/s counts 2*MACs incl. padding taps):")
+		section("conv layers on HWC maps, as the encoder runs them (GFLOP/s counts 2*MACs incl. padding taps):")
 		for _, c := range []struct {
 			name string
 			p    cpu.ConvParams
@@ -147,13 +147,38 @@ func timeAttention(n int, d time.Duration) float64 {
 	})
 }
 
+// timeConv times the HWC kernels the encoder runs for such a layer: a
+// depthwise conv (the only grouped one it has) directly, a 1x1 one as one
+// Linear, a dense one as im2col + Linear in bands of about 1024 pixels;
+// then the bias.
 func timeConv(p cpu.ConvParams, d time.Duration) float64 {
 	g := max(p.Groups, 1)
 	oh, ow := p.OutSize()
 	src, w := randFloats(p.InC*p.InH*p.InW), randFloats(p.OutC*p.InC/g*p.KH*p.KW)
 	bias, dst := randFloats(p.OutC), make([]float32, p.OutC*oh*ow)
 	flops := 2 * float64(p.OutC*oh*ow) * float64(p.InC/g*p.KH*p.KW)
-	return medianRate(flops, d, func() { cpu.Conv2D(dst, src, w, bias, p) })
+	kc := p.KH * p.KW * p.InC
+	band := max(1, 1024/ow)
+	var col []float32
+	if g == 1 && p.KH > 1 {
+		col = make([]float32, min(band, oh)*ow*kc)
+	}
+	return medianRate(flops, d, func() {
+		switch {
+		case g > 1:
+			cpu.Depthwise(dst, src, p.InH, p.InW, p.InC, p.KH, p.Stride, w, bias, false)
+			return
+		case p.KH == 1 && p.Stride == 1:
+			cpu.Linear(dst, src, p.InH*p.InW, p.InC, p.OutC, w, false)
+		default:
+			for oy0 := 0; oy0 < oh; oy0 += band {
+				oy1 := min(oy0+band, oh)
+				cpu.Im2colRows(col, src, p.InH, p.InW, p.InC, p.KH, p.Stride, p.Pad, ow, oy0, oy1)
+				cpu.Linear(dst[oy0*ow*p.OutC:], col, (oy1-oy0)*ow, kc, p.OutC, w, false)
+			}
+		}
+		cpu.BiasAct(dst, oh*ow, p.OutC, bias, false)
+	})
 }
 
 func randFloats(n int) []float32 {

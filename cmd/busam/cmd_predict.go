@@ -30,6 +30,7 @@ import (
 	"github.com/busam/busam/dataset"
 	"github.com/busam/busam/embed"
 	"github.com/busam/busam/imageio"
+	"github.com/busam/busam/internal/atomicfile"
 	"github.com/busam/busam/model/encoder"
 	"github.com/busam/busam/model/heads"
 	"github.com/busam/busam/model/pipeline"
@@ -289,33 +290,18 @@ func sameDir(a, b string) bool {
 	return errA == nil && errB == nil && sa.IsDir() && os.SameFile(sa, sb)
 }
 
-// writeFileAtomic writes through a temporary file in the target's folder
-// and renames it into place, so a reader never sees a half-written file.
-func writeFileAtomic(path string, write func(io.Writer) error) (err error) {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+// writeFileAtomic creates path's folder, then writes path atomically
+// (internal/atomicfile), so a reader never sees a half-written file.
+func writeFileAtomic(path string, write func(io.Writer) error) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
+	return atomicfile.Write(path, func(w io.Writer) error {
+		if err := write(w); err != nil {
+			return fmt.Errorf("writing %s: %w", path, err)
 		}
-	}()
-	if err := write(f); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := f.Chmod(0o644); err != nil {
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
+		return nil
+	})
 }
 
 type predictOptions struct {

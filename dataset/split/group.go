@@ -2,12 +2,11 @@ package split
 
 import (
 	"fmt"
-	"runtime"
 	"sort"
-	"sync"
 
 	"github.com/busam/busam/dataset"
 	"github.com/busam/busam/imageio"
+	"github.com/busam/busam/model/cpu"
 )
 
 // DupRule decides when two images are near-duplicates (the same lesion or
@@ -131,23 +130,15 @@ func FindGroups(ds *dataset.Dataset, rule DupRule) (*Groups, error) {
 func fingerprints(ds *dataset.Dataset) ([]*Fingerprint, error) {
 	fps := make([]*Fingerprint, len(ds.Samples))
 	errs := make([]error, len(ds.Samples))
-	workers := min(runtime.GOMAXPROCS(0), 4)
-	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := w; i < len(ds.Samples); i += workers {
-				img, err := imageio.Load(ds.Samples[i].Image)
-				if err != nil {
-					errs[i] = err
-					continue
-				}
-				fps[i] = NewFingerprint(img)
-			}
-		}()
-	}
-	wg.Wait()
+	// At most four decodes at once bound the memory of the decoded images.
+	cpu.ParallelEach(len(ds.Samples), min(cpu.Workers(), 4), func(i int) {
+		img, err := imageio.Load(ds.Samples[i].Image)
+		if err != nil {
+			errs[i] = err
+			return
+		}
+		fps[i] = NewFingerprint(img)
+	})
 	for i, err := range errs {
 		if err != nil {
 			return nil, fmt.Errorf("split: fingerprint of %s: %w", ds.Samples[i].ID, err)

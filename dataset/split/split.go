@@ -12,6 +12,7 @@ import (
 	"sort"
 
 	"github.com/busam/busam/dataset"
+	"github.com/busam/busam/internal/atomicfile"
 )
 
 // Options control a split. With Folds <= 1 it is one stratified hold-out:
@@ -312,24 +313,8 @@ func Save(path string, sp *Split) error {
 	if err != nil {
 		return fmt.Errorf("split: %s: %w", path, err)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".split-*.json")
-	if err != nil {
-		return fmt.Errorf("split: %s: %w", path, err)
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return fmt.Errorf("split: %s: %w", path, err)
-	}
-	if _, err := tmp.Write(append(data, '\n')); err != nil {
-		tmp.Close()
-		return fmt.Errorf("split: %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("split: %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("split: %s: %w", path, err)
+	if err := atomicfile.WriteFile(path, append(data, '\n')); err != nil {
+		return fmt.Errorf("split: %w", err)
 	}
 	return nil
 }

@@ -1,8 +1,11 @@
-// Package testutil finds the files that tests share: the repository root,
-// the cache of fetched weights and the BUSI data in ../shared/data.
+// Package testutil holds what tests share: finding the repository root,
+// the cache of fetched weights and the BUSI data in ../shared/data, and
+// comparing float32 kernel outputs with float64 references.
 package testutil
 
 import (
+	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"testing"
@@ -64,4 +67,64 @@ func Need(t testing.TB, path, what string) string {
 		t.Skipf("%s missing at %s; run ./test.sh or `busam weights` first", what, path)
 	}
 	return path
+}
+
+// RandomInput returns n values drawn uniformly from [-1, 1).
+func RandomInput(rng *rand.Rand, n int) []float64 {
+	x := make([]float64, n)
+	for i := range x {
+		x[i] = 2*rng.Float64() - 1
+	}
+	return x
+}
+
+// To32 rounds x to float32.
+func To32(x []float64) []float32 {
+	y := make([]float32, len(x))
+	for i, v := range x {
+		y[i] = float32(v)
+	}
+	return y
+}
+
+// AssertClose fails t unless |got-want| <= tol*(1+|want|) everywhere.
+func AssertClose(t testing.TB, what string, got []float32, want []float64, tol float64) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%s: %d values, want %d", what, len(got), len(want))
+	}
+	worst, at := 0.0, 0
+	for i := range want {
+		if e := math.Abs(float64(got[i])-want[i]) / (1 + math.Abs(want[i])); e > worst || math.IsNaN(e) {
+			worst, at = e, i
+			if math.IsNaN(e) {
+				break
+			}
+		}
+	}
+	if !(worst <= tol) {
+		t.Fatalf("%s: error %.3g at %d (got %v, want %v), tolerance %g", what, worst, at, got[at], want[at], tol)
+	}
+}
+
+// LayerNorm is the float64 reference of torch.nn.LayerNorm: each of the n
+// rows of c values normalized (biased variance), scaled by w, shifted by b.
+func LayerNorm(x []float64, n, c int, w, b []float32, eps float64) []float64 {
+	out := make([]float64, len(x))
+	for r := 0; r < n; r++ {
+		row := x[r*c : (r+1)*c]
+		mean, sq := 0.0, 0.0
+		for _, v := range row {
+			mean += v
+		}
+		mean /= float64(c)
+		for _, v := range row {
+			sq += (v - mean) * (v - mean)
+		}
+		inv := 1 / math.Sqrt(sq/float64(c)+eps)
+		for i, v := range row {
+			out[r*c+i] = (v-mean)*inv*float64(w[i]) + float64(b[i])
+		}
+	}
+	return out
 }

@@ -107,31 +107,15 @@ func BenchmarkAttention(b *testing.B) {
 	}
 }
 
-func BenchmarkConv2D(b *testing.B) {
-	for _, c := range []struct {
-		name string
-		p    ConvParams
-	}{
-		{"dw3x3s1-256ch@256", ConvParams{InC: 256, InH: 256, InW: 256, OutC: 256, KH: 3, KW: 3, Stride: 1, Pad: 1, Groups: 256}},
-		{"dw3x3s2-128ch@256", ConvParams{InC: 128, InH: 256, InW: 256, OutC: 128, KH: 3, KW: 3, Stride: 2, Pad: 1, Groups: 128}},
-		{"1x1-64to256@256", ConvParams{InC: 64, InH: 256, InW: 256, OutC: 256, KH: 1, KW: 1, Stride: 1}},
-		{"3x3s2-3to32@1024", ConvParams{InC: 3, InH: 1024, InW: 1024, OutC: 32, KH: 3, KW: 3, Stride: 2, Pad: 1}},
-		{"3x3-256to256@64", ConvParams{InC: 256, InH: 64, InW: 64, OutC: 256, KH: 3, KW: 3, Stride: 1, Pad: 1}},
-	} {
-		b.Run(c.name, func(b *testing.B) {
-			p := c.p
-			g := max(p.Groups, 1)
-			oh, ow := p.OutSize()
-			r := rand.New(rand.NewPCG(1, 2))
-			src, w := randSlice(r, p.InC*p.InH*p.InW), randSlice(r, p.OutC*p.InC/g*p.KH*p.KW)
-			bias, dst := randSlice(r, p.OutC), make([]float32, p.OutC*oh*ow)
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				Conv2D(dst, src, w, bias, p)
-			}
-			flops := 2 * float64(p.OutC*oh*ow) * float64(p.InC/g*p.KH*p.KW)
-			b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
-		})
+// BenchmarkGELU measures the activation alone: about 140M per 1024 image.
+func BenchmarkGELU(b *testing.B) {
+	x := make([]float32, 1<<16)
+	for i := range x {
+		x[i] = float32(i%2000)/200 - 5
+	}
+	b.SetBytes(int64(4 * len(x)))
+	for i := 0; i < b.N; i++ {
+		BiasAct(x, len(x)/64, 64, nil, true)
 	}
 }
 

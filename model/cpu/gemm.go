@@ -2,7 +2,6 @@ package cpu
 
 import (
 	"fmt"
-	"runtime"
 )
 
 // Gemm computes C = alpha*op(A)*op(B) + beta*C for row-major matrices, where
@@ -52,7 +51,7 @@ func GemmBatched(transA, transB bool, m, n, k int, alpha float32, a []float32, l
 	if work := m * n * max(k, 1); work < parallelMinWork {
 		grain = (parallelMinWork + work - 1) / work
 	}
-	ParallelForGrain(batch, grain, func(lo, hi int) {
+	ParallelSplit(batch, grain, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			gemm(bestKernel, false, transA, transB, m, n, k, alpha,
 				tailFrom(a, i*strideA), lda, tailFrom(b, i*strideB), ldb, beta, c[i*strideC:], ldc, nil)
@@ -119,14 +118,14 @@ func gemm(kn *kernel, parallel bool, transA, transB bool, m, n, k int, alpha flo
 		scaleC(m, n, beta, c, ldc, bias)
 		return
 	}
-	parallel = parallel && runtime.GOMAXPROCS(0) > 1 && m*n*k >= parallelMinWork
+	parallel = parallel && Workers() > 1 && m*n*k >= parallelMinWork
 	switch {
 	case useDot(kn, transA, transB, m, n, k):
 		gemmDotAll(kn.dot, parallel, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias)
 	case parallel:
 		gemmSplit(kn, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias)
 	default:
-		gemmSerial(kn, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias)
+		gemmBlocked(kn, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias)
 	}
 }
 
@@ -140,14 +139,14 @@ func gemmSplit(kn *kernel, transA, transB bool, m, n, k int, alpha float32, a []
 	if splitN {
 		tiles, step, size = nTiles, kn.nr, n
 	}
-	ParallelFor(tiles, func(lo, hi int) {
+	ParallelSplit(tiles, 1, func(lo, hi int) {
 		lo, hi = lo*step, min(hi*step, size)
 		if splitN {
 			bOff := lo
 			if transB {
 				bOff = lo * ldb
 			}
-			gemmSerial(kn, transA, transB, m, hi-lo, k, alpha, a, lda, b[bOff:], ldb, beta, c[lo:], ldc, bias)
+			gemmBlocked(kn, transA, transB, m, hi-lo, k, alpha, a, lda, b[bOff:], ldb, beta, c[lo:], ldc, bias)
 			return
 		}
 		aOff := lo * lda
@@ -158,7 +157,7 @@ func gemmSplit(kn *kernel, transA, transB bool, m, n, k int, alpha float32, a []
 		if bias != nil {
 			bs = bias[lo:]
 		}
-		gemmSerial(kn, transA, transB, hi-lo, n, k, alpha, a[aOff:], lda, b, ldb, beta, c[lo*ldc:], ldc, bs)
+		gemmBlocked(kn, transA, transB, hi-lo, n, k, alpha, a[aOff:], lda, b, ldb, beta, c[lo*ldc:], ldc, bs)
 	})
 }
 

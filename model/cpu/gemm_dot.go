@@ -34,11 +34,11 @@ func gemmDotAll(dot dotKernel, parallel bool, m, n, k int, alpha float32, a []fl
 	case !parallel:
 		gemmDot(dot, 0, m, 0, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias)
 	case m >= n:
-		ParallelFor(ceilDiv(m, 4), func(lo, hi int) {
+		ParallelSplit(ceilDiv(m, 4), 1, func(lo, hi int) {
 			gemmDot(dot, 4*lo, min(4*hi, m), 0, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias)
 		})
 	default:
-		ParallelFor(ceilDiv(n, 4), func(lo, hi int) {
+		ParallelSplit(ceilDiv(n, 4), 1, func(lo, hi int) {
 			gemmDot(dot, 0, m, 4*lo, min(4*hi, n), k, alpha, a, lda, b, ldb, beta, c, ldc, bias)
 		})
 	}

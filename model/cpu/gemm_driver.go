@@ -39,9 +39,9 @@ func KernelName() string { return bestKernel.name }
 // rows ldb apart alias in L1 and it measured slower.)
 var directMaxN = 512
 
-// gemmSerial is the blocked product on the calling goroutine (GotoBLAS loop
+// gemmBlocked is the blocked product on the calling goroutine (GotoBLAS loop
 // order: jc over N panels, pc over K blocks, ic over M blocks, then tiles).
-func gemmSerial(kn *kernel, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, bias []float32) {
+func gemmBlocked(kn *kernel, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, bias []float32) {
 	mr, nr := kn.mr, kn.nr
 	directA := kn.direct && n <= directMaxN
 	kcMax := min(kn.kc, k)

@@ -171,7 +171,7 @@ var directModes = []struct {
 	maxN int
 }{{"default", directMaxN}, {"packed", 0}, {"in-place", 1 << 30}}
 
-// withKernel runs f with Gemm and Conv2D on kernel kn.
+// withKernel runs f with Gemm (and the kernels built on it) on kernel kn.
 func withKernel(kn *kernel, f func()) {
 	old := bestKernel
 	defer func() { bestKernel = old }()

@@ -3,11 +3,11 @@
 package cpu
 
 import (
-	"github.com/busam/busam/wasm/simd"
+	"github.com/busam/busam/model/cpu/wasmsimd"
 )
 
 // The js/wasm build runs Gemm (and so Conv2D and GemmBatched) through the
-// hand-written f32x4 kernel of package wasm/simd when it loaded (the page
+// hand-written f32x4 kernel of package model/cpu/wasmsimd when it loaded (the page
 // kept the Go module's instantiation in globalThis.wasm, as wasm/worker.js
 // does): Go's wasm backend emits no SIMD, and the plain-Go 4x4 kernel
 // manages 1-2 GFLOP/s in Chromium. The SIMD module works on Go's memory in
@@ -32,7 +32,7 @@ var wasmSIMDKernel = &kernel{
 }
 
 func init() {
-	if simd.Err() == nil {
+	if wasmsimd.Err() == nil {
 		bestKernel = wasmSIMDKernel
 	}
 }
@@ -40,7 +40,7 @@ func init() {
 // WasmSIMD reports whether Gemm runs on the WebAssembly SIMD kernel, and
 // if not, why.
 func WasmSIMD() (bool, error) {
-	return bestKernel == wasmSIMDKernel, simd.Err()
+	return bestKernel == wasmSIMDKernel, wasmsimd.Err()
 }
 
 // SetWasmSIMD switches Gemm, Conv2D and GemmBatched between the SIMD kernel
@@ -52,7 +52,7 @@ func SetWasmSIMD(on bool) error {
 		bestKernel = genericKernel
 		return nil
 	}
-	if err := simd.Err(); err != nil {
+	if err := wasmsimd.Err(); err != nil {
 		return err
 	}
 	bestKernel = wasmSIMDKernel
@@ -69,7 +69,7 @@ var zeroBias [64]float32
 // computed into a scratch tile, and only its valid part is stored here.
 func kernelWasmSIMD(k int, a []float32, rsA, csA int, b []float32, _ int, c []float32, ldc int, alpha, beta float32, bias []float32, rows, cols int) {
 	const nr = 64
-	rp, cp := roundUp(rows, simd.TileRows), roundUp(cols, simd.TileCols)
+	rp, cp := roundUp(rows, wasmsimd.TileRows), roundUp(cols, wasmsimd.TileCols)
 	// Everything the module reads, checked here: it reads unchecked. A in
 	// place always has whole 64-row slivers (rows == rp); a packed one is
 	// zero padded to 64 rows.
@@ -80,12 +80,12 @@ func kernelWasmSIMD(k int, a []float32, rsA, csA int, b []float32, _ int, c []fl
 		if bias != nil {
 			bs = bias[:rows]
 		}
-		simd.GemmTile(k, a, rsA, csA, b, nr, c, ldc, rows, cols, alpha, beta, bs)
+		wasmsimd.GemmTile(k, a, rsA, csA, b, nr, c, ldc, rows, cols, alpha, beta, bs)
 		return
 	}
 	scratch := getPacked(64 * nr)
 	tile := scratch.data[:rp*nr]
-	simd.GemmTile(k, a, rsA, csA, b, nr, tile, nr, rp, cp, alpha, 0, zeroBias[:])
+	wasmsimd.GemmTile(k, a, rsA, csA, b, nr, tile, nr, rp, cp, alpha, 0, zeroBias[:])
 	for i := 0; i < rows; i++ {
 		row := c[i*ldc : i*ldc+cols]
 		src := tile[i*nr : i*nr+cols]

@@ -126,29 +126,6 @@ func fmaPeakLoop(iters int) float64 {
 }
 
 //go:noescape
-func dwTapsAVX512(out *float32, taps *[9]*float32, w *float32, bias float32, n int)
-
-// dwTaps computes out[x] = bias + sum_t w[t]*taps[t][x] for x < len(out)
-// (9 taps); nil where there is no vector kernel (the Go loop runs).
-var dwTaps = func() func(out []float32, taps *[9][]float32, w []float32, bias float32) {
-	if !hasAVX512 {
-		return nil
-	}
-	return func(out []float32, taps *[9][]float32, w []float32, bias float32) {
-		n := len(out)
-		if n == 0 {
-			return
-		}
-		var ptrs [9]*float32
-		for t, r := range taps {
-			ptrs[t] = &r[:n][0]
-		}
-		_ = w[8]
-		dwTapsAVX512(&out[0], &ptrs, &w[0], bias, n)
-	}
-}()
-
-//go:noescape
 func packB32AVX512(dst, src *float32, ldb, kc int, mask uint32)
 
 // packRowsB32 copies kc rows of cols (<= 32) floats at stride ldb from src

@@ -11,9 +11,6 @@ func fastKernels() []*kernel { return []*kernel{genericKernel} }
 // fmaPeakLoop has no assembly off amd64.
 func fmaPeakLoop(iters int) float64 { return 0 }
 
-// dwTaps has no vector kernel off amd64: the plain-Go loop runs.
-var dwTaps func(out []float32, taps *[9][]float32, w []float32, bias float32)
-
 // packRowsB32 has no vector copy off amd64.
 var packRowsB32 func(dst, src []float32, ldb, kc, cols int)
 

@@ -1,7 +1,6 @@
 package cpu
 
 import (
-	"runtime"
 	"sync"
 	"time"
 )
@@ -25,24 +24,18 @@ func FMAPeak(d time.Duration) (gflops float64, ok bool) {
 		}
 		iters *= 2
 	}
-	workers := runtime.GOMAXPROCS(0)
-	var wg sync.WaitGroup
+	workers := Workers()
 	var mu sync.Mutex
 	var flops float64
 	start := time.Now()
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var f float64
-			for time.Since(start) < d {
-				f += fmaPeakLoop(iters)
-			}
-			mu.Lock()
-			flops += f
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
+	ParallelEach(workers, workers, func(int) {
+		var f float64
+		for time.Since(start) < d {
+			f += fmaPeakLoop(iters)
+		}
+		mu.Lock()
+		flops += f
+		mu.Unlock()
+	})
 	return flops / time.Since(start).Seconds() / 1e9, true
 }

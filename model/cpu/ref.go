@@ -1,7 +1,10 @@
 package cpu
 
-// The reference kernels: plain triple loops that define the semantics. The
-// fast paths are tested against them; nothing else should call them.
+// The reference kernels: plain loops that define the semantics. The fast
+// paths are tested against them, and the exported ones are the reference
+// that other implementations (the WebGPU kernels, the WebAssembly SIMD
+// kernels of package wasmsimd) must match; nothing else should call them.
+// They never dispatch to assembly or SIMD.
 
 func gemmRef(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	for i := 0; i < m; i++ {
@@ -30,7 +33,9 @@ func gemmRef(transA, transB bool, m, n, k int, alpha float32, a []float32, lda i
 	}
 }
 
-func conv2DRef(dst, src, w, bias []float32, p ConvParams) {
+// Conv2DReference writes the convolution of src (CHW) with w (+ bias, may
+// be nil) into dst ([OutC, OH, OW]); Groups == 0 means 1.
+func Conv2DReference(dst, src, w, bias []float32, p ConvParams) {
 	g := p.Groups
 	if g == 0 {
 		g = 1
@@ -64,5 +69,23 @@ func conv2DRef(dst, src, w, bias []float32, p ConvParams) {
 				dst[(oc*oh+y)*ow+x] = s
 			}
 		}
+	}
+}
+
+// GELURowReference sets x[i] = gelu(x[i] + bias[i]); bias may be nil. The
+// wasm SIMD kernel matches it bit for bit.
+func GELURowReference(x, bias []float32) { geluRowGo(x, bias) }
+
+// SoftmaxRowReference replaces row by its softmax, shifted by the row
+// maximum; the wasm SIMD kernel matches it bit for bit.
+func SoftmaxRowReference(row []float32) { softmaxRowGo(row) }
+
+// DepthwisePixelsReference computes output pixels [ox0, ox1) of row oy of a
+// KxK depthwise convolution over an HWC map (see Depthwise), then GELU when
+// gelu is set; the wasm SIMD kernel matches it bit for bit.
+func DepthwisePixelsReference(row, src []float32, h, wd, c, k, stride, oy, ox0, ox1 int, w, bias []float32, gelu bool) {
+	depthwisePixels(row, src, h, wd, c, k, stride, oy, ox0, ox1, w, bias, false)
+	if gelu {
+		geluRowGo(row[ox0*c:ox1*c], nil)
 	}
 }

@@ -1,5 +1,7 @@
 package encoder
 
+import "github.com/busam/busam/model/cpu"
+
 // attentionOp runs one window Attention (see params.go). The map is cut
 // into Window x Window windows after padding the bottom and right with zero
 // tokens, which (as in the original) take part in every softmax of their
@@ -39,7 +41,7 @@ func newAttentionOp(p *Attention) *attentionOp {
 		at.padQKV[o] = float32(s)
 	}
 	n := window * window
-	rows, cols := roundUp(n, 4), roundUp(n, 16)
+	rows, cols := cpu.AttentionShape(n)
 	at.biasPadded = make([]float32, heads*rows*cols)
 	for h := 0; h < heads; h++ {
 		for i := 0; i < n; i++ {
@@ -48,8 +50,6 @@ func newAttentionOp(p *Attention) *attentionOp {
 	}
 	return at
 }
-
-func roundUp(v, m int) int { return (v + m - 1) / m * m }
 
 // forward adds the attention branch to x (h*w tokens of Dim) in place:
 // x = x + proj(attention(norm(window_partition(pad(x))))).
@@ -65,10 +65,10 @@ func (at *attentionOp) forward(a *arena, x []float32, h, w int) {
 
 	// Normalize; add the projection bias to the residual in the same pass.
 	t := a.get(tokens * c)
-	parallelFor(tokens, rowGrain(c), func(lo, hi int) {
+	cpu.ParallelFor(tokens, cpu.RowGrain(c), func(lo, hi int) {
 		for r := lo; r < hi; r++ {
 			src := x[r*c : (r+1)*c]
-			layerNormRow(t[r*c:(r+1)*c], src, at.normW, at.normB, at.Norm.Eps)
+			cpu.LayerNormRow(t[r*c:(r+1)*c], src, at.normW, at.normB, at.Norm.Eps)
 			for i, b := range at.projB {
 				src[i] += b
 			}
@@ -77,71 +77,33 @@ func (at *attentionOp) forward(a *arena, x []float32, h, w int) {
 	// qkv without its bias: window adds it while gathering, which
 	// saves a pass over the whole [tokens, 3*Dim] matrix.
 	qkv := a.get(tokens * qkvC)
-	linear(qkv, t, tokens, c, qkvC, at.qkvW, false)
+	cpu.Linear(qkv, t, tokens, c, qkvC, at.qkvW, false)
 	a.put(t)
 
 	out := a.get(tokens * c)
-	per := windowScratchSize(at.Heads, at.Window, at.KeyDim)
-	nwk := workers()
+	n := at.Window * at.Window
+	per := cpu.AttentionScratchSize(at.Heads, n, at.KeyDim)
+	nwk := cpu.Workers()
 	scratch := a.get(nwk * per)
 	nh, nw := at.Windows(h, w)
-	parallelForWorker(nh*nw, 1, nwk, func(worker, lo, hi int) {
-		ss := newWindowScratch(scratch[worker*per:(worker+1)*per], at.Heads, at.Window, at.KeyDim)
+	cpu.ParallelForWorker(nh*nw, 1, nwk, func(worker, lo, hi int) {
+		ss := cpu.NewAttentionHeads(scratch[worker*per:(worker+1)*per], at.Heads, n, at.KeyDim)
 		for win := lo; win < hi; win++ {
 			at.window(ss, qkv, out, h, w, (win/nw)*at.Window, (win%nw)*at.Window)
 		}
 	})
 	a.put(qkv, scratch)
-	linear(x, out, tokens, c, c, at.projW, true)
+	cpu.Linear(x, out, tokens, c, c, at.projW, true)
 	a.put(out)
-}
-
-// windowScratch holds one head's buffers for one window, in the padded
-// shapes of the AVX-512 kernels: rows = N rounded up to 4, cols = N
-// rounded up to 16. The heads of a worker share s and o, which are only
-// used while that head runs.
-type windowScratch struct {
-	n, rows, cols, kd int
-	q                 []float32 // [rows, kd], pre-scaled by 1/sqrt(kd)
-	kT                []float32 // [kd, cols]
-	v                 []float32 // [N, kd]
-	s                 []float32 // [rows, cols] scores, then probabilities
-	o                 []float32 // [rows, kd] attention output
-}
-
-func windowScratchSize(heads, window, kd int) int {
-	n := window * window
-	rows, cols := roundUp(n, 4), roundUp(n, 16)
-	return heads*(rows*kd+kd*cols+n*kd) + rows*cols + rows*kd
-}
-
-// newWindowScratch carves one worker's buffers for all heads out of buf.
-func newWindowScratch(buf []float32, heads, window, kd int) []*windowScratch {
-	n := window * window
-	rows, cols := roundUp(n, 4), roundUp(n, 16)
-	take := func(size int) []float32 {
-		b := buf[:size:size]
-		buf = buf[size:]
-		return b
-	}
-	shared := &windowScratch{s: take(rows * cols), o: take(rows * kd)}
-	ss := make([]*windowScratch, heads)
-	for h := range ss {
-		ss[h] = &windowScratch{n: n, rows: rows, cols: cols, kd: kd,
-			q: take(rows * kd), kT: take(kd * cols), v: take(n * kd), s: shared.s, o: shared.o}
-		clear(ss[h].q) // rows past N stay zero: computed, never used
-		clear(ss[h].kT)
-	}
-	return ss
 }
 
 // window runs all heads of the window whose top-left token is (y0, x0):
 // gather each token's q, k, v (one pass over its qkv row, adding the qkv
 // bias), then per head softmax(q k^T + bias) v, written into the head's
 // columns of out for the real (unpadded) tokens.
-func (at *attentionOp) window(ss []*windowScratch, qkv, out []float32, h, w, y0, x0 int) {
+func (at *attentionOp) window(ss []*cpu.AttentionHead, qkv, out []float32, h, w, y0, x0 int) {
 	ws, kd, c := at.Window, at.KeyDim, at.Dim
-	n, cols := ss[0].n, ss[0].cols
+	n, cols := ss[0].N, ss[0].Cols
 	qkvC := 3 * c
 	scale := at.Scale()
 	for i := 0; i < n; i++ {
@@ -155,32 +117,23 @@ func (at *attentionOp) window(ss []*windowScratch, qkv, out []float32, h, w, y0,
 			rq, bq := row[hd*3*kd:hd*3*kd+kd], b[hd*3*kd:hd*3*kd+kd]
 			rk, bk := row[hd*3*kd+kd:hd*3*kd+2*kd], b[hd*3*kd+kd:hd*3*kd+2*kd]
 			rv, bv := row[hd*3*kd+2*kd:(hd+1)*3*kd], b[hd*3*kd+2*kd:(hd+1)*3*kd]
-			q, v := s.q[i*kd:(i+1)*kd], s.v[i*kd:(i+1)*kd]
+			q, v := s.Q[i*kd:(i+1)*kd], s.V[i*kd:(i+1)*kd]
 			for d := range q {
 				q[d] = (rq[d] + bq[d]) * scale
 				v[d] = rv[d] + bv[d]
 			}
-			kT := s.kT[i:]
+			kT := s.KT[i:]
 			for d := range rk {
 				kT[d*cols] = rk[d] + bk[d]
 			}
 		}
 	}
 	for hd, s := range ss {
-		bias := at.biasPadded[hd*s.rows*s.cols : (hd+1)*s.rows*s.cols]
-		if !attentionKernelsFast(s, bias) {
-			// Portable path: two matrix products around a row softmax.
-			copy(s.s, bias[:n*cols])
-			gemmSerial(false, false, n, n, kd, 1, s.q, kd, s.kT, cols, 1, s.s, cols)
-			for i := 0; i < n; i++ {
-				softmaxRow(s.s[i*cols : i*cols+n])
-			}
-			gemmSerial(false, false, n, kd, n, 1, s.s, cols, s.v, kd, 0, s.o, kd)
-		}
+		s.Run(at.biasPadded[hd*s.Rows*s.Cols : (hd+1)*s.Rows*s.Cols])
 		for i := 0; i < n; i++ {
 			y, xx := y0+i/ws, x0+i%ws
 			if y < h && xx < w {
-				copy(out[(y*w+xx)*c+hd*kd:(y*w+xx)*c+(hd+1)*kd], s.o[i*kd:(i+1)*kd])
+				copy(out[(y*w+xx)*c+hd*kd:(y*w+xx)*c+(hd+1)*kd], s.O[i*kd:(i+1)*kd])
 			}
 		}
 	}

@@ -39,18 +39,6 @@ func BenchmarkForward(b *testing.B) {
 	}
 }
 
-// BenchmarkGELU measures the activation alone: about 140M per 1024 image.
-func BenchmarkGELU(b *testing.B) {
-	x := make([]float32, 1<<16)
-	for i := range x {
-		x[i] = float32(i%2000)/200 - 5
-	}
-	b.SetBytes(int64(4 * len(x)))
-	for i := 0; i < b.N; i++ {
-		biasAct(x, len(x)/64, 64, nil, ActGELU)
-	}
-}
-
 // BenchmarkPreprocess resizes a BUSI-sized grey image to the 1024 input.
 func BenchmarkPreprocess(b *testing.B) {
 	img := image.NewGray(image.Rect(0, 0, 562, 471))

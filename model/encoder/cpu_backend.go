@@ -1,6 +1,9 @@
 package encoder
 
-import "github.com/busam/busam/model/tensor"
+import (
+	"github.com/busam/busam/model/cpu"
+	"github.com/busam/busam/model/tensor"
+)
 
 // cpuPass is one CPU forward pass: the Backend of this package over HWC
 // maps in the pass's scratch arena.
@@ -14,7 +17,7 @@ var _ Backend[[]float32] = (*cpuPass)(nil)
 func (p *cpuPass) Input(x *tensor.Tensor) []float32 {
 	c, h, w := x.Shape[0], x.Shape[1], x.Shape[2]
 	in := p.a.get(c * h * w)
-	chwToHWC(in, x.Data, c, h, w)
+	cpu.CHWToHWC(in, x.Data, c, h, w)
 	return in
 }
 
@@ -48,13 +51,13 @@ func (p *cpuPass) MLP(x []float32, m *MLP, h, w int) []float32 {
 }
 
 func (p *cpuPass) Norm(x []float32, n *Norm, h, w int) []float32 {
-	layerNorm(x, x, h*w, n.Dim, n.Weight.Data, n.Bias.Data, n.Eps)
+	cpu.LayerNorm(x, x, h*w, n.Dim, n.Weight.Data, n.Bias.Data, n.Eps)
 	return x
 }
 
 func (p *cpuPass) Output(x []float32, c, h, w int) (*tensor.Tensor, error) {
 	out := tensor.New(c, h, w)
-	hwcToCHW(out.Data, x, c, h, w)
+	cpu.HWCToCHW(out.Data, x, c, h, w)
 	p.a.put(x)
 	return out, nil
 }

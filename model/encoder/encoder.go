@@ -6,11 +6,11 @@
 //
 // Weights come from a safetensors file whose tensor names are the PyTorch
 // module paths of MobileSAM's TinyViT with batch norms folded into the
-// convolutions (see weights/ENCODER.md). Feature maps are kept HWC inside
-// (see ops.go); matrix products go to model/cpu, and on amd64 with AVX-512
-// the element-wise loops, LayerNorm, depthwise 3x3 and window attention
-// use assembly (fastmath_amd64.s) with plain-Go twins for other targets,
-// wasm included. Work is spread over GOMAXPROCS goroutines.
+// convolutions (see weights/ENCODER.md). Feature maps are kept HWC inside;
+// every kernel (matrix products, the element-wise loops, LayerNorm,
+// depthwise 3x3, window attention, with their AVX-512 assembly, wasm SIMD
+// and plain-Go twins) is in package model/cpu, and so is the parallel loop
+// that spreads the work over GOMAXPROCS goroutines.
 //
 // The model is described once for every backend: Config (shape), Layout /
 // NewParams / Params (params.go: every tensor's name and PyTorch shape,

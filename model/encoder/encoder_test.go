@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/busam/busam/internal/testutil"
 	"github.com/busam/busam/model/tensor"
 )
 
@@ -29,7 +30,7 @@ func TestEncoderMatchesReference(t *testing.T) {
 	for _, size := range [][2]int{{32, 32}, {45, 29}, {16, 80}, {1, 1}, {100, 76}} {
 		h, w := size[0], size[1]
 		rng := rand.New(rand.NewPCG(uint64(h), uint64(w)))
-		x := to32(randomInput(rng, 3*h*w))
+		x := testutil.To32(testutil.RandomInput(rng, 3*h*w))
 		xd := make([]float64, len(x))
 		for i, v := range x {
 			xd[i] = float64(v)
@@ -45,7 +46,7 @@ func TestEncoderMatchesReference(t *testing.T) {
 		if s := got.Shape; len(s) != 3 || s[0] != tinyConfig.NeckDim || s[1] != oh || s[2] != ow {
 			t.Fatalf("%dx%d: output shape %v, want [%d %d %d]", h, w, s, tinyConfig.NeckDim, oh, ow)
 		}
-		assertClose(t, "encoder", got.Data, want, 1e-4)
+		testutil.AssertClose(t, "encoder", got.Data, want, 1e-4)
 	}
 }
 
@@ -57,8 +58,8 @@ func TestForwardRepeatable(t *testing.T) {
 		t.Fatal(err)
 	}
 	rng := rand.New(rand.NewPCG(1, 1))
-	a := tensor.From(to32(randomInput(rng, 3*40*40)), 3, 40, 40)
-	b := tensor.From(to32(randomInput(rng, 3*23*31)), 3, 23, 31)
+	a := tensor.From(testutil.To32(testutil.RandomInput(rng, 3*40*40)), 3, 40, 40)
+	b := tensor.From(testutil.To32(testutil.RandomInput(rng, 3*23*31)), 3, 23, 31)
 	first, _ := enc.Forward(a)
 	enc.Forward(b)
 	done := make(chan *tensor.Tensor, 4)
@@ -153,7 +154,7 @@ func TestGatheredBiasAccepted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	x := tensor.From(to32(randomInput(rand.New(rand.NewPCG(2, 2)), 3*20*20)), 3, 20, 20)
+	x := tensor.From(testutil.To32(testutil.RandomInput(rand.New(rand.NewPCG(2, 2)), 3*20*20)), 3, 20, 20)
 	ya, _ := a.Forward(x)
 	yb, _ := b.Forward(x)
 	for i := range ya.Data {

@@ -6,6 +6,14 @@ import (
 	"github.com/busam/busam/model/tensor"
 )
 
+// Activation selects the epilogue applied after a convolution.
+type Activation int
+
+const (
+	ActNone Activation = iota
+	ActGELU
+)
+
 // Backend runs TinyViT's modules on one kind of device; T is its buffer
 // type (the CPU's HWC []float32, WebGPU's device buffers). Forward below
 // is the one definition of the model's data flow that every backend runs.

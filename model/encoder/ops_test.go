@@ -5,146 +5,9 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/busam/busam/internal/testutil"
 	"github.com/busam/busam/model/tensor"
 )
-
-func TestExpf(t *testing.T) {
-	worst := 0.0
-	for x := -87.0; x <= 88.0; x += 0.0137 {
-		got := float64(expf(float32(x)))
-		want := math.Exp(float64(float32(x)))
-		worst = math.Max(worst, math.Abs(got-want)/want)
-	}
-	if worst > 4e-7 {
-		t.Errorf("expf relative error %.3g, want <= 4e-7", worst)
-	}
-	if got := expf(-200); got != 0 {
-		t.Errorf("expf(-200) = %v, want 0", got)
-	}
-	if got := expf(200); !math.IsInf(float64(got), 1) {
-		t.Errorf("expf(200) = %v, want +Inf", got)
-	}
-}
-
-func TestGELU(t *testing.T) {
-	for x := -12.0; x <= 12.0; x += 0.00731 {
-		got := float64(gelu(float32(x)))
-		want := refGELU(float64(float32(x)))
-		if e := math.Abs(got - want); e > 4e-7*(1+math.Abs(x)) {
-			t.Fatalf("gelu(%v) = %v, want %v (error %.3g)", x, got, want, e)
-		}
-	}
-}
-
-// rowImpls are the implementations of the row kernels: the dispatching one
-// (assembly on AVX-512 machines) and the portable Go one.
-var rowImpls = []struct {
-	name    string
-	gelu    func(x, bias []float32)
-	softmax func([]float32)
-}{
-	{"dispatch", geluRow, softmaxRow},
-	{"go", geluRowGo, softmaxRowGo},
-}
-
-func TestGELURow(t *testing.T) {
-	rng := rand.New(rand.NewPCG(4, 4))
-	for _, impl := range rowImpls {
-		for _, n := range []int{1, 15, 16, 17, 32, 49, 64, 100, 1280} {
-			for _, withBias := range []bool{false, true} {
-				x := randomInput(rng, n)
-				var bias []float32
-				want := make([]float64, n)
-				for i := range x {
-					x[i] = float64(float32(x[i] * 8)) // cover the erf tails
-					want[i] = x[i]
-				}
-				if withBias {
-					bias = to32(randomInput(rng, n))
-					for i := range want {
-						want[i] = float64(float32(x[i]) + bias[i])
-					}
-				}
-				refGELUAll(want)
-				got := to32(x)
-				impl.gelu(got, bias)
-				assertClose(t, impl.name+" geluRow", got, want, 1e-6)
-			}
-		}
-	}
-}
-
-func TestSoftmaxRow(t *testing.T) {
-	rng := rand.New(rand.NewPCG(6, 6))
-	rows := [][]float32{
-		{0},
-		{1, 2, 3},
-		{1000, 999, -1000}, // large values: must shift by the maximum
-		{-5, -5, -5, -5},
-	}
-	for _, n := range []int{15, 16, 17, 33, 49, 196} {
-		x := randomInput(rng, n)
-		for i := range x {
-			x[i] *= 20
-		}
-		rows = append(rows, to32(x))
-	}
-	for _, impl := range rowImpls {
-		for _, row := range rows {
-			got := append([]float32(nil), row...)
-			impl.softmax(got)
-			m := math.Inf(-1)
-			for _, v := range row {
-				m = math.Max(m, float64(v))
-			}
-			sum := 0.0
-			for _, v := range row {
-				sum += math.Exp(float64(v) - m)
-			}
-			want := make([]float64, len(row))
-			for i, v := range row {
-				want[i] = math.Exp(float64(v)-m) / sum
-			}
-			assertClose(t, impl.name+" softmax", got, want, 1e-6)
-		}
-	}
-}
-
-func TestLayerNorm(t *testing.T) {
-	rng := rand.New(rand.NewPCG(1, 2))
-	for _, tc := range []struct {
-		rows, c int
-		offset  float64
-		eps     float32
-	}{
-		{1, 1, 0, 1e-5}, // one channel: output is the shift
-		{7, 13, 0, 1e-5},
-		{5, 64, 100, 1e-6}, // large mean relative to spread
-		{3, 320, -3, 1e-6},
-		{4, 16, 50, 1e-5},
-	} {
-		x := randomInput(rng, tc.rows*tc.c)
-		for i := range x {
-			x[i] += tc.offset
-		}
-		x = chw2tok(tok2chw(x, tc.c, 1, tc.rows), tc.c, 1, tc.rows) // float32-exact copy
-		for i := range x {
-			x[i] = float64(float32(x[i]))
-		}
-		w := to32(randomInput(rng, tc.c))
-		b := to32(randomInput(rng, tc.c))
-		want := refLayerNorm(x, tc.rows, tc.c, w, b, float64(tc.eps))
-		got := to32(x)
-		layerNorm(got, got, tc.rows, tc.c, w, b, tc.eps) // in place, dispatching
-		assertClose(t, "layerNorm", got, want, 2e-5)
-		got = make([]float32, len(x))
-		src := to32(x)
-		for r := 0; r < tc.rows; r++ {
-			layerNormRowGo(got[r*tc.c:(r+1)*tc.c], src[r*tc.c:(r+1)*tc.c], w, b, tc.eps)
-		}
-		assertClose(t, "layerNormRowGo", got, want, 2e-5)
-	}
-}
 
 // TestConv2dBN checks every conv shape of the model (pointwise, dense KxK
 // as im2col + GEMM, depthwise) against a direct CHW convolution.
@@ -183,12 +46,12 @@ func TestConv2dBN(t *testing.T) {
 			if tc.depthwise {
 				inG = 1
 			}
-			p := map[string]*tensor.Tensor{"c.weight": tensor.From(to32(randomInput(rng, tc.outC*inG*tc.k*tc.k)), tc.outC, inG, tc.k, tc.k)}
+			p := map[string]*tensor.Tensor{"c.weight": tensor.From(testutil.To32(testutil.RandomInput(rng, tc.outC*inG*tc.k*tc.k)), tc.outC, inG, tc.k, tc.k)}
 			if tc.bias {
-				p["c.bias"] = tensor.From(to32(randomInput(rng, tc.outC)), tc.outC)
+				p["c.bias"] = tensor.From(testutil.To32(testutil.RandomInput(rng, tc.outC)), tc.outC)
 			}
 			conv := newConvOp(testConv(p, "c", tc.inC, tc.outC, tc.k, tc.stride, tc.inC/inG, tc.bias))
-			x := randomInput(rng, tc.inC*tc.h*tc.w)
+			x := testutil.RandomInput(rng, tc.inC*tc.h*tc.w)
 			for i := range x {
 				x[i] = float64(float32(x[i]))
 			}
@@ -204,23 +67,23 @@ func TestConv2dBN(t *testing.T) {
 			want = chw2tok(want, tc.outC, oh, ow)
 			dst := make([]float32, oh*ow*tc.outC)
 			if tc.accumulate {
-				shortcut := randomInput(rng, len(dst))
+				shortcut := testutil.RandomInput(rng, len(dst))
 				for i := range shortcut {
 					shortcut[i] = float64(float32(shortcut[i]))
 					want[i] += shortcut[i]
 				}
-				dst = to32(shortcut)
+				dst = testutil.To32(shortcut)
 			}
 			act := ActNone
 			if tc.gelu {
 				act = ActGELU
 				refGELUAll(want)
 			}
-			gh, gw := conv.forward(&arena{}, dst, to32(chw2tok(x, tc.inC, tc.h, tc.w)), tc.h, tc.w, act, tc.accumulate)
+			gh, gw := conv.forward(&arena{}, dst, testutil.To32(chw2tok(x, tc.inC, tc.h, tc.w)), tc.h, tc.w, act, tc.accumulate)
 			if gh != oh || gw != ow {
 				t.Fatalf("output %dx%d, want %dx%d", gh, gw, oh, ow)
 			}
-			assertClose(t, tc.name, dst, want, 1e-5)
+			testutil.AssertClose(t, tc.name, dst, want, 1e-5)
 		})
 	}
 }
@@ -250,11 +113,11 @@ func newTestAttention(t *testing.T, dim, heads, window int, seed uint64) *attent
 	t.Helper()
 	rng := rand.New(rand.NewPCG(seed, 7))
 	r := func(scale float64, offset float64, shape ...int) *tensor.Tensor {
-		v := randomInput(rng, tensor.Numel(shape))
+		v := testutil.RandomInput(rng, tensor.Numel(shape))
 		for i := range v {
 			v[i] = offset + scale*v[i]
 		}
-		return tensor.From(to32(v), shape...)
+		return tensor.From(testutil.To32(v), shape...)
 	}
 	n := window * window
 	w := func(t *tensor.Tensor) *Weight { return &Weight{Shape: t.Shape, Data: t.Data} }
@@ -283,14 +146,14 @@ func TestWindowAttention(t *testing.T) {
 	} {
 		at := newTestAttention(t, tc.dim, tc.heads, tc.window, uint64(tc.h*31+tc.w))
 		rng := rand.New(rand.NewPCG(5, uint64(tc.h)))
-		x := randomInput(rng, tc.h*tc.w*tc.dim)
+		x := testutil.RandomInput(rng, tc.h*tc.w*tc.dim)
 		for i := range x {
 			x[i] = float64(float32(x[i]))
 		}
 		want := refWindowAttention(x, tc.h, tc.w, at)
-		got := to32(x)
+		got := testutil.To32(x)
 		at.forward(&arena{}, got, tc.h, tc.w)
-		assertClose(t, "window attention", got, want, 2e-5)
+		testutil.AssertClose(t, "window attention", got, want, 2e-5)
 	}
 }
 
@@ -306,47 +169,26 @@ func TestPatchMerging(t *testing.T) {
 			name     string
 			in, k, o int
 		}{{"m.conv1.c", tc.in, 1, tc.out}, {"m.conv2.c", 1, 3, tc.out}, {"m.conv3.c", tc.out, 1, tc.out}} {
-			p[c.name+".weight"] = tensor.From(to32(randomInput(rng, c.o*c.in*c.k*c.k)), c.o, c.in, c.k, c.k)
-			p[c.name+".bias"] = tensor.From(to32(randomInput(rng, c.o)), c.o)
+			p[c.name+".weight"] = tensor.From(testutil.To32(testutil.RandomInput(rng, c.o*c.in*c.k*c.k)), c.o, c.in, c.k, c.k)
+			p[c.name+".bias"] = tensor.From(testutil.To32(testutil.RandomInput(rng, c.o)), c.o)
 		}
 		pm := newMergeOp(&Merge{
 			Conv1: *testConv(p, "m.conv1.c", tc.in, tc.out, 1, 1, 1, true),
 			Conv2: *testConv(p, "m.conv2.c", tc.out, tc.out, 3, tc.stride, tc.out, true),
 			Conv3: *testConv(p, "m.conv3.c", tc.out, tc.out, 1, 1, 1, true),
 		})
-		x := randomInput(rng, tc.in*tc.h*tc.w)
+		x := testutil.RandomInput(rng, tc.in*tc.h*tc.w)
 		y, _, _ := refConvBN(p, "m.conv1.c", x, tc.in, tc.h, tc.w, tc.out, 1, 1, 1, true)
 		refGELUAll(y)
 		y, oh, ow := refConvBN(p, "m.conv2.c", y, tc.out, tc.h, tc.w, tc.out, 3, tc.stride, tc.out, true)
 		refGELUAll(y)
 		y, _, _ = refConvBN(p, "m.conv3.c", y, tc.out, oh, ow, tc.out, 1, 1, 1, true)
 
-		got, gh, gw := pm.forward(&arena{}, to32(chw2tok(x, tc.in, tc.h, tc.w)), tc.h, tc.w)
+		got, gh, gw := pm.forward(&arena{}, testutil.To32(chw2tok(x, tc.in, tc.h, tc.w)), tc.h, tc.w)
 		if gh != oh || gw != ow {
 			t.Fatalf("output %dx%d, want %dx%d", gh, gw, oh, ow)
 		}
-		assertClose(t, "patch merging", got, chw2tok(y, tc.out, oh, ow), 1e-5)
-	}
-}
-
-func TestParallelForCoversRange(t *testing.T) {
-	for _, n := range []int{0, 1, 2, 7, 100, 1001} {
-		for _, grain := range []int{0, 1, 3, 1000} {
-			hits := make([]int32, n)
-			parallelForWorker(n, grain, 3, func(worker, lo, hi int) {
-				if worker < 0 || worker >= 3 {
-					t.Errorf("worker %d out of range", worker)
-				}
-				for i := lo; i < hi; i++ {
-					hits[i]++
-				}
-			})
-			for i, h := range hits {
-				if h != 1 {
-					t.Fatalf("n=%d grain=%d: item %d run %d times", n, grain, i, h)
-				}
-			}
-		}
+		testutil.AssertClose(t, "patch merging", got, chw2tok(y, tc.out, oh, ow), 1e-5)
 	}
 }
 

@@ -3,6 +3,7 @@ package encoder
 import (
 	"image"
 
+	"github.com/busam/busam/model/cpu"
 	"github.com/busam/busam/model/tensor"
 )
 
@@ -65,7 +66,7 @@ func Preprocess(img image.Image, size int) (*tensor.Tensor, Geometry) {
 		}
 		mean, std := pixelMean[ch], pixelStd[ch]
 		dst := out.Data[ch*plane : (ch+1)*plane]
-		parallelFor(g.ResizedH, 16, func(lo, hi int) {
+		cpu.ParallelFor(g.ResizedH, 16, func(lo, hi int) {
 			for y := lo; y < hi; y++ {
 				for x, v := range p[y*g.ResizedW : (y+1)*g.ResizedW] {
 					dst[y*size+x] = (v - mean) / std

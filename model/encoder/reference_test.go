@@ -7,9 +7,8 @@ package encoder
 import (
 	"fmt"
 	"math"
-	"math/rand/v2"
-	"testing"
 
+	"github.com/busam/busam/internal/testutil"
 	"github.com/busam/busam/model/tensor"
 )
 
@@ -58,27 +57,6 @@ func refGELUAll(x []float64) []float64 {
 	return x
 }
 
-// refLayerNorm normalizes each of the n rows of c values.
-func refLayerNorm(x []float64, n, c int, w, b []float32, eps float64) []float64 {
-	out := make([]float64, len(x))
-	for r := 0; r < n; r++ {
-		row := x[r*c : (r+1)*c]
-		mean, sq := 0.0, 0.0
-		for _, v := range row {
-			mean += v
-		}
-		mean /= float64(c)
-		for _, v := range row {
-			sq += (v - mean) * (v - mean)
-		}
-		inv := 1 / math.Sqrt(sq/float64(c)+eps)
-		for i, v := range row {
-			out[r*c+i] = (v-mean)*inv*float64(w[i]) + float64(b[i])
-		}
-	}
-	return out
-}
-
 // refLinear is y[n, out] = x[n, in] W^T + b, W as [out, in].
 func refLinear(x []float64, n, in, out int, w, b []float32) []float64 {
 	y := make([]float64, n*out)
@@ -118,7 +96,7 @@ func tok2chw(t []float64, c, h, w int) []float64 {
 // refAttention is TinyViT's attentionOp on one window's tokens [n, dim].
 func refAttention(x []float64, n int, at *attentionOp, bias []float32) []float64 {
 	dim, heads, kd := at.Dim, at.Heads, at.KeyDim
-	xn := refLayerNorm(x, n, dim, at.normW, at.normB, 1e-5)
+	xn := testutil.LayerNorm(x, n, dim, at.normW, at.normB, 1e-5)
 	qkv := refLinear(xn, n, dim, 3*dim, at.qkvW, at.qkvB)
 	o := make([]float64, n*dim)
 	scale := 1 / math.Sqrt(float64(kd))
@@ -232,7 +210,7 @@ func refEncoder(cfg Config, p map[string]*tensor.Tensor, x []float64, h, w int) 
 			tok := refWindowAttention(chw2tok(y, d[s], h, w), h, w, at)
 			y, _, _ = refConvBN(p, pre+".local_conv.c", tok2chw(tok, d[s], h, w), d[s], h, w, d[s], 3, 1, d[s], true)
 			tok = chw2tok(y, d[s], h, w)
-			m := refLayerNorm(tok, h*w, d[s], p[pre+".mlp.norm.weight"].Data, p[pre+".mlp.norm.bias"].Data, 1e-5)
+			m := testutil.LayerNorm(tok, h*w, d[s], p[pre+".mlp.norm.weight"].Data, p[pre+".mlp.norm.bias"].Data, 1e-5)
 			m = refGELUAll(refLinear(m, h*w, d[s], 4*d[s], p[pre+".mlp.fc1.weight"].Data, p[pre+".mlp.fc1.bias"].Data))
 			m = refLinear(m, h*w, 4*d[s], d[s], p[pre+".mlp.fc2.weight"].Data, p[pre+".mlp.fc2.bias"].Data)
 			for j := range tok {
@@ -250,9 +228,9 @@ func refEncoder(cfg Config, p map[string]*tensor.Tensor, x []float64, h, w int) 
 	}
 	nd := cfg.NeckDim
 	y, _, _ = refConvBN(p, "neck.0", y, d[3], h, w, nd, 1, 1, 1, false)
-	y = tok2chw(refLayerNorm(chw2tok(y, nd, h, w), h*w, nd, p["neck.1.weight"].Data, p["neck.1.bias"].Data, 1e-6), nd, h, w)
+	y = tok2chw(testutil.LayerNorm(chw2tok(y, nd, h, w), h*w, nd, p["neck.1.weight"].Data, p["neck.1.bias"].Data, 1e-6), nd, h, w)
 	y, _, _ = refConvBN(p, "neck.2", y, nd, h, w, nd, 3, 1, 1, false)
-	y = tok2chw(refLayerNorm(chw2tok(y, nd, h, w), h*w, nd, p["neck.3.weight"].Data, p["neck.3.bias"].Data, 1e-6), nd, h, w)
+	y = tok2chw(testutil.LayerNorm(chw2tok(y, nd, h, w), h*w, nd, p["neck.3.weight"].Data, p["neck.3.bias"].Data, 1e-6), nd, h, w)
 	return y, h, w
 }
 
@@ -263,40 +241,4 @@ func randomParams(cfg Config, seed uint64) map[string]*tensor.Tensor {
 		panic(err)
 	}
 	return p
-}
-
-func randomInput(rng *rand.Rand, n int) []float64 {
-	x := make([]float64, n)
-	for i := range x {
-		x[i] = 2*rng.Float64() - 1
-	}
-	return x
-}
-
-func to32(x []float64) []float32 {
-	y := make([]float32, len(x))
-	for i, v := range x {
-		y[i] = float32(v)
-	}
-	return y
-}
-
-// assertClose fails unless |got-want| <= tol*(1+|want|) everywhere.
-func assertClose(t *testing.T, what string, got []float32, want []float64, tol float64) {
-	t.Helper()
-	if len(got) != len(want) {
-		t.Fatalf("%s: %d values, want %d", what, len(got), len(want))
-	}
-	worst, at := 0.0, 0
-	for i := range want {
-		if e := math.Abs(float64(got[i])-want[i]) / (1 + math.Abs(want[i])); e > worst || math.IsNaN(e) {
-			worst, at = e, i
-			if math.IsNaN(e) {
-				break
-			}
-		}
-	}
-	if !(worst <= tol) {
-		t.Fatalf("%s: error %.3g at %d (got %v, want %v), tolerance %g", what, worst, at, got[at], want[at], tol)
-	}
 }

@@ -4,6 +4,7 @@ import (
 	"image"
 	"math"
 
+	"github.com/busam/busam/model/cpu"
 	"golang.org/x/image/draw"
 )
 
@@ -71,7 +72,7 @@ func imagePlanes(img image.Image) (planes [][]uint8, w, h int) {
 		draw.Draw(rgba, rgba.Bounds(), img, b.Min, draw.Src)
 	}
 	planes = [][]uint8{make([]uint8, w*h), make([]uint8, w*h), make([]uint8, w*h)}
-	parallelFor(h, 64, func(lo, hi int) {
+	cpu.ParallelFor(h, 64, func(lo, hi int) {
 		for i := lo * w; i < hi*w; i++ {
 			planes[0][i], planes[1][i], planes[2][i] = rgba.Pix[4*i], rgba.Pix[4*i+1], rgba.Pix[4*i+2]
 		}
@@ -91,7 +92,7 @@ func resizePlane(src []uint8, inW, inH, outW, outH int, tx, ty axisTaps) []float
 	}
 	// Horizontal pass over every input row.
 	tmp := make([]float32, outW*inH)
-	parallelFor(inH, 8, func(lo, hi int) {
+	cpu.ParallelFor(inH, 8, func(lo, hi int) {
 		for y := lo; y < hi; y++ {
 			row, dst := src[y*inW:(y+1)*inW], tmp[y*outW:(y+1)*outW]
 			for o := range dst {
@@ -105,7 +106,7 @@ func resizePlane(src []uint8, inW, inH, outW, outH int, tx, ty axisTaps) []float
 		}
 	})
 	// Vertical pass: whole rows at a time, contiguous in memory.
-	parallelFor(outH, 8, func(lo, hi int) {
+	cpu.ParallelFor(outH, 8, func(lo, hi int) {
 		for o := lo; o < hi; o++ {
 			dst := out[o*outW : (o+1)*outW]
 			s, ws := ty.start[o], ty.w[o*ty.maxTaps:o*ty.maxTaps+ty.count[o]]

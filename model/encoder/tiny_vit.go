@@ -1,5 +1,7 @@
 package encoder
 
+import "github.com/busam/busam/model/cpu"
+
 // The CPU forward: one *Op per module of Params (params.go), holding the
 // weights re-laid out for this package's kernels; every forward works on
 // HWC token maps.
@@ -28,7 +30,7 @@ func newConvOp(c *Conv) *convOp {
 		}
 	case k == 1:
 		op.weight = w
-	default: // [O,I,K,K] -> [O,K,K,I], matching im2colRows' (ky,kx,c) order
+	default: // [O,I,K,K] -> [O,K,K,I], matching cpu.Im2colRows' (ky,kx,c) order
 		op.weight = make([]float32, len(w))
 		for o := 0; o < outC; o++ {
 			for i := 0; i < inC; i++ {
@@ -56,21 +58,21 @@ func (c *convOp) forward(a *arena, dst, src []float32, h, w int, act Activation,
 		if accumulate {
 			panic("encoder: depthwise conv does not accumulate")
 		}
-		return depthwiseConv(dst, src, h, w, c.InC, c.Kernel, c.Stride, c.weight, c.bias, act)
+		return cpu.Depthwise(dst, src, h, w, c.InC, c.Kernel, c.Stride, c.weight, c.bias, act == ActGELU)
 	case c.Kernel == 1 && c.Stride == 1:
-		linear(dst, src, h*w, c.InC, c.OutC, c.weight, accumulate)
+		cpu.Linear(dst, src, h*w, c.InC, c.OutC, c.weight, accumulate)
 	default:
 		kc := c.Kernel * c.Kernel * c.InC
 		rowsPerChunk := max(1, imcolPixels/ow)
 		col := a.get(min(rowsPerChunk, oh) * ow * kc)
 		for oy0 := 0; oy0 < oh; oy0 += rowsPerChunk {
 			oy1 := min(oy0+rowsPerChunk, oh)
-			im2colRows(col, src, h, w, c.InC, c.Kernel, c.Stride, c.Kernel/2, ow, oy0, oy1)
-			linear(dst[oy0*ow*c.OutC:], col, (oy1-oy0)*ow, kc, c.OutC, c.weight, accumulate)
+			cpu.Im2colRows(col, src, h, w, c.InC, c.Kernel, c.Stride, c.Kernel/2, ow, oy0, oy1)
+			cpu.Linear(dst[oy0*ow*c.OutC:], col, (oy1-oy0)*ow, kc, c.OutC, c.weight, accumulate)
 		}
 		a.put(col)
 	}
-	biasAct(dst, oh*ow, c.OutC, c.bias, act)
+	cpu.BiasAct(dst, oh*ow, c.OutC, c.bias, act == ActGELU)
 	return oh, ow
 }
 
@@ -93,19 +95,19 @@ func (m *mbconvOp) forward(a *arena, x []float32, h, w int) {
 	// conv3 reads it (instead of a second full [h*w, hidden] map).
 	bandRows := max(1, mbBandPixels/w)
 	per := bandRows * w * hid
-	nwk := workers()
+	nwk := cpu.Workers()
 	scratch := a.get(nwk * per)
 	bands := (h + bandRows - 1) / bandRows
 	c := m.Conv3.OutC
-	parallelForWorker(bands, 1, nwk, func(worker, lo, hi int) {
+	cpu.ParallelForWorker(bands, 1, nwk, func(worker, lo, hi int) {
 		t2 := scratch[worker*per : (worker+1)*per]
 		for band := lo; band < hi; band++ {
 			y0, y1 := band*bandRows, min((band+1)*bandRows, h)
-			depthwiseRows(t2, t1, h, w, hid, m.Conv2.Kernel, 1, y0, y1, m.Conv2.weight, m.Conv2.bias, ActGELU)
+			cpu.DepthwiseRows(t2, t1, h, w, hid, m.Conv2.Kernel, 1, y0, y1, m.Conv2.weight, m.Conv2.bias, true)
 			xb := x[y0*w*c : y1*w*c]
-			gemmSerial(false, true, (y1-y0)*w, c, hid, 1, t2, hid, m.Conv3.weight, hid, 1, xb, c)
+			cpu.GemmSerial(false, true, (y1-y0)*w, c, hid, 1, t2, hid, m.Conv3.weight, hid, 1, xb, c)
 			for r := 0; r < (y1-y0)*w; r++ {
-				geluRow(xb[r*c:(r+1)*c], m.Conv3.bias)
+				cpu.GELURow(xb[r*c:(r+1)*c], m.Conv3.bias)
 			}
 		}
 	})
@@ -164,10 +166,10 @@ func (m *mlpOp) forward(a *arena, x []float32, rows int) {
 	// cache instead of streaming a [rows, Hidden] matrix through memory.
 	c := m.Dim
 	per := mlpBand*c + mlpBand*m.Hidden
-	nwk := workers()
+	nwk := cpu.Workers()
 	scratch := a.get(nwk * per)
 	bands := (rows + mlpBand - 1) / mlpBand
-	parallelForWorker(bands, 1, nwk, func(worker, lo, hi int) {
+	cpu.ParallelForWorker(bands, 1, nwk, func(worker, lo, hi int) {
 		t := scratch[worker*per : worker*per+mlpBand*c]
 		hid := scratch[worker*per+mlpBand*c : (worker+1)*per]
 		for band := lo; band < hi; band++ {
@@ -176,16 +178,16 @@ func (m *mlpOp) forward(a *arena, x []float32, rows int) {
 			xb := x[r0*c : r1*c]
 			for r := 0; r < n; r++ {
 				src := xb[r*c : (r+1)*c]
-				layerNormRow(t[r*c:(r+1)*c], src, m.normW, m.normB, m.eps)
+				cpu.LayerNormRow(t[r*c:(r+1)*c], src, m.normW, m.normB, m.eps)
 				for i, b := range m.fc2B { // fc2's bias, added to the residual
 					src[i] += b
 				}
 			}
-			gemmSerial(false, true, n, m.Hidden, c, 1, t, c, m.fc1W, c, 0, hid, m.Hidden)
+			cpu.GemmSerial(false, true, n, m.Hidden, c, 1, t, c, m.fc1W, c, 0, hid, m.Hidden)
 			for r := 0; r < n; r++ {
-				geluRow(hid[r*m.Hidden:(r+1)*m.Hidden], m.fc1B)
+				cpu.GELURow(hid[r*m.Hidden:(r+1)*m.Hidden], m.fc1B)
 			}
-			gemmSerial(false, true, n, c, m.Hidden, 1, hid, m.Hidden, m.fc2W, m.Hidden, 1, xb, c)
+			cpu.GemmSerial(false, true, n, c, m.Hidden, 1, hid, m.Hidden, m.fc2W, m.Hidden, 1, xb, c)
 		}
 	})
 	a.put(scratch)

@@ -17,7 +17,7 @@ var (
 // padding.
 const directMaxOut = 16
 
-// Conv2D mirrors cpu.Conv2D: dst[OutC,OH,OW] = conv(src[InC,InH,InW], w
+// Conv2D mirrors cpu.Conv2DReference: dst[OutC,OH,OW] = conv(src[InC,InH,InW], w
 // [OutC,InC/Groups,KH,KW]) + bias (may be nil), PyTorch semantics.
 func (d *Device) Conv2D(dst, src, w, bias *Buffer, p cpu.ConvParams) error {
 	return d.Conv2DEpilogue(dst, src, w, p, Epilogue{Bias: bias})

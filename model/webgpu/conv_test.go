@@ -36,7 +36,7 @@ func TestConv2DMatchesCPU(t *testing.T) {
 					bias = randSlice(r, p.OutC, 1)
 				}
 				want := make([]float32, p.OutC*oh*ow)
-				cpu.Conv2D(want, src, w, bias, p)
+				cpu.Conv2DReference(want, src, w, bias, p)
 				gsrc, gw, gdst := upload(t, d, src), upload(t, d, w), zeros(t, d, len(want))
 				var gb *Buffer
 				if withBias {
@@ -66,7 +66,7 @@ func TestConv2DEpilogue(t *testing.T) {
 			bias := randSlice(r, p.OutC, 1)
 			prev := randSlice(r, p.OutC*oh*ow, 1)
 			want := make([]float32, len(prev))
-			cpu.Conv2D(want, src, w, bias, p)
+			cpu.Conv2DReference(want, src, w, bias, p)
 			for i := range want {
 				want[i] = geluRef(want[i]) + prev[i]
 			}
@@ -92,7 +92,7 @@ func TestDepthwiseConv2DHWC(t *testing.T) {
 			w := randSlice(r, p.OutC*p.KH*p.KW, 1)
 			bias := randSlice(r, p.OutC, 1)
 			want := make([]float32, p.OutC*oh*ow)
-			cpu.Conv2D(want, src, w, bias, p) // CHW reference
+			cpu.Conv2DReference(want, src, w, bias, p) // CHW reference
 			// Same maps channels-last: transpose in, compute, compare transposed.
 			srcHWC := make([]float32, len(src))
 			for c := 0; c < p.InC; c++ {

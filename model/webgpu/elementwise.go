@@ -3,10 +3,9 @@ package webgpu
 import "fmt"
 
 var (
-	unarySpec     = &kernelSpec{name: "unary", files: []string{"common.wgsl", "unary.wgsl"}, writes: []bool{false, true}}
-	binarySpec    = &kernelSpec{name: "binary", files: []string{"common.wgsl", "binary.wgsl"}, writes: []bool{false, false, true}}
-	transposeSpec = &kernelSpec{name: "transpose", files: []string{"common.wgsl", "transpose.wgsl"}, writes: []bool{false, true}}
-	upsampleSpec  = &kernelSpec{name: "upsample", files: []string{"common.wgsl", "upsample.wgsl"}, writes: []bool{false, true}}
+	unarySpec    = &kernelSpec{name: "unary", files: []string{"common.wgsl", "unary.wgsl"}, writes: []bool{false, true}}
+	binarySpec   = &kernelSpec{name: "binary", files: []string{"common.wgsl", "binary.wgsl"}, writes: []bool{false, false, true}}
+	upsampleSpec = &kernelSpec{name: "upsample", files: []string{"common.wgsl", "upsample.wgsl"}, writes: []bool{false, true}}
 )
 
 // Activate writes act(src[i]) to dst[i] for the first n values.
@@ -93,27 +92,6 @@ func (d *Device) Add(dst, a, b *Buffer, n int) error {
 // Mul writes a * b to dst (n values each).
 func (d *Device) Mul(dst, a, b *Buffer, n int) error {
 	return d.Binary(dst, a, b, n, OpMul, Broadcast{})
-}
-
-// Transpose writes src [rows, cols] transposed into dst [cols, rows], plus
-// beta*dst (beta = 1 adds into dst). It turns CHW maps into token rows and
-// back.
-func (d *Device) Transpose(dst, src *Buffer, rows, cols int, beta float32) error {
-	const op = "transpose"
-	if err := positive(op, rows, cols); err != nil {
-		return err
-	}
-	if err := fits32(op, rows*cols); err != nil {
-		return err
-	}
-	if err := need(op, "src", src, rows*cols); err != nil {
-		return err
-	}
-	if err := need(op, "dst", dst, rows*cols); err != nil {
-		return err
-	}
-	groups := [3]uint32{uint32(ceilDiv(cols, 16)), uint32(ceilDiv(rows, 16)), 1}
-	return d.run(transposeSpec, []uint32{uint32(rows), uint32(cols), f32bits(beta), 0}, groups, src, dst)
 }
 
 // ResizeBilinear resizes a CHW map src [c,inH,inW] into dst [c,outH,outW]

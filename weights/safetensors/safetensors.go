@@ -18,6 +18,7 @@ import (
 	"os"
 	"sort"
 
+	"github.com/busam/busam/internal/atomicfile"
 	"github.com/busam/busam/model/tensor"
 )
 
@@ -385,5 +386,5 @@ func WriteFile(path string, entries []Entry, metadata map[string]string) error {
 	if err != nil {
 		return fmt.Errorf("%w (writing %s)", err, path)
 	}
-	return WriteAtomic(path, bytes.NewReader(data))
+	return atomicfile.WriteFile(path, data)
 }

@@ -4,14 +4,13 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"os"
-	"runtime"
 	"testing"
 
 	"github.com/busam/busam/model/heads"
 	"github.com/busam/busam/model/pipeline"
 	"github.com/busam/busam/model/tensor"
 	"github.com/busam/busam/model/webgpu"
+	"github.com/busam/busam/model/webgpu/webgputest"
 )
 
 // openDevice opens a WebGPU device: Vulkan natively (lavapipe in CI), the
@@ -20,26 +19,7 @@ import (
 // more than a few seconds.
 func openDevice(t testing.TB) *webgpu.Device {
 	t.Helper()
-	if os.Getenv("XDG_RUNTIME_DIR") == "" {
-		t.Setenv("XDG_RUNTIME_DIR", os.TempDir())
-	}
-	d, err := webgpu.Open(webgpu.Options{MaxDispatches: 4})
-	missing := ""
-	switch {
-	case err != nil:
-		missing = "no WebGPU device: " + err.Error()
-	case runtime.GOOS != "js" && d.Backend() != "vulkan":
-		missing = "WebGPU adapter is " + d.Description() + ", not Vulkan"
-		d.Close()
-	}
-	if missing != "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal(missing)
-		}
-		t.Skip(missing)
-	}
-	t.Cleanup(d.Close)
-	return d
+	return webgputest.Open(t, webgpu.Options{MaxDispatches: 4})
 }
 
 func randTensor(r *rand.Rand, scale float64, shape ...int) *tensor.Tensor {

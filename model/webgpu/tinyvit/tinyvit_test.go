@@ -15,6 +15,7 @@ import (
 	"github.com/busam/busam/model/encoder"
 	"github.com/busam/busam/model/tensor"
 	"github.com/busam/busam/model/webgpu"
+	"github.com/busam/busam/model/webgpu/webgputest"
 	"github.com/busam/busam/modelfile"
 	"github.com/busam/busam/quant"
 	"github.com/busam/busam/weights/safetensors"
@@ -26,26 +27,7 @@ import (
 // more than a few seconds, and CI machines are loaded.
 func openDevice(t *testing.T) *webgpu.Device {
 	t.Helper()
-	if os.Getenv("XDG_RUNTIME_DIR") == "" {
-		t.Setenv("XDG_RUNTIME_DIR", os.TempDir())
-	}
-	d, err := webgpu.Open(webgpu.Options{MaxDispatches: 2})
-	missing := ""
-	switch {
-	case err != nil:
-		missing = "no WebGPU device: " + err.Error()
-	case runtime.GOOS != "js" && d.Backend() != "vulkan":
-		missing = "WebGPU adapter is " + d.Description() + ", not Vulkan"
-		d.Close()
-	}
-	if missing != "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal(missing)
-		}
-		t.Skip(missing)
-	}
-	t.Cleanup(d.Close)
-	return d
+	return webgputest.Open(t, webgpu.Options{MaxDispatches: 2})
 }
 
 // tiny is encoder.Tiny: every module kind of MobileSAM at a size that

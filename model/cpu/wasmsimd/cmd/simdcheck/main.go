@@ -1,10 +1,11 @@
 //go:build js && wasm
 
-// Command simdcheck runs in a browser page (wasm/simd/checksite): it
-// compares model/cpu's Gemm and Conv2D on the WebAssembly SIMD kernel with
-// the plain-Go kernel on many shapes, and package simd's GELU, softmax and
-// depthwise kernels with the plain-Go loops of model/encoder (its exported
-// *Reference functions); with ?bench=1 in the page address it also times both. The result lands in globalThis.simdcheck as JSON
+// Command simdcheck runs in a browser page (model/cpu/wasmsimd/checksite): it
+// compares model/cpu's Gemm and its HWC convolutions on the WebAssembly SIMD
+// kernel with the plain-Go kernel on many shapes, and package wasmsimd's
+// GELU, softmax and depthwise kernels with model/cpu's plain-Go loops (its
+// exported *Reference functions); with ?bench=1 in the page address it also
+// times both. The result lands in globalThis.simdcheck as JSON
 // (see report), for the Go test and `busam bench browser` to read.
 package main
 
@@ -135,7 +136,9 @@ func gemmChecks() []check {
 	return out
 }
 
-// convChecks covers the bias epilogue (Conv2D adds its bias in the kernel).
+// convChecks runs dense convolutions the way the encoder does on HWC maps
+// (im2col rows, then Linear, then the bias), on the SIMD kernel and on
+// plain Go.
 func convChecks() []check {
 	rng := rand.New(rand.NewPCG(3, 4))
 	var out []check
@@ -144,19 +147,25 @@ func convChecks() []check {
 		{InC: 8, InH: 17, InW: 19, OutC: 12, KH: 3, KW: 3, Stride: 2, Pad: 1, Groups: 1},
 		{InC: 64, InH: 32, InW: 32, OutC: 128, KH: 3, KW: 3, Stride: 1, Pad: 1, Groups: 1},
 	} {
-		outH := (p.InH+2*p.Pad-p.KH)/p.Stride + 1
-		outW := (p.InW+2*p.Pad-p.KW)/p.Stride + 1
+		outH, outW := p.OutSize()
 		src := randSlice(rng, p.InC*p.InH*p.InW)
-		w := randSlice(rng, p.OutC*p.InC/p.Groups*p.KH*p.KW)
+		w := randSlice(rng, p.OutC*p.InC*p.KH*p.KW)
 		bias := randSlice(rng, p.OutC)
+		kc := p.KH * p.KW * p.InC
+		col := make([]float32, outH*outW*kc)
+		cpu.Im2colRows(col, src, p.InH, p.InW, p.InC, p.KH, p.Stride, p.Pad, outW, 0, outH)
+		conv := func(dst []float32) {
+			cpu.Linear(dst, col, outH*outW, kc, p.OutC, w, false)
+			cpu.BiasAct(dst, outH*outW, p.OutC, bias, false)
+		}
 		got := make([]float32, p.OutC*outH*outW)
 		want := make([]float32, len(got))
-		cpu.Conv2D(got, src, w, bias, p)
+		conv(got)
 		must(cpu.SetWasmSIMD(false))
-		cpu.Conv2D(want, src, w, bias, p)
+		conv(want)
 		must(cpu.SetWasmSIMD(true))
-		name := fmt.Sprintf("conv2d %+v", p)
-		out = append(out, compare(name, got, want, float64(p.InC*p.KH*p.KW)+1, p.OutC, outH*outW, outH*outW))
+		name := fmt.Sprintf("conv2d hwc %+v", p)
+		out = append(out, compare(name, got, want, float64(kc)+1, outH*outW, p.OutC, p.OutC))
 	}
 	return out
 }

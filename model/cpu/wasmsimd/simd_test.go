@@ -1,4 +1,4 @@
-package simd
+package wasmsimd
 
 import (
 	"bytes"
@@ -37,7 +37,7 @@ func TestModulesMatchSources(t *testing.T) {
 				t.Fatal(err)
 			}
 			if !bytes.Equal(m.embedded, want) {
-				t.Fatalf("%s.wasm (%d bytes) is stale: wat2wasm %s.wat gives %d bytes; run: wat2wasm wasm/simd/%s.wat -o wasm/simd/%s.wasm",
+				t.Fatalf("%s.wasm (%d bytes) is stale: wat2wasm %s.wat gives %d bytes; run: wat2wasm model/cpu/wasmsimd/%s.wat -o model/cpu/wasmsimd/%s.wasm",
 					m.name, len(m.embedded), m.name, len(want), m.name, m.name)
 			}
 		})

@@ -1,7 +1,7 @@
 //go:build !js
 
 // Package checksite builds and serves the page that runs the WebAssembly
-// SIMD check program (wasm/simd/cmd/simdcheck) in a browser: the program
+// SIMD check program (model/cpu/wasmsimd/cmd/simdcheck) in a browser: the program
 // compiled for js/wasm, Go's wasm_exec.js and index.html, in one folder.
 // The browser test of the SIMD kernel and `busam bench browser` use it.
 package checksite
@@ -21,7 +21,7 @@ import (
 var indexHTML []byte
 
 // Program is the import path of the check program.
-const Program = "github.com/busam/busam/wasm/simd/cmd/simdcheck"
+const Program = "github.com/busam/busam/model/cpu/wasmsimd/cmd/simdcheck"
 
 // Build writes index.html, wasm_exec.js and simdcheck.wasm into dir,
 // compiling the program with the go command found in PATH.

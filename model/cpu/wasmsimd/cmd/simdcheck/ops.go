@@ -9,8 +9,8 @@ import (
 	"slices"
 	"time"
 
-	"github.com/busam/busam/model/encoder"
-	"github.com/busam/busam/wasm/simd"
+	"github.com/busam/busam/model/cpu"
+	"github.com/busam/busam/model/cpu/wasmsimd"
 )
 
 // opsChecks compares the SIMD GELU, softmax and depthwise kernels with the
@@ -33,10 +33,10 @@ func opsChecks() []check {
 				b = bias
 			}
 			got, want := slices.Clone(x), slices.Clone(x)
-			if !simd.GELU(got, b) {
-				panic("simd.GELU did nothing")
+			if !wasmsimd.GELU(got, b) {
+				panic("wasmsimd.GELU did nothing")
 			}
-			encoder.GELURowReference(want, b)
+			cpu.GELURowReference(want, b)
 			add(fmt.Sprintf("gelu n=%d bias=%v", n, withBias), got, want)
 		}
 	}
@@ -45,10 +45,10 @@ func opsChecks() []check {
 			x := randScaled(rng, n, scale)
 			x[n/3] = -1e30 // exp underflow: exactly 0
 			got, want := slices.Clone(x), slices.Clone(x)
-			if !simd.Softmax(got) {
-				panic("simd.Softmax did nothing")
+			if !wasmsimd.Softmax(got) {
+				panic("wasmsimd.Softmax did nothing")
 			}
-			encoder.SoftmaxRowReference(want)
+			cpu.SoftmaxRowReference(want)
 			add(fmt.Sprintf("softmax n=%d scale=%g", n, scale), got, want)
 		}
 	}
@@ -70,12 +70,12 @@ func opsChecks() []check {
 					ox0, ox1 = 0, ow
 				}
 				row := got[oy*ow*p.c : (oy+1)*ow*p.c]
-				if !simd.Depthwise(row, src, p.h, p.wd, p.c, p.k, p.stride, oy, ox0, ox1, w, bias, act) {
-					panic("simd.Depthwise did nothing")
+				if !wasmsimd.Depthwise(row, src, p.h, p.wd, p.c, p.k, p.stride, oy, ox0, ox1, w, bias, act) {
+					panic("wasmsimd.Depthwise did nothing")
 				}
-				encoder.DepthwisePixelsReference(row, src, p.h, p.wd, p.c, p.k, p.stride, oy, 0, ox0, w, bias, act)
-				encoder.DepthwisePixelsReference(row, src, p.h, p.wd, p.c, p.k, p.stride, oy, ox1, ow, w, bias, act)
-				encoder.DepthwisePixelsReference(want[oy*ow*p.c:(oy+1)*ow*p.c], src, p.h, p.wd, p.c, p.k, p.stride, oy, 0, ow, w, bias, act)
+				cpu.DepthwisePixelsReference(row, src, p.h, p.wd, p.c, p.k, p.stride, oy, 0, ox0, w, bias, act)
+				cpu.DepthwisePixelsReference(row, src, p.h, p.wd, p.c, p.k, p.stride, oy, ox1, ow, w, bias, act)
+				cpu.DepthwisePixelsReference(want[oy*ow*p.c:(oy+1)*ow*p.c], src, p.h, p.wd, p.c, p.k, p.stride, oy, 0, ow, w, bias, act)
 			}
 			add(fmt.Sprintf("depthwise %+v gelu=%v", p, act), got, want)
 		}
@@ -106,12 +106,12 @@ func opsBench(reps int) []bench {
 		b := randScaled(rng, c, 1)
 		goMs := med(func() {
 			for r := range rows {
-				encoder.GELURowReference(x[r*c:(r+1)*c], b)
+				cpu.GELURowReference(x[r*c:(r+1)*c], b)
 			}
 		})
 		simdMs := med(func() {
 			for r := range rows {
-				simd.GELU(x[r*c:(r+1)*c], b)
+				wasmsimd.GELU(x[r*c:(r+1)*c], b)
 			}
 		})
 		out = append(out, bench{Name: "GELU 4096 rows x 256", PlainGoMS: goMs, SIMDMS: simdMs})
@@ -121,12 +121,12 @@ func opsBench(reps int) []bench {
 		x := randScaled(rng, rows*n, 3)
 		goMs := med(func() {
 			for r := range rows {
-				encoder.SoftmaxRowReference(x[r*n : (r+1)*n])
+				cpu.SoftmaxRowReference(x[r*n : (r+1)*n])
 			}
 		})
 		simdMs := med(func() {
 			for r := range rows {
-				simd.Softmax(x[r*n : (r+1)*n])
+				wasmsimd.Softmax(x[r*n : (r+1)*n])
 			}
 		})
 		out = append(out, bench{Name: "softmax 20000 rows x 49", PlainGoMS: goMs, SIMDMS: simdMs})
@@ -139,12 +139,12 @@ func opsBench(reps int) []bench {
 		dst := make([]float32, h*wd*c)
 		goMs := med(func() {
 			for oy := range h {
-				encoder.DepthwisePixelsReference(dst[oy*wd*c:], src, h, wd, c, 3, 1, oy, 0, wd, w, bias, true)
+				cpu.DepthwisePixelsReference(dst[oy*wd*c:], src, h, wd, c, 3, 1, oy, 0, wd, w, bias, true)
 			}
 		})
 		simdMs := med(func() {
 			for oy := range h {
-				simd.Depthwise(dst[oy*wd*c:(oy+1)*wd*c], src, h, wd, c, 3, 1, oy, 0, wd, w, bias, true)
+				wasmsimd.Depthwise(dst[oy*wd*c:(oy+1)*wd*c], src, h, wd, c, 3, 1, oy, 0, wd, w, bias, true)
 			}
 		})
 		out = append(out, bench{Name: "depthwise 3x3 + GELU 64x64x256", PlainGoMS: goMs, SIMDMS: simdMs})

@@ -10,14 +10,14 @@ import (
 	"time"
 
 	"github.com/busam/busam/internal/browsertest"
-	"github.com/busam/busam/wasm/simd/checksite"
+	"github.com/busam/busam/model/cpu/wasmsimd/checksite"
 )
 
-// TestSIMDKernelInChromium runs model/cpu's Gemm and Conv2D on the
+// TestSIMDKernelInChromium runs model/cpu's Gemm and HWC convolutions on the
 // WebAssembly SIMD kernel in headless Chromium and compares them with the
 // plain-Go kernel, on the same page, over many shapes (transposes, strides,
 // edge tiles, alpha/beta, NaN in C with beta = 0, conv bias), and the GELU,
-// softmax and depthwise kernels with the encoder's plain-Go loops; then
+// softmax and depthwise kernels with model/cpu's plain-Go loops; then
 // checks that without globalThis.wasm the build falls back to plain Go.
 func TestSIMDKernelInChromium(t *testing.T) {
 	if testing.Short() {

@@ -1,10 +1,8 @@
-package encoder
+package cpu
 
-import "golang.org/x/sys/cpu"
-
-// haveAVX512 selects the assembly versions of the activation and softmax
-// loops (fastmath_amd64.s); they need AVX-512 F and DQ (VANDNPS, VEXTRACTF32X8).
-var haveAVX512 = cpu.X86.HasAVX512F && cpu.X86.HasAVX512DQ
+// The assembly versions of the row loops (fastmath_amd64.s) run where
+// hasAVX512 (kernel_amd64.go) is set; they need AVX-512 F and DQ (VANDNPS,
+// VEXTRACTF32X8).
 
 //go:noescape
 func geluRowAVX512(x, bias *float32, n int)
@@ -15,10 +13,10 @@ func softmaxRowAVX512(x *float32, n int, tail uint16)
 //go:noescape
 func layerNormRowAVX512(dst, src, w, b *float32, c int, eps float32)
 
-// layerNormRow normalizes src into dst (see layerNorm); dst may be src.
-func layerNormRow(dst, src, w, b []float32, eps float32) {
+// LayerNormRow normalizes src into dst (see LayerNorm); dst may be src.
+func LayerNormRow(dst, src, w, b []float32, eps float32) {
 	c := len(src)
-	if haveAVX512 && c > 0 && c%16 == 0 {
+	if hasAVX512 && c > 0 && c%16 == 0 {
 		_, _, _ = dst[c-1], w[c-1], b[c-1]
 		layerNormRowAVX512(&dst[0], &src[0], &w[0], &b[0], c, eps)
 		return
@@ -32,20 +30,20 @@ func attnScoresAVX512(s, q, kT, bias *float32, rows, cols, kd int)
 //go:noescape
 func attnPV32AVX512(o, p, v *float32, rows, n, cols int)
 
-// attentionKernelsFast computes s.o = softmax(s.q s.kT + bias) s.v for one
+// attentionKernelsFast computes s.O = softmax(s.Q s.KT + bias) s.V for one
 // window and head with the AVX-512 kernels, and reports whether it could
 // (they need head dimension 32, MobileSAM's in every stage).
-func attentionKernelsFast(s *windowScratch, bias []float32) bool {
-	if !haveAVX512 || s.kd != 32 {
+func attentionKernelsFast(s *AttentionHead, bias []float32) bool {
+	if !hasAVX512 || s.KD != 32 {
 		return false
 	}
-	_ = bias[s.rows*s.cols-1]
-	attnScoresAVX512(&s.s[0], &s.q[0], &s.kT[0], &bias[0], s.rows, s.cols, s.kd)
-	tail := uint16(1<<(s.n%16) - 1)
-	for i := 0; i < s.rows; i++ {
-		softmaxRowAVX512(&s.s[i*s.cols], s.n, tail)
+	_ = bias[s.Rows*s.Cols-1]
+	attnScoresAVX512(&s.S[0], &s.Q[0], &s.KT[0], &bias[0], s.Rows, s.Cols, s.KD)
+	tail := uint16(1<<(s.N%16) - 1)
+	for i := 0; i < s.Rows; i++ {
+		softmaxRowAVX512(&s.S[i*s.Cols], s.N, tail)
 	}
-	attnPV32AVX512(&s.o[0], &s.s[0], &s.v[0], s.rows, s.n, s.cols)
+	attnPV32AVX512(&s.O[0], &s.S[0], &s.V[0], s.Rows, s.N, s.Cols)
 	return true
 }
 
@@ -55,8 +53,8 @@ func dwRow3x3AVX512(dst, src0, src1, src2, w, bias *float32, c, n, pixStride, ge
 // depthwiseRowFast computes output pixels [ox0, ox1) of row oy of a 3x3
 // depthwise convolution whose taps all lie inside the image columns, and
 // reports whether it could (AVX-512, k = 3, C a multiple of 16).
-func depthwiseRowFast(dst, src []float32, h, wd, c, k, stride, oy, ox0, ox1 int, w, bias []float32, act Activation) bool {
-	if !haveAVX512 || k != 3 || c%16 != 0 || ox1 <= ox0 {
+func depthwiseRowFast(dst, src []float32, h, wd, c, k, stride, oy, ox0, ox1 int, w, bias []float32, gelu bool) bool {
+	if !hasAVX512 || k != 3 || c%16 != 0 || ox1 <= ox0 {
 		return false
 	}
 	// Bounds: the last pixel's last tap and the last output value.
@@ -71,17 +69,17 @@ func depthwiseRowFast(dst, src []float32, h, wd, c, k, stride, oy, ox0, ox1 int,
 		}
 	}
 	g := 0
-	if act == ActGELU {
+	if gelu {
 		g = 1
 	}
 	dwRow3x3AVX512(&dst[ox0*c], rows[0], rows[1], rows[2], &w[0], &bias[0], c, ox1-ox0, stride*c, g)
 	return true
 }
 
-// geluRow sets x[i] = gelu(x[i] + bias[i]); bias may be nil.
-func geluRow(x, bias []float32) {
+// GELURow sets x[i] = gelu(x[i] + bias[i]); bias may be nil.
+func GELURow(x, bias []float32) {
 	n := len(x)
-	if haveAVX512 && n >= 16 {
+	if hasAVX512 && n >= 16 {
 		full := n &^ 15
 		var bp *float32
 		if bias != nil {
@@ -97,9 +95,9 @@ func geluRow(x, bias []float32) {
 	geluRowGo(x, bias)
 }
 
-// softmaxRow replaces row by its softmax, shifted by the row maximum.
-func softmaxRow(row []float32) {
-	if haveAVX512 && len(row) > 0 {
+// SoftmaxRow replaces row by its softmax, shifted by the row maximum.
+func SoftmaxRow(row []float32) {
+	if hasAVX512 && len(row) > 0 {
 		softmaxRowAVX512(&row[0], len(row), uint16(1<<(len(row)%16)-1))
 		return
 	}

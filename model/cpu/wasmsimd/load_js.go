@@ -1,6 +1,6 @@
 //go:build js && wasm
 
-package simd
+package wasmsimd
 
 import (
 	"errors"
@@ -125,7 +125,7 @@ func GELU(x, bias []float32) bool {
 	hasBias, bp := 0, &x[0]
 	if bias != nil {
 		if len(bias) < n {
-			panic(fmt.Sprintf("simd.GELU: %d values but %d biases", n, len(bias)))
+			panic(fmt.Sprintf("wasmsimd.GELU: %d values but %d biases", n, len(bias)))
 		}
 		hasBias, bp = 1, &bias[0]
 	}
@@ -160,7 +160,7 @@ func Depthwise(dst, src []float32, h, wd, c, k, stride, oy, ox0, ox1 int, w, bia
 	// Bounds, so the kernel never strays outside the slices: the whole
 	// input map, the written output pixels, all weights and biases.
 	if len(src) < h*wd*c || len(dst) < ox1*c || ox0 < 0 || len(w) < k*k*c || len(bias) < c || oy < 0 {
-		panic(fmt.Sprintf("simd.Depthwise: slices too short for %dx%dx%d, k %d, pixels [%d,%d)", h, wd, c, k, ox0, ox1))
+		panic(fmt.Sprintf("wasmsimd.Depthwise: slices too short for %dx%dx%d, k %d, pixels [%d,%d)", h, wd, c, k, ox0, ox1))
 	}
 	g := 0
 	if gelu {

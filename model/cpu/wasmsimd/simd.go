@@ -1,4 +1,4 @@
-// Package simd holds busam's hand-written WebAssembly SIMD kernels: the
+// Package wasmsimd holds busam's hand-written WebAssembly SIMD kernels: the
 // WebAssembly text sources (gemm.wat, ops.wat), their compiled modules
 // (gemm.wasm, ops.wasm, made with wabt's wat2wasm and committed so builds
 // need no wabt), and, in js/wasm builds, the Go functions that call them.
@@ -16,11 +16,11 @@
 //
 // To rebuild after editing a .wat file:
 //
-//	wat2wasm wasm/simd/gemm.wat -o wasm/simd/gemm.wasm
-//	wat2wasm wasm/simd/ops.wat -o wasm/simd/ops.wasm
+//	wat2wasm model/cpu/wasmsimd/gemm.wat -o model/cpu/wasmsimd/gemm.wasm
+//	wat2wasm model/cpu/wasmsimd/ops.wat -o model/cpu/wasmsimd/ops.wasm
 //
 // TestModulesMatchSources fails when they disagree (when wabt is installed).
-package simd
+package wasmsimd
 
 import _ "embed"
 
