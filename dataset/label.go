@@ -1,50 +1,23 @@
 package dataset
 
-import (
-	"fmt"
-	"strings"
-)
+import "github.com/busam/busam/model/label"
 
-// Label is the diagnosis class of an image; its value is the classifier's
-// output index.
-type Label int
+// Label is the diagnosis class of an image (model/label; kept here under
+// its old name, as every importer and manifest uses it).
+type Label = label.Label
 
 // The classes, in classifier output order.
 const (
-	Normal Label = iota
-	Benign
-	Malignant
+	Normal    = label.Normal
+	Benign    = label.Benign
+	Malignant = label.Malignant
 )
 
 // NumLabels is the number of classes the classifier predicts.
-const NumLabels = 3
+const NumLabels = label.NumLabels
 
 // AllLabels lists every class in output order.
-var AllLabels = []Label{Normal, Benign, Malignant}
-
-var labelNames = [NumLabels]string{"normal", "benign", "malignant"}
-
-// String returns the lower-case class name ("normal", "benign", "malignant").
-func (l Label) String() string {
-	if l.Valid() {
-		return labelNames[l]
-	}
-	return fmt.Sprintf("Label(%d)", int(l))
-}
-
-// Valid reports whether l is one of the three classes.
-func (l Label) Valid() bool { return l >= 0 && int(l) < NumLabels }
-
-// HasLesion reports whether images of this class must show a lesion.
-func (l Label) HasLesion() bool { return l == Benign || l == Malignant }
+var AllLabels = label.AllLabels
 
 // ParseLabel accepts a class name in any case, with surrounding spaces.
-func ParseLabel(s string) (Label, error) {
-	name := strings.ToLower(strings.TrimSpace(s))
-	for i, n := range labelNames {
-		if n == name {
-			return Label(i), nil
-		}
-	}
-	return 0, fmt.Errorf("unknown label %q (want normal, benign or malignant)", s)
-}
+func ParseLabel(s string) (Label, error) { return label.ParseLabel(s) }

@@ -10,10 +10,10 @@ import (
 	"math"
 	"time"
 
-	"github.com/busam/busam/dataset"
 	"github.com/busam/busam/imageio"
 	"github.com/busam/busam/model/encoder"
 	"github.com/busam/busam/model/heads"
+	"github.com/busam/busam/model/label"
 	"github.com/busam/busam/model/tensor"
 )
 
@@ -24,8 +24,8 @@ type Result struct {
 	Probs []float32 // class probabilities, in the order of Classes
 	// Classes names the entries of Probs (normal, benign, malignant; or
 	// benign, malignant for a two-class model).
-	Classes []dataset.Label
-	Label   dataset.Label // the most probable class
+	Classes []label.Label
+	Label   label.Label // the most probable class
 	// Attention is the classifier's mask-guided pooling weights [1,64,64]
 	// over the padded encoder frame (Geometry says which part is image).
 	Attention *tensor.Tensor
@@ -42,11 +42,11 @@ type Result struct {
 // ClassLabels maps a model's class indices to labels: three classes are
 // normal, benign, malignant; two (data without normal images) are benign,
 // malignant.
-func ClassLabels(classes int) []dataset.Label {
+func ClassLabels(classes int) []label.Label {
 	if classes == 2 {
-		return []dataset.Label{dataset.Benign, dataset.Malignant}
+		return []label.Label{label.Benign, label.Malignant}
 	}
-	return []dataset.Label{dataset.Normal, dataset.Benign, dataset.Malignant}[:min(classes, 3)]
+	return []label.Label{label.Normal, label.Benign, label.Malignant}[:min(classes, 3)]
 }
 
 // Heads is what the pipeline needs of the heads: *heads.Model on the
@@ -147,7 +147,7 @@ func combine(outs []heads.Output, headsTime time.Duration, g encoder.Geometry) (
 	}
 	res.Label = res.Classes[best]
 	res.Mask = threshold(logits)
-	if res.Label == dataset.Normal {
+	if res.Label == label.Normal {
 		clear(res.Mask)
 		res.MaskSuppressed = true
 	}

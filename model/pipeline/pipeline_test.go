@@ -11,10 +11,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/busam/busam/dataset"
 	"github.com/busam/busam/internal/testutil"
 	"github.com/busam/busam/model/encoder"
 	"github.com/busam/busam/model/heads"
+	"github.com/busam/busam/model/label"
 	"github.com/busam/busam/model/tensor"
 	"github.com/busam/busam/modelfile"
 )
@@ -118,7 +118,7 @@ func TestPredict(t *testing.T) {
 			if res.Label != wantLabel || res.Classes[want] != wantLabel {
 				t.Errorf("%d classes: label %v, want %v", classes, res.Label, wantLabel)
 			}
-			if res.MaskSuppressed != (wantLabel == dataset.Normal) {
+			if res.MaskSuppressed != (wantLabel == label.Normal) {
 				t.Errorf("%v: MaskSuppressed = %v", wantLabel, res.MaskSuppressed)
 			}
 			if res.MaskSuppressed && slices.Contains(res.Mask, 1) {
@@ -154,10 +154,10 @@ func TestPredictRejectsBadInput(t *testing.T) {
 func TestClassLabels(t *testing.T) {
 	cases := []struct {
 		classes int
-		want    []dataset.Label
+		want    []label.Label
 	}{
-		{2, []dataset.Label{dataset.Benign, dataset.Malignant}},
-		{3, []dataset.Label{dataset.Normal, dataset.Benign, dataset.Malignant}},
+		{2, []label.Label{label.Benign, label.Malignant}},
+		{3, []label.Label{label.Normal, label.Benign, label.Malignant}},
 	}
 	for _, c := range cases {
 		if got := ClassLabels(c.classes); !slices.Equal(got, c.want) {
