@@ -2,12 +2,10 @@ package main
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -16,25 +14,18 @@ import (
 	"strings"
 	"time"
 
-	"github.com/andybalholm/brotli"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
+	"github.com/busam/busam/internal/browsertest"
 	"github.com/busam/busam/model/cpu/wasmsimd/checksite"
+	"github.com/busam/busam/wasm/assemble"
 )
 
 func init() {
 	registerBench("browser", "headless Chromium: busam (WebGPU, Go wasm + SIMD) vs onnxruntime-web on one BUSI image; download sizes", benchBrowser)
 }
 
-// browserFlags are Chromium's switches for the run: headless, WebGPU on
-// (SwiftShader where there is no GPU), no traffic of its own.
-var browserFlags = map[string]any{
-	"headless": "new", "enable-unsafe-webgpu": true, "no-sandbox": true,
-	"disable-background-networking": true, "disable-component-update": true, "disable-sync": true,
-	"no-first-run": true, "disable-quic": true, "disable-extensions": true, "disable-dev-shm-usage": true,
-	"no-default-browser-check": true, "mute-audio": true,
-}
 
 type browserBenchOpts struct {
 	size, full, reps        int
@@ -52,7 +43,7 @@ func benchBrowser(args []string) error {
 	}
 	data := os.Getenv("BUSAM_DATA")
 	if data == "" {
-		data = "/work/shared/data/Dataset_BUSI_with_GT"
+		data = filepath.Join(root, "..", "shared", "data", "Dataset_BUSI_with_GT")
 	}
 	var o browserBenchOpts
 	fs := flag.NewFlagSet("bench browser", flag.ContinueOnError)
@@ -65,7 +56,11 @@ func benchBrowser(args []string) error {
 	fs.StringVar(&o.ortweb, "ortweb", filepath.Join(root, "tools", "ortweb"), "folder with bench.html and node_modules/onnxruntime-web (npm ci --ignore-scripts)")
 	fs.StringVar(&o.web, "web", filepath.Join(root, "dist", "web"), "assembled app whose first-visit download is measured ('' to skip)")
 	fs.StringVar(&o.out, "out", filepath.Join(cache, "bench", "browser.md"), "Markdown file the table is written to")
-	fs.StringVar(&o.chromium, "chromium", "/usr/bin/chromium", "browser executable")
+	chromium := os.Getenv("BUSAM_CHROMIUM")
+	if chromium == "" {
+		chromium = browsertest.DefaultChromium
+	}
+	fs.StringVar(&o.chromium, "chromium", chromium, "browser executable (default $BUSAM_CHROMIUM, else Debian's)")
 	fs.BoolVar(&o.webgpu, "webgpu", true, "run the WebGPU backends (at -size)")
 	fs.BoolVar(&o.plainFull, "plain-full", false, "also run the plain-Go CPU path at -full (minutes)")
 	fs.BoolVar(&o.gemm, "gemm", true, "also time Gemm in the page: plain-Go vs wasm SIMD kernel")
@@ -165,7 +160,7 @@ func runBrowserBench(o browserBenchOpts) (string, error) {
 	base := "http://" + ln.Addr().String()
 
 	allocOpts := []chromedp.ExecAllocatorOption{chromedp.ExecPath(o.chromium), chromedp.UserDataDir(filepath.Join(tmp, "profile"))}
-	for k, v := range browserFlags {
+	for k, v := range browsertest.Flags {
 		allocOpts = append(allocOpts, chromedp.Flag(k, v))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Hour)
@@ -413,7 +408,7 @@ func addSizes(d *download, files []string) error {
 }
 
 // compressedSizes returns the sizes of p.gz and p.br when they exist, else
-// of p compressed here (gzip -9, brotli quality 9).
+// of p compressed as the assembled app would (wasm/assemble.Compressed).
 func compressedSizes(p string) (gz, br int64, err error) {
 	if st, err := os.Stat(p + ".gz"); err == nil {
 		gz = st.Size()
@@ -428,28 +423,18 @@ func compressedSizes(p string) (gz, br int64, err error) {
 	if err != nil {
 		return 0, 0, err
 	}
+	g, b, err := assemble.Compressed(p, data, false)
+	if err != nil {
+		return 0, 0, err
+	}
 	if gz == 0 {
-		var b countWriter
-		w, _ := gzip.NewWriterLevel(&b, gzip.BestCompression)
-		w.Write(data)
-		w.Close()
-		gz = b.n
+		gz = int64(len(g))
 	}
 	if br == 0 {
-		var b countWriter
-		w := brotli.NewWriterLevel(&b, 9)
-		w.Write(data)
-		w.Close()
-		br = b.n
+		br = int64(len(b))
 	}
 	return gz, br, nil
 }
-
-type countWriter struct{ n int64 }
-
-func (c *countWriter) Write(p []byte) (int, error) { c.n += int64(len(p)); return len(p), nil }
-
-var _ io.Writer = (*countWriter)(nil)
 
 func (r browserResults) markdown() string {
 	var b bytes.Buffer

@@ -84,16 +84,15 @@ func compressFile(p string, best bool, logf func(string, ...any)) error {
 	if len(data) < minCompressSize {
 		return nil
 	}
+	gz, br, err := Compressed(p, data, best)
+	if err != nil {
+		return fmt.Errorf("assemble: compress %s: %w", p, err)
+	}
 	for _, enc := range []struct {
 		suffix string
-		fn     func([]byte) ([]byte, error)
-	}{{".gz", gzipBytes}, {".br", func(b []byte) ([]byte, error) {
-		return brotliBytes(b, best || bestAlways[strings.ToLower(filepath.Ext(p))])
-	}}} {
-		c, err := enc.fn(data)
-		if err != nil {
-			return fmt.Errorf("assemble: compress %s: %w", p, err)
-		}
+		c      []byte
+	}{{".gz", gz}, {".br", br}} {
+		c := enc.c
 		if float64(len(c)) > (1-minSaving)*float64(len(data)) {
 			continue
 		}
@@ -103,6 +102,17 @@ func compressFile(p string, best bool, logf func(string, ...any)) error {
 		logf("compress %s%s: %d -> %d bytes", filepath.Base(p), enc.suffix, len(data), len(c))
 	}
 	return nil
+}
+
+// Compressed is data (the file name) gzipped and brotli-compressed as the
+// assembled app serves it: brotli's quality depends on the size and kind of
+// file unless best. Benchmarks use it to size files the app would compress.
+func Compressed(name string, data []byte, best bool) (gz, br []byte, err error) {
+	if gz, err = gzipBytes(data); err != nil {
+		return nil, nil, err
+	}
+	br, err = brotliBytes(data, best || bestAlways[strings.ToLower(filepath.Ext(name))])
+	return gz, br, err
 }
 
 // gzipBytes compresses deterministically (no name, no time in the header).
