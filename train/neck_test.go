@@ -123,7 +123,7 @@ func TestTuneNeck(t *testing.T) {
 		t.Fatal(err)
 	}
 	tr := &trainer{opt: o, model: m, loss: MaskLoss{o.BCEWeight, o.DiceWeight}, weights: []float64{1, 1, 1}, workers: 2, neck: neck}
-	if got := tr.evaluate(val); math.Abs(got.ValDice-res.Best.ValDice) > 1e-12 || got.ValAcc != res.Best.ValAcc {
+	if got, err := tr.evaluate(val); err != nil || math.Abs(got.ValDice-res.Best.ValDice) > 1e-12 || got.ValAcc != res.Best.ValAcc {
 		t.Errorf("loaded heads + neck score Dice %v acc %v, the best epoch had %v, %v", got.ValDice, got.ValAcc, res.Best.ValDice, res.Best.ValAcc)
 	}
 	var back Manifest

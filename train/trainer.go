@@ -250,7 +250,10 @@ func Run(opt Options, train, val []*Example) (*Result, error) {
 			bar.Finish()
 			fmt.Fprintln(opt.Progress)
 		}
-		st := t.evaluate(val)
+		st, err := t.evaluate(val)
+		if err != nil {
+			return nil, err
+		}
 		st.Epoch, st.LR = epoch, lr
 		st.TrainMaskLoss, st.TrainClassLoss = maskLoss/float64(len(train)), classLoss/float64(len(train))
 		st.TrainLoss = st.TrainMaskLoss + st.TrainClassLoss
@@ -458,24 +461,31 @@ type evalOne struct {
 }
 
 // evaluate scores the model on val (no flip, no dropout).
-func (t *trainer) evaluate(val []*Example) EpochStats {
+func (t *trainer) evaluate(val []*Example) (EpochStats, error) {
 	outs := make([]evalOne, len(val))
+	errs := make([]error, len(val))
 	cpu.ParallelEach(len(val), t.workers, func(i int) {
-		outs[i] = t.evalSample(val[i])
+		outs[i], errs[i] = t.evalSample(val[i])
 	})
-	return summarize(outs, t.opt.Model.Classes)
+	if err := errors.Join(errs...); err != nil {
+		return EpochStats{}, err
+	}
+	return summarize(outs, t.opt.Model.Classes), nil
 }
 
-func (t *trainer) evalSample(e *Example) evalOne {
+func (t *trainer) evalSample(e *Example) (evalOne, error) {
 	in, _ := t.input(e, 0, false)
-	out := t.model.Forward(in)
+	out, err := t.model.Predict(in)
+	if err != nil {
+		return evalOne{}, fmt.Errorf("train: validating on %s: %w", e.ID, err)
+	}
 	ml, _ := t.loss.Eval(out.MaskLogits, e.Target[0], e.ValidW, e.ValidH, e.Lesion)
 	cl, _ := CrossEntropy(out.ClassLogits, e.Class, t.opt.ClassWeight*t.weights[e.Class])
 	r := evalOne{loss: ml + cl, pred: argmax(out.ClassLogits), class: e.Class, dice: -1}
 	if e.Lesion {
 		r.dice = FrameDice(out.MaskLogits, e.Target[0], e.ValidW, e.ValidH)
 	}
-	return r
+	return r, nil
 }
 
 func summarize(outs []evalOne, classes int) EpochStats {

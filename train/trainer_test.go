@@ -101,7 +101,7 @@ func TestTrainLearnsBlobs(t *testing.T) {
 			}
 			// The returned model holds the best epoch's weights.
 			tr := &trainer{opt: blobOptions(kind), model: res.Model, loss: MaskLoss{1, 1}, weights: []float64{1, 1, 1}, workers: 2}
-			if got := tr.evaluate(val); math.Abs(got.ValDice-res.Best.ValDice) > 1e-12 {
+			if got, err := tr.evaluate(val); err != nil || math.Abs(got.ValDice-res.Best.ValDice) > 1e-12 {
 				t.Errorf("returned model scores Dice %v, best epoch had %v", got.ValDice, res.Best.ValDice)
 			}
 			t.Logf("%s: loss %.3f -> %.3f, best epoch %d: Dice %.3f, bal. acc %.3f", kind, first.TrainLoss, last.TrainLoss, res.BestEpoch, res.Best.ValDice, res.Best.ValBalAcc)

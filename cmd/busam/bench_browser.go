@@ -26,7 +26,6 @@ func init() {
 	registerBench("browser", "headless Chromium: busam (WebGPU, Go wasm + SIMD) vs onnxruntime-web on one BUSI image; download sizes", benchBrowser)
 }
 
-
 type browserBenchOpts struct {
 	size, full, reps        int
 	image, weights, onnx    string

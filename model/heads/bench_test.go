@@ -25,7 +25,9 @@ func benchStep(b *testing.B, kind string, train bool) {
 	b.ResetTimer()
 	for range b.N {
 		if !train {
-			m.Forward(in)
+			if _, err := m.Predict(in); err != nil {
+				b.Fatal(err)
+			}
 			continue
 		}
 		_, tape := m.ForwardTrain(in, rng)

@@ -250,13 +250,6 @@ func (m *Model) Predict(in Input) (Output, error) {
 	return m.infer(in)
 }
 
-// Forward runs the model in inference mode (no dropout). An input that
-// fails Check gives an empty Output instead of a panic; use Predict to learn why.
-func (m *Model) Forward(in Input) Output {
-	out, _ := m.Predict(in)
-	return out
-}
-
 // Tape is what a training forward pass keeps for its backward pass: the
 // recorder's notes of one Infer run (record.go).
 type Tape struct {
