@@ -1,10 +1,6 @@
 package dataset
 
 import (
-	"encoding/csv"
-	"errors"
-	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -44,80 +40,42 @@ func isBUSBRA(dir string) bool {
 // Images or masks on disk that no row lists are excluded with that reason.
 // Patients (Case) become groups, so a split keeps a patient's views together.
 func scanBUSBRA(root string) (*Dataset, problems) {
-	var probs problems
 	index := filepath.Join(root, BUSBRAIndex)
-	f, err := os.Open(index)
-	if err != nil {
-		probs.add("%v", err)
-		return nil, probs
-	}
-	defer f.Close()
-	r := csv.NewReader(f)
-	header, err := r.Read()
-	if errors.Is(err, io.EOF) {
-		probs.add("%s: empty file (want a header %s)", index, strings.Join(busbraColumns, ","))
-		return nil, probs
-	}
-	if err != nil {
-		probs.add("%s: %v", index, err)
-		return nil, probs
-	}
-	col := map[string]int{}
-	for i, h := range header {
-		col[strings.TrimSpace(strings.TrimPrefix(h, "\ufeff"))] = i
-	}
-	for _, need := range busbraColumns {
-		if _, ok := col[need]; !ok {
-			probs.add("%s: header lacks the %q column (want %s)", index, need, strings.Join(busbraColumns, ","))
-		}
-	}
-	if len(probs) > 0 {
-		return nil, probs
-	}
 	ds := &Dataset{Root: root}
 	listed := map[string]bool{}
-	for {
-		rec, err := r.Read()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		line, _ := r.FieldPos(0)
-		where := fmt.Sprintf("%s:%d", index, line)
-		if err != nil {
-			probs.add("%s: %v", where, err)
-			var pe *csv.ParseError
-			if errors.As(err, &pe) && pe.Err == csv.ErrFieldCount {
-				continue
-			}
-			break
-		}
-		field := func(name string) string { return strings.TrimSpace(rec[col[name]]) }
+	var probs problems // of the rows; readTable's come first
+	tableProbs := readTable(index, "table", busbraColumns, busbraColumns, func(where string, field func(string) string) {
 		id := field("ID")
 		num, ok := strings.CutPrefix(id, "bus_")
 		if !ok || num == "" || strings.ContainsAny(id, `/\`) {
 			probs.add("%s: ID %q is not of the form bus_NNNN-S", where, id)
-			continue
+			return
 		}
 		label, err := ParseLabel(field("Pathology"))
 		if err != nil {
 			probs.add("%s: %s: pathology: %v", where, id, err)
-			continue
+			return
 		}
 		if label == Normal {
 			probs.add("%s: %s: pathology %q, but every BUS-BRA image shows a lesion (benign or malignant)", where, id, field("Pathology"))
-			continue
+			return
 		}
 		caseID := field("Case")
 		if caseID == "" {
 			probs.add("%s: %s: empty Case (patient) column", where, id)
-			continue
+			return
 		}
 		w, errW := strconv.Atoi(field("Width"))
 		h, errH := strconv.Atoi(field("Height"))
 		if errW != nil || errH != nil || w <= 0 || h <= 0 {
 			probs.add("%s: %s: Width %q / Height %q are not positive integers", where, id, field("Width"), field("Height"))
-			continue
+			return
 		}
+		if listed[id] {
+			probs.add("%s: %s listed twice", where, id)
+			return
+		}
+		listed[id] = true
 		s := Sample{
 			ID:     "Images/" + id,
 			Image:  filepath.Join(root, "Images", id+".png"),
@@ -129,17 +87,16 @@ func scanBUSBRA(root string) (*Dataset, problems) {
 			BIRADS: field("BIRADS"),
 			wantW:  w, wantH: h,
 		}
-		if listed[id] {
-			probs.add("%s: %s listed twice", where, id)
-			continue
-		}
-		listed[id] = true
 		for _, p := range append([]string{s.Image}, s.Masks...) {
 			if _, err := os.Stat(p); err != nil {
 				probs.add("%s: %s: %v", where, id, err)
 			}
 		}
 		ds.Samples = append(ds.Samples, s)
+	})
+	probs = append(tableProbs, probs...)
+	if len(tableProbs) > 0 && len(ds.Samples) == 0 {
+		return nil, probs
 	}
 	// Anything on disk the table does not list is reported, not dropped silently.
 	for _, dir := range []struct{ sub, prefix string }{{"Images", "bus_"}, {"Masks", "mask_"}} {

@@ -2,10 +2,8 @@ package dataset
 
 import (
 	"encoding/csv"
-	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -20,49 +18,8 @@ var ManifestColumns = []string{"image", "mask", "label", "group", "source", "dev
 
 // readManifest reads a CSV manifest; paths in it are relative to its folder.
 func readManifest(path string) (*Dataset, problems) {
-	var probs problems
-	f, err := os.Open(path)
-	if err != nil {
-		probs.add("%v", err)
-		return nil, probs
-	}
-	defer f.Close()
 	root := filepath.Dir(path)
 	ds := &Dataset{Root: root}
-	r := csv.NewReader(f)
-	r.TrimLeadingSpace = true
-	header, err := r.Read()
-	if errors.Is(err, io.EOF) {
-		probs.add("%s: empty manifest (want a header line %s)", path, strings.Join(ManifestColumns, ","))
-		return nil, probs
-	}
-	if err != nil {
-		probs.add("%s: %v", path, err)
-		return nil, probs
-	}
-	col := map[string]int{}
-	for i, h := range header {
-		name := ColumnName(h)
-		if _, dup := col[name]; dup {
-			probs.add("%s: column %q appears twice in the header", path, name)
-		}
-		col[name] = i
-	}
-	for _, need := range []string{"image", "label"} {
-		if _, ok := col[need]; !ok {
-			probs.add("%s: header %q lacks the %q column (want %s)", path, strings.Join(header, ","), need,
-				strings.Join(ManifestColumns, ","))
-		}
-	}
-	if len(probs) > 0 {
-		return nil, probs
-	}
-	field := func(rec []string, name string) string {
-		if i, ok := col[name]; ok && i < len(rec) {
-			return strings.TrimSpace(rec[i])
-		}
-		return ""
-	}
 	resolve := func(p string) string {
 		p = filepath.FromSlash(p)
 		if !filepath.IsAbs(p) {
@@ -70,37 +27,23 @@ func readManifest(path string) (*Dataset, problems) {
 		}
 		return filepath.Clean(p)
 	}
-	for {
-		rec, err := r.Read()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			probs.add("%s: %v", path, err)
-			var pe *csv.ParseError
-			if errors.As(err, &pe) && pe.Err == csv.ErrFieldCount {
-				continue // the row is reported; keep checking the others
-			}
-			break
-		}
-		line, _ := r.FieldPos(0)
-		where := fmt.Sprintf("%s:%d", path, line)
-		img := field(rec, "image")
+	var probs problems // of the rows; readTable's come first
+	tableProbs := readTable(path, "manifest", []string{"image", "label"}, ManifestColumns, func(where string, field func(string) string) {
+		img := field("image")
 		if img == "" {
 			probs.add("%s: empty image path", where)
-			continue
+			return
 		}
-		label, err := ParseLabel(field(rec, "label"))
+		label, err := ParseLabel(field("label"))
 		if err != nil {
 			probs.add("%s: %v", where, err)
-			continue
+			return
 		}
-		s := Sample{Image: resolve(img), Label: label, Group: field(rec, "group"),
-			Source: field(rec, "source"), Device: field(rec, "device")}
-		if p := field(rec, "parent"); p != "" {
+		s := Sample{Image: resolve(img), Label: label, Group: field("group"), Source: field("source"), Device: field("device")}
+		if p := field("parent"); p != "" {
 			s.Parent = resolve(p)
 		}
-		for _, m := range strings.Split(field(rec, "mask"), ";") {
+		for _, m := range strings.Split(field("mask"), ";") {
 			if m = strings.TrimSpace(m); m != "" {
 				s.Masks = append(s.Masks, resolve(m))
 			}
@@ -111,8 +54,12 @@ func readManifest(path string) (*Dataset, problems) {
 		}
 		s.ID = filepath.ToSlash(strings.TrimSuffix(rel, filepath.Ext(rel)))
 		ds.Samples = append(ds.Samples, s)
+	})
+	probs = append(tableProbs, probs...)
+	if len(probs) > 0 && len(ds.Samples) == 0 {
+		return nil, probs
 	}
-	if len(ds.Samples) == 0 && len(probs) == 0 {
+	if len(ds.Samples) == 0 {
 		probs.add("%s: manifest lists no images", path)
 	}
 	return ds, probs
