@@ -12,6 +12,7 @@ import (
 
 	"github.com/busam/busam/dataset"
 	"github.com/busam/busam/metrics"
+	"github.com/busam/busam/model/heads"
 	"github.com/busam/busam/report"
 )
 
@@ -48,6 +49,8 @@ func runCalibrate(args []string) error {
 	minAcc := fs.Float64("sure-accuracy", 0.9, "accuracy the 'sure' answers must reach on validation data")
 	out := fs.String("out", "", "calibration JSON to write (required; an existing file is refused without --force)")
 	md := fs.String("md", "", "also write the test report as Markdown here")
+	headsIn := fs.String("heads", "", "heads file the evals ran (optional): with --heads-out, a copy carrying this calibration is written")
+	headsOut := fs.String("heads-out", "", "heads file to write with the calibration in its metadata (every inference path then applies it)")
 	force := fs.Bool("force", false, "replace --out and --md")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -61,9 +64,22 @@ func runCalibrate(args []string) error {
 	if !(*minAcc > 0 && *minAcc <= 1) {
 		return fmt.Errorf("--sure-accuracy %v not in (0,1]", *minAcc)
 	}
-	for _, p := range []string{*out, *md} {
+	if (*headsIn == "") != (*headsOut == "") {
+		return errors.New("--heads and --heads-out go together")
+	}
+	for _, p := range []string{*out, *md, *headsOut} {
 		if _, err := os.Stat(p); p != "" && err == nil && !*force {
 			return fmt.Errorf("%s exists (use --force to replace it)", p)
+		}
+	}
+	var hm *heads.Model
+	if *headsIn != "" {
+		var err error
+		if hm, err = heads.Load(*headsIn); err != nil {
+			return err
+		}
+		if !hm.Calibration().IsZero() {
+			return fmt.Errorf("--heads %s is calibrated already (its evals show calibrated probabilities): calibrate the uncalibrated heads", *headsIn)
 		}
 	}
 	_, vrecs, err := report.ReadPerImage(*val)
@@ -97,6 +113,16 @@ func runCalibrate(args []string) error {
 	js, _ := json.MarshalIndent(c, "", "  ")
 	if err := writeFileAtomic(*out, func(w io.Writer) error { _, err := w.Write(append(js, '\n')); return err }); err != nil {
 		return err
+	}
+	if hm != nil {
+		hm.Calib = heads.Calibration{Temperature: c.Temperature, SureThreshold: c.SureThreshold, SureAccuracy: c.Val.SureAccuracy, FittedOn: *val}
+		meta, err := heads.Metadata(*headsIn)
+		if err != nil {
+			return err
+		}
+		if err := hm.SaveWithMetadata(*headsOut, meta); err != nil {
+			return err
+		}
 	}
 	if *md != "" {
 		if err := writeFileAtomic(*md, func(w io.Writer) error { _, err := io.WriteString(w, b.String()); return err }); err != nil {

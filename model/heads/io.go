@@ -38,6 +38,15 @@ func (m *Model) SaveWithMetadata(path string, extra map[string]string) error {
 	meta["kind"] = m.Config.Kind
 	meta["classes"] = strconv.Itoa(m.Config.Classes)
 	meta["config"] = string(cfg)
+	delete(meta, calibrationKey)
+	if !m.Calib.IsZero() {
+		if err := m.Calib.validate(); err != nil {
+			return fmt.Errorf("heads: saving %s: %w", path, err)
+		}
+		if meta[calibrationKey], err = encodeCalibration(m.Calib); err != nil {
+			return fmt.Errorf("heads: saving %s: %w", path, err)
+		}
+	}
 	entries := make([]safetensors.Entry, len(m.params), len(m.params)+len(m.EncoderOverrides))
 	for i, p := range m.params {
 		entries[i] = safetensors.F32Entry(p.Name, p.Value)
@@ -82,6 +91,11 @@ func Decode(name string, data []byte) (*Model, error) {
 	m, err := New(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("%w (in %s)", err, name)
+	}
+	if s, ok := meta[calibrationKey]; ok {
+		if m.Calib, err = decodeCalibration(s); err != nil {
+			return nil, fmt.Errorf("heads: %s: bad calibration metadata: %v", name, err)
+		}
 	}
 	names := f.Names()
 	for _, p := range m.params {

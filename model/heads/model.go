@@ -151,6 +151,9 @@ type Model struct {
 	// file as "encoder.<name>"; loaders apply them to the encoder
 	// (encoder.ApplyOverrides) before it runs.
 	EncoderOverrides map[string]*tensor.Tensor
+	// Calib calibrates the class probabilities (busam calibrate); it is
+	// applied by the pipeline, not by Infer, so training never sees it.
+	Calib Calibration
 
 	stem4, stem2    *convBlock // unet only
 	in, up1, up2    *convBlock

@@ -30,6 +30,13 @@ type Result struct {
 	// over the padded encoder frame (Geometry says which part is image).
 	Attention *tensor.Tensor
 	Geometry  encoder.Geometry
+	// Calibrated is set when the heads carry a calibration (busam
+	// calibrate): Probs are then temperature-scaled, and Sure says whether
+	// the top class reaches the threshold fitted on validation data, where
+	// sure answers were right SureAccuracy of the time.
+	Calibrated   bool
+	Sure         bool
+	SureAccuracy float64
 	// MaskSuppressed is set when the model predicted "normal": a normal
 	// image has no lesion, so the mask is cleared to agree with the label.
 	MaskSuppressed bool
@@ -96,13 +103,25 @@ func predictViews(m Heads, g encoder.Geometry, views ...View) (Result, error) {
 		headsTime += time.Since(start)
 		outs[i] = out
 	}
-	return combine(outs, headsTime, g)
+	return combine(outs, headsTime, g, calibrationOf(m))
+}
+
+// calibrationOf is the calibration of heads (or stages) that carry one:
+// *heads.Model and the WebGPU heads both do.
+func calibrationOf(x any) heads.Calibration {
+	if hm, ok := x.(*heads.Model); ok && hm == nil {
+		return heads.Calibration{}
+	}
+	if c, ok := x.(interface{ Calibration() heads.Calibration }); ok {
+		return c.Calibration()
+	}
+	return heads.Calibration{}
 }
 
 // combine turns the heads' outputs on the image (outs[0]) and, if given,
 // its mirror image (outs[1]) into one Result, averaging what they predict
 // (the "postprocess" stage).
-func combine(outs []heads.Output, headsTime time.Duration, g encoder.Geometry) (Result, error) {
+func combine(outs []heads.Output, headsTime time.Duration, g encoder.Geometry, cal heads.Calibration) (Result, error) {
 	if err := checkGeometry(g); err != nil {
 		return Result{}, err
 	}
@@ -137,6 +156,10 @@ func combine(outs []heads.Output, headsTime time.Duration, g encoder.Geometry) (
 	n := float32(len(outs))
 	for c := range res.Probs {
 		res.Probs[c] /= n
+	}
+	if !cal.IsZero() {
+		res.Probs = cal.Apply(res.Probs)
+		res.Calibrated, res.Sure, res.SureAccuracy = true, cal.Sure(res.Probs), cal.SureAccuracy
 	}
 	res.Classes = ClassLabels(classes)
 	best := 0
@@ -233,6 +256,9 @@ func (s hostStages) Decode(emb, input *tensor.Tensor) (heads.Output, error) {
 }
 
 // ReadEmbedding copies emb, which the heads own from Decode on.
+// Calibration is the heads'.
+func (s hostStages) Calibration() heads.Calibration { return calibrationOf(s.m) }
+
 func (hostStages) ReadEmbedding(emb *tensor.Tensor) (*tensor.Tensor, error) { return emb.Clone(), nil }
 
 // EmbeddingReader is Stages that can copy their embedding to the host
@@ -288,7 +314,7 @@ func AnalyzeStages[E any](s Stages[E], img image.Image, opt Options) (Result, er
 		headsTime += time.Since(start)
 		outs = append(outs, out)
 	}
-	res, err := combine(outs, headsTime, g)
+	res, err := combine(outs, headsTime, g, calibrationOf(s))
 	if err != nil {
 		return Result{}, err
 	}

@@ -296,3 +296,50 @@ func TestAnalyzeSizeRejects(t *testing.T) {
 		t.Errorf("Analyze with a nil *encoder.Encoder: %v", err)
 	}
 }
+
+// Heads that carry a calibration get temperature-scaled probabilities and
+// a sure/unsure verdict; the class and the mask do not change.
+func TestPredictCalibrated(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	emb := tensor.New(8, 16, 16)
+	for i := range emb.Data {
+		emb.Data[i] = float32(rng.NormFloat64())
+	}
+	g := encoder.Geometry{OrigW: 64, OrigH: 64, ResizedW: 256, ResizedH: 256, Size: 256}
+	m := tinyModel(t, 3)
+	bias := m.Params()[len(m.Params())-1].Value.Data
+	bias[1] = 1.5 // benign, not overwhelmingly
+	raw, err := Predict(m, emb, nil, g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if raw.Calibrated || raw.Sure {
+		t.Errorf("uncalibrated heads: Calibrated %v Sure %v", raw.Calibrated, raw.Sure)
+	}
+	top := slices.Max(raw.Probs)
+	for _, c := range []struct {
+		cal      heads.Calibration
+		wantSure bool
+	}{
+		{heads.Calibration{Temperature: 3, SureThreshold: 0.999, SureAccuracy: 0.9}, false},
+		{heads.Calibration{Temperature: 0.5, SureThreshold: float64(top) / 2, SureAccuracy: 0.8}, true},
+	} {
+		m.Calib = c.cal
+		res, err := Predict(m, emb, nil, g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := c.cal.Apply(raw.Probs)
+		for k := range want {
+			if math.Abs(float64(res.Probs[k]-want[k])) > 1e-6 {
+				t.Errorf("T=%v: probs %v, want %v", c.cal.Temperature, res.Probs, want)
+			}
+		}
+		if !res.Calibrated || res.Sure != c.wantSure || res.SureAccuracy != c.cal.SureAccuracy {
+			t.Errorf("T=%v: Calibrated %v Sure %v (want %v) SureAccuracy %v", c.cal.Temperature, res.Calibrated, res.Sure, c.wantSure, res.SureAccuracy)
+		}
+		if res.Label != raw.Label || !slices.Equal(res.Mask, raw.Mask) {
+			t.Errorf("T=%v: calibration changed the class or the mask", c.cal.Temperature)
+		}
+	}
+}
