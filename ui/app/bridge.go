@@ -136,6 +136,11 @@ type analysis struct {
 	Attention     []float32
 	AttW, AttH    int
 	Flip          bool // the mirror image was analysed too
+	// Calibrated probabilities; Sure: the top class reaches the threshold
+	// fitted on validation data, where sure answers were right
+	// SureAccuracy of the time.
+	Calibrated, Sure bool
+	SureAccuracy     float64
 }
 
 // picture is an image file decoded by the worker, for display.
@@ -178,7 +183,8 @@ func (m *modelClient) analyze(file js.Value, name string, flip bool) (*analysis,
 		Width: num2int(v.Get("width")), Height: num2int(v.Get("height")),
 		Label: str(v.Get("label")), Backend: str(v.Get("backend")),
 		Probs: numberMap(v.Get("probs")), Timings: numberMap(v.Get("timings")),
-		Flip: v.Get("flip").Truthy(),
+		Flip:       v.Get("flip").Truthy(),
+		Calibrated: v.Get("calibrated").Truthy(), Sure: v.Get("sure").Truthy(), SureAccuracy: num(v.Get("sureAccuracy")),
 	}
 	mask := v.Get("mask")
 	if mask.Type() != js.TypeObject || a.Width <= 0 || a.Height <= 0 || mask.Length() != a.Width*a.Height {

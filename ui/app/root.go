@@ -503,8 +503,35 @@ func title(s string) string {
 	return strings.ToUpper(s[:1]) + s[1:]
 }
 
-// Percent formats a probability.
-func Percent(p float64) string { return fmt.Sprintf("%.1f%%", 100*p) }
+// Percent formats a probability. A model's probability is never certainty:
+// the ends are shown as "> 99.9%" and "< 0.1%", not "100.0%" and "0.0%".
+func Percent(p float64) string {
+	switch {
+	case p > 0.999:
+		return "> 99.9%"
+	case p < 0.001:
+		return "< 0.1%"
+	}
+	return fmt.Sprintf("%.1f%%", 100*p)
+}
+
+// Unsure reports a calibrated answer below the "sure" threshold.
+func (c *Root) Unsure() bool { return c.Result != nil && c.Result.Calibrated && !c.Result.Sure }
+
+// CertaintyText says in plain words how far to trust the class: how often
+// answers as confident as this one were right on held-out images.
+func (c *Root) CertaintyText() string {
+	r := c.Result
+	if r == nil || !r.Calibrated {
+		return ""
+	}
+	acc := fmt.Sprintf("%.0f%%", 100*r.SureAccuracy)
+	if r.Sure {
+		return "Confident answer: on held-out images, answers this confident were right " + acc + " of the time."
+	}
+	return "Unsure: the model is not confident enough to name a class reliably (on held-out images only answers more confident than this were right " +
+		acc + " of the time). Read the class as a guess and the probabilities below as close."
+}
 
 // AreaText is the lesion area in pixels and, with a pixel spacing, mm².
 func (c *Root) AreaText() string {
@@ -631,6 +658,9 @@ func (c *Root) CanvasLabel() string {
 func (c *Root) LabelClass() string {
 	if c.Result == nil {
 		return "label"
+	}
+	if c.Unsure() {
+		return "label label-unsure"
 	}
 	return "label label-" + c.Result.Label
 }

@@ -210,3 +210,31 @@ func TestResultSaysWhetherFlipped(t *testing.T) {
 		}
 	}
 }
+
+func TestPercentNeverClaimsCertainty(t *testing.T) {
+	for p, want := range map[float64]string{1 - 7e-14: "> 99.9%", 0.9994: "> 99.9%", 0.999: "99.9%", 0.5051: "50.5%", 0.001: "0.1%", 3e-9: "< 0.1%", 0: "< 0.1%"} {
+		if got := Percent(p); got != want {
+			t.Errorf("Percent(%v) = %q, want %q", p, got, want)
+		}
+	}
+}
+
+func TestCertainty(t *testing.T) {
+	c := &Root{}
+	if c.CertaintyText() != "" || c.Unsure() {
+		t.Error("no result: no certainty text")
+	}
+	c.Result = &analysis{Label: "malignant", Probs: map[string]float64{"malignant": 0.505, "benign": 0.491, "normal": 0.004}}
+	if c.CertaintyText() != "" || c.Unsure() || c.LabelClass() != "label label-malignant" {
+		t.Errorf("uncalibrated heads: %q, unsure %v, class %q", c.CertaintyText(), c.Unsure(), c.LabelClass())
+	}
+	c.Result.Calibrated, c.Result.SureAccuracy = true, 0.9
+	if !c.Unsure() || c.LabelClass() != "label label-unsure" || !strings.HasPrefix(c.CertaintyText(), "Unsure") ||
+		!strings.Contains(c.CertaintyText(), "90%") || c.LabelText() != "Malignant" {
+		t.Errorf("a calibrated near-tie: %q, unsure %v, class %q", c.CertaintyText(), c.Unsure(), c.LabelClass())
+	}
+	c.Result.Sure = true
+	if c.Unsure() || !strings.HasPrefix(c.CertaintyText(), "Confident") || !strings.Contains(c.CertaintyText(), "right 90%") {
+		t.Errorf("a sure answer: %q", c.CertaintyText())
+	}
+}

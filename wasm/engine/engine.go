@@ -120,6 +120,11 @@ type Result struct {
 	Embedding      []float32
 	EmbeddingShape []int
 	Flip           bool // the mirror image was analysed too (AnalyzeOptions.Flip)
+	// Calibrated: the probabilities are calibrated (the heads carry a
+	// calibration); Sure: the top class reaches the threshold fitted on
+	// validation data, where such answers were right SureAccuracy of the time.
+	Calibrated, Sure bool
+	SureAccuracy     float64
 	Timings        Timings
 	Backend        string
 }
@@ -307,7 +312,8 @@ func toResult(p pipeline.Result, decode, total time.Duration, backend string) (*
 	if len(p.Probs) != len(p.Classes) || len(p.Probs) == 0 {
 		return nil, fmt.Errorf("busam: model returned %d probabilities for %d classes", len(p.Probs), len(p.Classes))
 	}
-	r := &Result{Mask: p.Mask, Width: p.W, Height: p.H, Label: p.Label.String(), Backend: backend}
+	r := &Result{Mask: p.Mask, Width: p.W, Height: p.H, Label: p.Label.String(), Backend: backend,
+		Calibrated: p.Calibrated, Sure: p.Sure, SureAccuracy: p.SureAccuracy}
 	for i, c := range p.Classes {
 		switch c {
 		case dataset.Normal:

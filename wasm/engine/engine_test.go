@@ -241,6 +241,20 @@ func TestToResultRejectsInconsistentModelOutput(t *testing.T) {
 	}
 }
 
+// The calibration's verdict reaches the result the worker returns.
+func TestToResultCarriesCertainty(t *testing.T) {
+	classes := []dataset.Label{dataset.Normal, dataset.Benign, dataset.Malignant}
+	p := pipeline.Result{W: 1, H: 1, Mask: []uint8{0}, Classes: classes, Probs: []float32{0.1, 0.5, 0.4}, Label: dataset.Benign,
+		Calibrated: true, Sure: false, SureAccuracy: 0.93}
+	r, err := toResult(p, 0, 0, "cpu")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.Calibrated || r.Sure || r.SureAccuracy != 0.93 || r.Benign != 0.5 {
+		t.Errorf("result %+v", r)
+	}
+}
+
 func TestLoadInputSize(t *testing.T) {
 	var gotSize int
 	e := New(Candidate{Name: "cpu", Build: func(_ map[string][]byte, size int) (Model, error) { gotSize = size; return fakeModel{}, nil }})

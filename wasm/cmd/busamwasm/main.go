@@ -6,7 +6,7 @@
 //	setManifest(text)        -> Promise<[{role, path, size, sha256}]>
 //	addFile(role, Uint8Array, sha256hex?) -> Promise<void>  (rejects a file whose SHA-256 differs)
 //	load({inputSize, backend, gpu}) -> Promise<{backend, backendReason, files, inputSize}>
-//	analyze(name, Uint8Array, {flip, embedding}?) -> Promise<{mask, width, height, probs, label, timings, backend, attention, flip, embedding?}>
+//	analyze(name, Uint8Array, {flip, embedding}?) -> Promise<{mask, width, height, probs, label, timings, backend, attention, flip, calibrated, sure, sureAccuracy, embedding?}>
 //	decode(name, Uint8Array) -> Promise<{rgba: Uint8ClampedArray, width, height, format, pixelSpacingMM: [row, col]}>
 //	maskPNG(Uint8Array mask, width, height) -> Promise<Uint8Array>  (the mask as an 8-bit PNG)
 //
@@ -271,6 +271,11 @@ func resultToJS(r *engine.Result) map[string]any {
 		"backend":   r.Backend,
 		"flip":      r.Flip,
 		"attention": nil,
+		// calibrated probabilities, and whether the answer is sure (the
+		// top class reaches the threshold fitted on validation data)
+		"calibrated":   r.Calibrated,
+		"sure":         r.Sure,
+		"sureAccuracy": r.SureAccuracy,
 	}
 	if len(r.Attention) > 0 {
 		out["attention"] = map[string]any{
