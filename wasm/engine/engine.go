@@ -125,8 +125,8 @@ type Result struct {
 	// validation data, where such answers were right SureAccuracy of the time.
 	Calibrated, Sure bool
 	SureAccuracy     float64
-	Timings        Timings
-	Backend        string
+	Timings          Timings
+	Backend          string
 }
 
 // MaxImageBytes bounds one uploaded image file (DICOM included).
