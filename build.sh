@@ -61,7 +61,7 @@ build_cli() {
 }
 
 # The heads the app ships: the trained, committed ones (weights/heads/README.md).
-DEFAULT_HEADS=${BUSAM_HEADS:-weights/heads/unet/heads.safetensors}
+DEFAULT_HEADS=${BUSAM_HEADS:-weights/heads/pooled/heads.safetensors}
 
 # The browser downloads the int8 encoder (about a quarter of the float32
 # one). Layers the int8 encoder keeps in fp16: the only groups whose int8 rounding

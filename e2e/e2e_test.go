@@ -403,6 +403,20 @@ func checkMatchesNative(t *testing.T, p page, native pipeline.Result, what strin
 	if got, want := p.areaPixels(), view.Area(native.Mask); math.Abs(float64(got-want)) > 20+0.01*float64(want) {
 		t.Errorf("%s: page shows a lesion of %d px, the native mask has %d", what, got, want)
 	}
+	// With calibrated heads the page says whether the answer is sure, as
+	// the native pipeline decides it; without, it claims nothing.
+	certainty, err := browsertest.Eval[string](p.b, `document.getElementById('certainty')?.textContent.trim() ?? ''`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	switch {
+	case !native.Calibrated && certainty != "":
+		t.Errorf("%s: uncalibrated heads, yet the page says %q", what, certainty)
+	case native.Calibrated && native.Sure && !strings.HasPrefix(certainty, "Confident"):
+		t.Errorf("%s: the native answer is sure (p %v), the page says %q", what, native.Probs, certainty)
+	case native.Calibrated && !native.Sure && !strings.HasPrefix(certainty, "Unsure"):
+		t.Errorf("%s: the native answer is unsure (p %v), the page says %q", what, native.Probs, certainty)
+	}
 }
 
 // maskDiff counts the pixels where two masks of one image differ.
