@@ -9,7 +9,7 @@ import (
 )
 
 // BenchmarkReadEncoder parses and validates the converted encoder and
-// decodes every tensor to float32 (what encoder.Load does).
+// decodes every tensor to float32 (what modelfile.ReadTensors does).
 func BenchmarkReadEncoder(b *testing.B) {
 	path := testutil.Need(b, filepath.Join(testutil.CacheDir(b), "weights", "encoder.safetensors"), "converted encoder.safetensors")
 	data, err := os.ReadFile(path)
