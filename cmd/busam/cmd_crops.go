@@ -7,7 +7,6 @@ import (
 	"os"
 
 	"github.com/busam/busam/dataset"
-	"github.com/busam/busam/dataset/split"
 )
 
 func init() {
@@ -41,17 +40,9 @@ func runCrops(args []string) error {
 	if err != nil {
 		return err
 	}
-	sp, err := split.LoadFor(*splitPath, ds)
+	samples, err := evalSamples(ds, *splitPath, "train") // the split's samples, checked against ds
 	if err != nil {
 		return err
-	}
-	var samples []dataset.Sample
-	for _, id := range sp.Train {
-		s, ok := ds.ByID(id)
-		if !ok {
-			return fmt.Errorf("%s lists %q, which is not in %s", *splitPath, id, ds.Root)
-		}
-		samples = append(samples, s)
 	}
 	path, st, err := dataset.WriteNormalCrops(samples, *out, rule)
 	if err != nil {
