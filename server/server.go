@@ -40,6 +40,7 @@ type Config struct {
 type Handler struct {
 	web, model *os.Root
 	logf       func(format string, args ...any)
+	limiter    logLimiter
 
 	mu    sync.Mutex
 	etags map[etagKey]string
@@ -54,7 +55,7 @@ func New(cfg Config) (*Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := &Handler{web: web, logf: cfg.Logf, etags: map[etagKey]string{}}
+	h := &Handler{web: web, logf: cfg.Logf, etags: map[etagKey]string{}, limiter: logLimiter{now: time.Now}}
 	if cfg.ModelDir != "" {
 		if h.model, err = openDir(cfg.ModelDir); err != nil {
 			web.Close()
@@ -241,7 +242,7 @@ func (h *Handler) etag(root *os.Root, name string, f *os.File, st fs.FileInfo) (
 }
 
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, code int, msg string) {
-	h.logf("%s %s: %d %s", r.Method, r.URL.Path, code, msg)
+	h.logRequest(r, code, msg)
 	hdr := w.Header()
 	hdr.Del("Content-Encoding")
 	hdr.Del("ETag")
