@@ -86,5 +86,5 @@ func (h *Handler) logRequest(r *http.Request, code int, msg string) {
 	if suppressed > 0 {
 		h.logf("%s: %d log lines suppressed (more than %d a second)", logField(client), suppressed, logBurst)
 	}
-	h.logf("%s %s %s: %d %s", logField(client), logField(r.Method), logField(r.URL.Path), code, msg)
+	h.logf("%s %s %s %s: %d %s", logField(client), logField(r.Method), logField(r.Host), logField(r.URL.Path), code, msg)
 }

@@ -88,3 +88,37 @@ func TestLogLinesRateLimitedPerClient(t *testing.T) {
 		t.Errorf("after the flood: %q", tail)
 	}
 }
+
+func TestAllowedHosts(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "index.html"), []byte("<!doctype html>"), 0o644)
+	sink := &logSink{}
+	h, err := New(Config{WebDir: dir, Logf: sink.logf, AllowedHosts: []string{"localhost", "192.168.1.20", "::1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for host, want := range map[string]int{
+		"localhost:8080": http.StatusOK, "LOCALHOST": http.StatusOK, "192.168.1.20:8080": http.StatusOK, "[::1]:8080": http.StatusOK,
+		"rebind.attacker.example": http.StatusMisdirectedRequest, "192.168.1.21:8080": http.StatusMisdirectedRequest, "": http.StatusMisdirectedRequest,
+	} {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.Host = host
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if w.Code != want {
+			t.Errorf("Host %q: %d, want %d", host, w.Code, want)
+		}
+	}
+	if len(sink.lines) != 3 || !strings.Contains(strings.Join(sink.lines, "\n"), `"rebind.attacker.example"`) {
+		t.Errorf("log %q: want the 3 refused hosts, quoted", sink.lines)
+	}
+	// without a list every host is answered
+	open, _ := New(Config{WebDir: dir})
+	r := httptest.NewRequest("GET", "/", nil)
+	r.Host = "anything.example"
+	w := httptest.NewRecorder()
+	open.ServeHTTP(w, r)
+	if w.Code != http.StatusOK {
+		t.Errorf("no allow-list: %d", w.Code)
+	}
+}

@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
 	"net/http"
 	"os"
 	"strings"
@@ -34,6 +35,11 @@ type Config struct {
 	ModelDir string
 	// Logf, if set, receives one line per failed request (nil: silent).
 	Logf func(format string, args ...any)
+	// AllowedHosts, when not empty, are the only Host header values
+	// (without port, any case) answered; others get 421 Misdirected
+	// Request. It stops DNS-rebinding pages from reading the server
+	// under a name of theirs.
+	AllowedHosts []string
 }
 
 // Handler serves a Config's folders. Create it with New.
@@ -41,6 +47,7 @@ type Handler struct {
 	web, model *os.Root
 	logf       func(format string, args ...any)
 	limiter    logLimiter
+	hosts      map[string]bool // nil: any Host
 
 	mu    sync.Mutex
 	etags map[etagKey]string
@@ -64,6 +71,12 @@ func New(cfg Config) (*Handler, error) {
 	}
 	if h.logf == nil {
 		h.logf = func(string, ...any) {}
+	}
+	for _, name := range cfg.AllowedHosts {
+		if h.hosts == nil {
+			h.hosts = map[string]bool{}
+		}
+		h.hosts[hostOnly(name)] = true
 	}
 	return h, nil
 }
@@ -97,6 +110,10 @@ const HealthPath = "/healthz"
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	setSecurityHeaders(w.Header())
+	if h.hosts != nil && !h.hosts[hostOnly(r.Host)] {
+		h.fail(w, r, http.StatusMisdirectedRequest, "unknown host (busam serve --allowed-hosts lists the names it answers to)")
+		return
+	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
 		h.fail(w, r, http.StatusMethodNotAllowed, "method not allowed")
@@ -248,4 +265,13 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, code int, msg str
 	hdr.Del("ETag")
 	hdr.Set("Cache-Control", "no-store")
 	http.Error(w, msg, code)
+}
+
+// hostOnly is a Host header's name without port and brackets, lower-case.
+func hostOnly(hostport string) string {
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	}
+	return strings.ToLower(strings.Trim(host, "[]"))
 }

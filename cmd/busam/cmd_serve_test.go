@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -63,5 +64,42 @@ func TestServeCommandRefusesBadFlags(t *testing.T) {
 	os.WriteFile(filepath.Join(web, "index.html"), []byte("x"), 0o644)
 	if err := serve(context.Background(), []string{"--web", web, "--weights", empty}, nil); err == nil || !strings.Contains(err.Error(), "manifest") {
 		t.Errorf("--weights without a manifest: %v", err)
+	}
+}
+
+func TestAllowedHostsFlag(t *testing.T) {
+	for _, c := range []struct {
+		flag, addr string
+		none       bool
+		has        []string
+		err        bool
+	}{
+		{"", "127.0.0.1:8080", true, nil, false},
+		{"", "localhost:8080", true, nil, false},
+		{"", "[::1]:8080", true, nil, false},
+		{"", "0.0.0.0:8080", false, []string{"localhost", "127.0.0.1"}, false},
+		{"", ":8080", false, []string{"localhost"}, false},
+		{"", "192.0.2.5:8080", false, []string{"192.0.2.5", "localhost"}, false},
+		{"*", "0.0.0.0:8080", true, nil, false},
+		{"busam.lan, 10.0.0.2", "0.0.0.0:8080", false, []string{"busam.lan", "10.0.0.2"}, false},
+		{"a,,b", "0.0.0.0:8080", false, nil, true},
+		{"", "no-port", false, nil, true},
+	} {
+		got, err := allowedHosts(c.flag, c.addr)
+		if (err != nil) != c.err {
+			t.Errorf("%q %q: err %v", c.flag, c.addr, err)
+			continue
+		}
+		if c.err {
+			continue
+		}
+		if c.none != (len(got) == 0) {
+			t.Errorf("%q %q: hosts %v, want none = %v", c.flag, c.addr, got, c.none)
+		}
+		for _, h := range c.has {
+			if !slices.Contains(got, h) {
+				t.Errorf("%q %q: hosts %v lack %s", c.flag, c.addr, got, h)
+			}
+		}
 	}
 }
