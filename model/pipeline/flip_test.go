@@ -70,6 +70,11 @@ func TestPredictFlipAveragesMirroredViews(t *testing.T) {
 			t.Errorf("class %d: probabilities %v / %v, want the mean %v", c, ab.Probs[c], ba.Probs[c], want)
 		}
 	}
+	// each view's own probabilities come along, in view order
+	if len(ab.ViewProbs) != 2 || !slices.Equal(ab.ViewProbs[0], ra.Probs) || !slices.Equal(ab.ViewProbs[1], rb.Probs) ||
+		!slices.Equal(ba.ViewProbs[0], rb.Probs) || ra.ViewProbs != nil {
+		t.Errorf("view probabilities %v (one view: %v), want %v and %v", ab.ViewProbs, ra.ViewProbs, ra.Probs, rb.Probs)
+	}
 	// The mask is the average of the logits: where both views agree it
 	// agrees with them.
 	ma, mb := ra.Mask, mirrorMask(rb.Mask, g.OrigW, g.OrigH)

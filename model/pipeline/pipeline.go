@@ -26,6 +26,10 @@ type Result struct {
 	// benign, malignant for a two-class model).
 	Classes []label.Label
 	Label   label.Label // the most probable class
+	// ViewProbs are the probabilities of each view when there are several
+	// (the image, then its mirror image; calibrated like Probs), so a large
+	// disagreement between them can be shown; nil for one view.
+	ViewProbs [][]float32
 	// Attention is the classifier's mask-guided pooling weights [1,64,64]
 	// over the padded encoder frame (Geometry says which part is image).
 	Attention *tensor.Tensor
@@ -149,8 +153,12 @@ func combine(outs []heads.Output, headsTime time.Duration, g encoder.Geometry, c
 				}
 			}
 		}
-		for c, p := range Softmax(out.ClassLogits) {
+		view := Softmax(out.ClassLogits)
+		for c, p := range view {
 			res.Probs[c] += p
+		}
+		if len(outs) > 1 {
+			res.ViewProbs = append(res.ViewProbs, cal.Apply(view))
 		}
 	}
 	n := float32(len(outs))

@@ -141,6 +141,9 @@ type analysis struct {
 	// SureAccuracy of the time.
 	Calibrated, Sure bool
 	SureAccuracy     float64
+	// Views are the probabilities of the image alone and of its mirror
+	// image alone (when both were analysed).
+	Views []map[string]float64
 }
 
 // picture is an image file decoded by the worker, for display.
@@ -185,6 +188,11 @@ func (m *modelClient) analyze(file js.Value, name string, flip bool) (*analysis,
 		Probs: numberMap(v.Get("probs")), Timings: numberMap(v.Get("timings")),
 		Flip:       v.Get("flip").Truthy(),
 		Calibrated: v.Get("calibrated").Truthy(), Sure: v.Get("sure").Truthy(), SureAccuracy: num(v.Get("sureAccuracy")),
+	}
+	if views := v.Get("views"); views.Type() == js.TypeObject {
+		for i := 0; i < views.Length(); i++ {
+			a.Views = append(a.Views, numberMap(views.Index(i)))
+		}
 	}
 	mask := v.Get("mask")
 	if mask.Type() != js.TypeObject || a.Width <= 0 || a.Height <= 0 || mask.Length() != a.Width*a.Height {

@@ -515,6 +515,35 @@ func Percent(p float64) string {
 	return fmt.Sprintf("%.1f%%", 100*p)
 }
 
+// mirrorDisagrees is how far apart the image's and its mirror image's
+// probabilities of the predicted class may be before the page says so.
+const mirrorDisagrees = 0.2
+
+// MirrorText says when the image and its mirror image read differently: a
+// sign that the answer hangs on details the model should not care about.
+func (c *Root) MirrorText() string {
+	r := c.Result
+	if r == nil || len(r.Views) != 2 {
+		return ""
+	}
+	top := func(m map[string]float64) string {
+		best := ""
+		for _, k := range []string{"normal", "benign", "malignant"} {
+			if p, ok := m[k]; ok && (best == "" || p > m[best]) {
+				best = k
+			}
+		}
+		return best
+	}
+	a, b := r.Views[0], r.Views[1]
+	ta, tb := top(a), top(b)
+	if ta == tb && math.Abs(a[r.Label]-b[r.Label]) < mirrorDisagrees {
+		return ""
+	}
+	return fmt.Sprintf("The image and its mirror image read differently: the image alone %s %s, the mirror image alone %s %s. The result averages the two; treat it with care.",
+		Percent(a[ta]), ta, Percent(b[tb]), tb)
+}
+
 // Unsure reports a calibrated answer below the "sure" threshold.
 func (c *Root) Unsure() bool { return c.Result != nil && c.Result.Calibrated && !c.Result.Sure }
 

@@ -238,3 +238,22 @@ func TestCertainty(t *testing.T) {
 		t.Errorf("a sure answer: %q", c.CertaintyText())
 	}
 }
+
+func TestMirrorText(t *testing.T) {
+	c := &Root{Result: &analysis{Label: "malignant"}}
+	if c.MirrorText() != "" {
+		t.Error("one view: no mirror text")
+	}
+	c.Result.Views = []map[string]float64{{"normal": 0.02, "benign": 0.25, "malignant": 0.73}, {"normal": 0.02, "benign": 0.30, "malignant": 0.68}}
+	if c.MirrorText() != "" {
+		t.Errorf("views that agree: %q", c.MirrorText())
+	}
+	c.Result.Views[1] = map[string]float64{"normal": 0.03, "benign": 0.52, "malignant": 0.45}
+	if got := c.MirrorText(); !strings.Contains(got, "image alone 73.0% malignant") || !strings.Contains(got, "mirror image alone 52.0% benign") {
+		t.Errorf("views with other classes: %q", got)
+	}
+	c.Result.Views[1] = map[string]float64{"normal": 0.1, "benign": 0.4, "malignant": 0.5}
+	if got := c.MirrorText(); got == "" {
+		t.Error("the same class but 0.73 vs 0.5: want a note")
+	}
+}

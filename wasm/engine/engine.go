@@ -125,6 +125,9 @@ type Result struct {
 	// validation data, where such answers were right SureAccuracy of the time.
 	Calibrated, Sure bool
 	SureAccuracy     float64
+	// ViewProbs are the probabilities of the image alone and of its mirror
+	// image alone, by class name, when both were analysed (Flip).
+	ViewProbs []map[string]float32
 	Timings          Timings
 	Backend          string
 }
@@ -314,6 +317,16 @@ func toResult(p pipeline.Result, decode, total time.Duration, backend string) (*
 	}
 	r := &Result{Mask: p.Mask, Width: p.W, Height: p.H, Label: p.Label.String(), Backend: backend,
 		Calibrated: p.Calibrated, Sure: p.Sure, SureAccuracy: p.SureAccuracy}
+	for _, vp := range p.ViewProbs {
+		if len(vp) != len(p.Classes) {
+			return nil, fmt.Errorf("busam: model returned %d view probabilities for %d classes", len(vp), len(p.Classes))
+		}
+		m := map[string]float32{}
+		for i, c := range p.Classes {
+			m[c.String()] = vp[i]
+		}
+		r.ViewProbs = append(r.ViewProbs, m)
+	}
 	for i, c := range p.Classes {
 		switch c {
 		case dataset.Normal:

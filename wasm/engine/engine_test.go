@@ -250,8 +250,16 @@ func TestToResultCarriesCertainty(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !r.Calibrated || r.Sure || r.SureAccuracy != 0.93 || r.Benign != 0.5 {
+	if !r.Calibrated || r.Sure || r.SureAccuracy != 0.93 || r.Benign != 0.5 || r.ViewProbs != nil {
 		t.Errorf("result %+v", r)
+	}
+	p.ViewProbs = [][]float32{{0.1, 0.6, 0.3}, {0.1, 0.4, 0.5}}
+	if r, err = toResult(p, 0, 0, "cpu"); err != nil || len(r.ViewProbs) != 2 || r.ViewProbs[1]["malignant"] != 0.5 {
+		t.Errorf("views: %v (%v)", r.ViewProbs, err)
+	}
+	p.ViewProbs = [][]float32{{0.1, 0.9}}
+	if _, err := toResult(p, 0, 0, "cpu"); err == nil {
+		t.Error("a view with too few probabilities accepted")
 	}
 }
 

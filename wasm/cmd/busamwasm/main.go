@@ -276,6 +276,7 @@ func resultToJS(r *engine.Result) map[string]any {
 		"calibrated":   r.Calibrated,
 		"sure":         r.Sure,
 		"sureAccuracy": r.SureAccuracy,
+		"views":        viewsToJS(r.ViewProbs),
 	}
 	if len(r.Attention) > 0 {
 		out["attention"] = map[string]any{
@@ -307,4 +308,18 @@ func float32sToJS(v []float32) js.Value {
 	raw := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(v))), 4*len(v))
 	js.CopyBytesToJS(js.Global().Get("Uint8Array").New(arr.Get("buffer")), raw)
 	return arr
+}
+
+// viewsToJS is the per-view probabilities (image, mirror image) as an array
+// of {normal, benign, malignant} objects; empty for one view.
+func viewsToJS(views []map[string]float32) []any {
+	out := make([]any, len(views))
+	for i, v := range views {
+		m := map[string]any{}
+		for k, p := range v {
+			m[k] = float64(p)
+		}
+		out[i] = m
+	}
+	return out
 }
