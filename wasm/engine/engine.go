@@ -128,8 +128,8 @@ type Result struct {
 	// ViewProbs are the probabilities of the image alone and of its mirror
 	// image alone, by class name, when both were analysed (Flip).
 	ViewProbs []map[string]float32
-	Timings          Timings
-	Backend          string
+	Timings   Timings
+	Backend   string
 }
 
 // MaxImageBytes bounds one uploaded image file (DICOM included).
