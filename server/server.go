@@ -21,6 +21,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -198,6 +199,13 @@ func (h *Handler) serveFile(w http.ResponseWriter, r *http.Request, root *os.Roo
 		return
 	}
 	hdr.Set("ETag", tag)
+	// ServeContent leaves Content-Length out when Content-Encoding is set
+	// (it cannot know what a range means then); a whole precompressed
+	// file has a known length, so say it: clients show real progress and
+	// connections need no chunking. A 304 drops the header again.
+	if encoded && r.Header.Get("Range") == "" {
+		hdr.Set("Content-Length", strconv.FormatInt(st.Size(), 10))
+	}
 	// ServeContent answers If-None-Match / If-Modified-Since, Range and HEAD.
 	http.ServeContent(w, r, name, st.ModTime(), f)
 }

@@ -180,6 +180,9 @@ func TestServesFiles(t *testing.T) {
 			if hdr.Get("ETag") == "" {
 				t.Error("no ETag")
 			}
+			if got, want := hdr.Get("Content-Length"), strconv.Itoa(w.Body.Len()); got != want {
+				t.Errorf("Content-Length %q, body %s bytes", got, want)
+			}
 			if strings.HasPrefix(tc.path, "/app.") && hdr.Get("Vary") != "Accept-Encoding" {
 				t.Errorf("Vary %q on a file with compressed siblings", hdr.Get("Vary"))
 			}
