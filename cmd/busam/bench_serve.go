@@ -140,5 +140,3 @@ func pctile(sorted []time.Duration, q float64) time.Duration {
 	i := int(q * float64(len(sorted)-1))
 	return sorted[i]
 }
-
-
