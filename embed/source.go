@@ -125,16 +125,9 @@ func (s *Source) Embedding(imagePath string, flip bool, input Input) (*tensor.Te
 			return nil, err
 		}
 	} else {
-		enc, err := s.encoder(imagePath, key)
-		if err != nil {
+		var err error
+		if emb, err = s.run(imagePath, key, input, flip, (*encoder.Encoder).Forward); err != nil {
 			return nil, err
-		}
-		x, err := s.input(imagePath, input, flip)
-		if err != nil {
-			return nil, err
-		}
-		if emb, err = enc.Forward(x); err != nil {
-			return nil, fmt.Errorf("embed: %s: %w", imagePath, err)
 		}
 	}
 	if s.StoreEmbeddings && s.Cache != nil {
@@ -175,6 +168,20 @@ func (s *Source) TrunkFeatures(imagePath string, flip bool, input Input) (*tenso
 		s.Corrupt++
 	}
 	s.TrunkMisses++
+	if f, err = s.run(imagePath, key, input, flip, (*encoder.Encoder).ForwardTrunk); err != nil {
+		return nil, err
+	}
+	if s.StoreTrunk {
+		if err := s.Trunk.Put(key, f); err != nil {
+			return nil, fmt.Errorf("embed: trunk cache: %w", err)
+		}
+	}
+	return f, nil
+}
+
+// run computes a cache miss: the encoder's forward (Forward or
+// ForwardTrunk) on the image's encoder input.
+func (s *Source) run(imagePath string, key Key, input Input, flip bool, forward func(*encoder.Encoder, *tensor.Tensor) (*tensor.Tensor, error)) (*tensor.Tensor, error) {
 	enc, err := s.encoder(imagePath, key)
 	if err != nil {
 		return nil, err
@@ -183,15 +190,11 @@ func (s *Source) TrunkFeatures(imagePath string, flip bool, input Input) (*tenso
 	if err != nil {
 		return nil, err
 	}
-	if f, err = enc.ForwardTrunk(x); err != nil {
+	out, err := forward(enc, x)
+	if err != nil {
 		return nil, fmt.Errorf("embed: %s: %w", imagePath, err)
 	}
-	if s.StoreTrunk {
-		if err := s.Trunk.Put(key, f); err != nil {
-			return nil, fmt.Errorf("embed: trunk cache: %w", err)
-		}
-	}
-	return f, nil
+	return out, nil
 }
 
 func (s *Source) encoder(imagePath string, key Key) (*encoder.Encoder, error) {

@@ -113,7 +113,7 @@ func predictViews(m Heads, g encoder.Geometry, views ...View) (Result, error) {
 // calibrationOf is the calibration of heads (or stages) that carry one:
 // *heads.Model and the WebGPU heads both do.
 func calibrationOf(x any) heads.Calibration {
-	if hm, ok := x.(*heads.Model); ok && hm == nil {
+	if m, ok := x.(Heads); ok && noHeads(m) {
 		return heads.Calibration{}
 	}
 	if c, ok := x.(interface{ Calibration() heads.Calibration }); ok {
