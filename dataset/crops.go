@@ -33,11 +33,18 @@ type CropRule struct {
 	MinShare float64
 	// MaxAspect bounds width/height (and height/width) of a crop.
 	MaxAspect float64
+	// KeepFrame writes the crop where it was, in a black frame the size of
+	// its parent image, so it reaches the encoder at the parent's scale and
+	// depth. A bare crop is resized to the 1024 frame like a whole image,
+	// which magnifies its tissue 2-3x: unlike any real scan, and measured
+	// to teach the model that "normal" looks zoomed in (RESULTS.md).
+	KeepFrame bool
 }
 
 // DefaultCropRule takes a crop at least 128 px and half the image along
-// each side, 5% of the image away from the lesion, no more than 2:1.
-var DefaultCropRule = CropRule{Margin: 0.05, MinSide: 128, MinShare: 0.5, MaxAspect: 2}
+// each side, 5% of the image away from the lesion, no more than 2:1, kept
+// in its parent's frame.
+var DefaultCropRule = CropRule{Margin: 0.05, MinSide: 128, MinShare: 0.5, MaxAspect: 2, KeepFrame: true}
 
 // LesionFreeCrop returns the largest rectangle of a w x h image that keeps
 // rule's margin from every lesion pixel of mask (row-major, 1 = lesion),
@@ -116,6 +123,21 @@ func CropImage(img image.Image, rect image.Rectangle) image.Image {
 	return dst
 }
 
+// FramedCrop is CropImage kept in place: a black image of img's size
+// showing only rect.
+func FramedCrop(img image.Image, rect image.Rectangle) image.Image {
+	b := img.Bounds()
+	var dst draw.Image
+	if _, ok := img.(*image.Gray); ok {
+		dst = image.NewGray(image.Rect(0, 0, b.Dx(), b.Dy()))
+	} else {
+		dst = image.NewNRGBA(image.Rect(0, 0, b.Dx(), b.Dy()))
+		draw.Draw(dst, dst.Bounds(), image.Black, image.Point{}, draw.Src)
+	}
+	draw.Draw(dst, rect, img, rect.Min.Add(b.Min), draw.Src)
+	return dst
+}
+
 // checkCrop confirms that rect holds no lesion pixel of mask.
 func checkCrop(mask []uint8, w int, rect image.Rectangle) error {
 	for y := rect.Min.Y; y < rect.Max.Y; y++ {
@@ -169,7 +191,11 @@ func WriteNormalCrops(samples []Sample, dir string, rule CropRule) (string, Crop
 			return "", st, fmt.Errorf("dataset: crops: %w", err)
 		}
 		path := filepath.Join(dir, filepath.FromSlash(s.ID)+".png")
-		if err := writePNGAtomic(path, CropImage(img, rect)); err != nil {
+		crop := CropImage(img, rect)
+		if rule.KeepFrame {
+			crop = FramedCrop(img, rect)
+		}
+		if err := writePNGAtomic(path, crop); err != nil {
 			return "", st, err
 		}
 		st.Written++

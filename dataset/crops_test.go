@@ -115,6 +115,41 @@ func TestWriteNormalCrops(t *testing.T) {
 	if len(all.Samples) != 3+st.Written {
 		t.Errorf("%d samples pooled", len(all.Samples))
 	}
+	// Kept in frame: the parent's size, the crop's pixels in place, black
+	// (and so lesion-free) elsewhere.
+	framed := rule
+	framed.KeepFrame = true
+	fm, _, err := WriteNormalCrops(ds.Samples, filepath.Join(dir, "framed"), framed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fcrops, err := LoadWith(fm, Options{CheckMasks: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range fcrops.Samples {
+		parent, _ := ds.ByID(c.ID)
+		mask, _ := LoadMask(parent, parent.W, parent.H)
+		rect, _ := LesionFreeCrop(mask, parent.W, parent.H, framed)
+		img, _ := loadImage(t, c.Image)
+		pimg, _ := loadImage(t, parent.Image)
+		if img.Bounds() != pimg.Bounds() {
+			t.Errorf("framed crop %s is %v, parent %v", c.ID, img.Bounds(), pimg.Bounds())
+			continue
+		}
+		g, pg := img.(*image.Gray), pimg.(*image.Gray)
+		for y := range parent.H {
+			for x := range parent.W {
+				want := pg.GrayAt(x, y).Y
+				if !image.Pt(x, y).In(rect) {
+					want = 0
+				}
+				if got := g.GrayAt(x, y).Y; got != want {
+					t.Fatalf("framed crop %s at (%d,%d) = %d, want %d", c.ID, x, y, got, want)
+				}
+			}
+		}
+	}
 	if _, _, err := WriteNormalCrops(ds.Samples, filepath.Join(dir, "none"), CropRule{MinSide: 1000}); err == nil {
 		t.Error("no crop at all was not an error")
 	}

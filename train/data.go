@@ -120,29 +120,32 @@ var errNoEmbedding = errors.New("embedding not cached")
 
 func loadExample(s dataset.Sample, class int, src EmbeddingSource, opt LoadOptions) (*Example, bool, error) {
 	e := &Example{ID: s.ID, Class: class, Lesion: s.Label.HasLesion()}
+	var emb [2]*tensor.Tensor
 	var err error
-	if e.Emb[0], err = src(s.Image, false); errors.Is(err, fs.ErrNotExist) {
+	if emb[0], err = src(s.Image, false); errors.Is(err, fs.ErrNotExist) {
 		return nil, false, fmt.Errorf("train: %s: %w: %w", s.ID, errNoEmbedding, err)
 	} else if err != nil {
 		return nil, false, fmt.Errorf("train: embedding of %s: %w", s.ID, err)
 	}
-	if len(e.Emb[0].Shape) != 3 || e.Emb[0].Shape[1] != e.Emb[0].Shape[2] {
-		return nil, false, fmt.Errorf("train: embedding of %s has shape %v, want [C,h,h]", s.ID, e.Emb[0].Shape)
+	if len(emb[0].Shape) != 3 || emb[0].Shape[1] != emb[0].Shape[2] {
+		return nil, false, fmt.Errorf("train: embedding of %s has shape %v, want [C,h,h]", s.ID, emb[0].Shape)
 	}
 	flipped := true
-	if e.Emb[1], err = src(s.Image, true); errors.Is(err, fs.ErrNotExist) {
-		e.Emb[1], flipped = nil, false
+	if emb[1], err = src(s.Image, true); errors.Is(err, fs.ErrNotExist) {
+		emb[1], flipped = nil, false
 	} else if err != nil {
 		return nil, false, fmt.Errorf("train: flipped embedding of %s: %w", s.ID, err)
 	}
-	grid := 4 * e.Emb[0].Shape[1]
-	if opt.Trunk {
-		for f, t := range e.Emb {
-			if t != nil {
-				e.Trunk[f] = ToHalf(t)
-			}
+	grid := 4 * emb[0].Shape[1]
+	for f, t := range emb {
+		if t == nil {
+			continue
 		}
-		e.Emb = [2]*tensor.Tensor{}
+		if opt.Trunk {
+			e.Trunk[f] = ToHalf(t)
+		} else {
+			e.Emb[f] = ToHalf(t)
+		}
 	}
 	w, h := s.W, s.H
 	var input *tensor.Tensor

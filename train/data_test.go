@@ -168,7 +168,7 @@ func TestLoadExamples(t *testing.T) {
 			t.Fatalf("benign (1) row 0 cell %d: target %v / flipped %v", x, b1.Target[0][x], b1.Target[1][x])
 		}
 	}
-	if b1.Emb[1].Data[0] != 1 || b1.Image[0] == nil || !slices.Equal(b1.Image[0].Shape, []int{3, 16, 16}) {
+	if b1.Emb[1].Float32().Data[0] != 1 || b1.Image[0] == nil || !slices.Equal(b1.Image[0].Shape, []int{3, 16, 16}) {
 		t.Errorf("benign (1): flipped embedding or pooled image wrong")
 	}
 	if byID["benign/benign (2)"].Emb[1] != nil {

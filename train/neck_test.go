@@ -21,7 +21,8 @@ func trunkSet(seed uint64, n, grid int) []*Example {
 	set := blobSet(seed, n, grid)
 	rng := rand.New(rand.NewPCG(seed, 2))
 	for _, e := range set {
-		for f, emb := range e.Emb {
+		for f, half := range e.Emb {
+			emb := half.Float32()
 			h := emb.Shape[1]
 			tr := tensor.New(trunkChannels, h, h)
 			copy(tr.Data, emb.Data)
@@ -30,7 +31,7 @@ func trunkSet(seed uint64, n, grid int) []*Example {
 			}
 			e.Trunk[f] = ToHalf(tr)
 		}
-		e.Emb = [2]*tensor.Tensor{}
+		e.Emb = [2]*Half{}
 	}
 	return set
 }

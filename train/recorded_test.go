@@ -9,7 +9,9 @@ import (
 // Losses of short fixed-seed runs, recorded from the code before the heads'
 // training pass became heads.Infer on a recording backend (and the neck
 // took its layout from encoder.Layout): the recipe must keep giving them,
-// to the bit.
+// to the bit. (Re-recorded once when training began to hold embeddings as
+// float16: the synthetic embeddings lost their low bits, changing losses by
+// ~1e-5; real embeddings come from a float16 cache and lose nothing.)
 func TestTrainLossesRecorded(t *testing.T) {
 	cases := []struct {
 		name string
@@ -42,7 +44,7 @@ func TestTrainLossesRecorded(t *testing.T) {
 }
 
 var (
-	recordedConv = []uint64{0x3ffa253858ce7854, 0x3ff976f0bd022e8f, 0x3ffa003e32237f8c, 0x3ff941e85d313184}
-	recordedUNet = []uint64{0x3ffa57be321d737f, 0x3ff92c69d1203060, 0x3ff95838bef7715c, 0x3ff886ce44600d24}
+	recordedConv = []uint64{0x3ffa25384f979208, 0x3ff976e71473e4d0, 0x3ffa00439a529422, 0x3ff941d9da7d7064}
+	recordedUNet = []uint64{0x3ffa57b38ef13518, 0x3ff92c4d22d572b4, 0x3ff95819c84c47c5, 0x3ff886bb99e9db36}
 	recordedNeck = []uint64{0x3ffccde668e913e4, 0x3ffc650621e735fb, 0x3ffc66ce6142893c, 0x3ffbf335304440ff}
 )

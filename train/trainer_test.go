@@ -51,7 +51,7 @@ func blobExample(rng *rand.Rand, id string, class, grid int) *Example {
 				emb.Data[(1+class)*h*h+i] += 2 * v
 			}
 		}
-		e.Emb[f] = emb
+		e.Emb[f] = ToHalf(emb)
 		img := tensor.New(3, grid, grid)
 		for c := range 3 {
 			for i, v := range mask {

@@ -23,6 +23,7 @@ func runCrops(args []string) error {
 	fs.Float64Var(&rule.Margin, "margin", rule.Margin, "gap between lesion and crop, share of the image's larger side")
 	fs.IntVar(&rule.MinSide, "min-side", rule.MinSide, "smallest crop side in pixels")
 	fs.Float64Var(&rule.MinShare, "min-share", rule.MinShare, "smallest crop side as a share of the image's side")
+	fs.BoolVar(&rule.KeepFrame, "keep-frame", rule.KeepFrame, "keep the crop in place in a black frame of its parent's size (same scale and depth); false writes the bare crop")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
