@@ -25,6 +25,7 @@ import (
 const (
 	MarkdownFile  = "report.md"
 	PerImageFile  = "per_image.csv"
+	ContextFile   = "context.csv" // the heads' context features per image (Input.Contexts)
 	SummaryFile   = "summary.json"
 	ROCFile       = "roc.png"
 	ConfusionFile = "confusion.png"
@@ -43,6 +44,10 @@ type Input struct {
 	TrainLog []Epoch // nil: no training-curve section
 	// Best and Worst are drawn as two rows of overlays (see PickExamples).
 	Best, Worst []Example
+	// Contexts, when set, are the heads' context features of each record
+	// (same order), written to context.csv for busam calibrate's
+	// typicality model.
+	Contexts [][]float32
 }
 
 // Write creates the report folder dir. An existing dir is an error unless
@@ -131,6 +136,11 @@ func writeAll(dir string, in Input) error {
 	}
 	if err := writeSummaryJSON(filepath.Join(dir, SummaryFile), s, in.CI); err != nil {
 		return err
+	}
+	if in.Contexts != nil {
+		if err := writeContexts(filepath.Join(dir, ContextFile), in.Records, in.Contexts); err != nil {
+			return err
+		}
 	}
 	var plots plotFiles
 	if s.Images > 0 {

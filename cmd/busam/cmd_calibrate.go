@@ -8,6 +8,8 @@ import (
 	"io"
 	"math"
 	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/busam/busam/dataset"
@@ -37,7 +39,34 @@ type Calibration struct {
 		ECEAfter     float64 `json:"ece_after"`
 	} `json:"val"`
 	FittedOn string `json:"fitted_on"`
+	// Typicality, with --typical-train: the distance model's thresholds
+	// and how many validation (and test) images pass them.
+	Typicality *TypicalityReport `json:"typicality,omitempty"`
 }
+
+// TypicalityReport is what busam calibrate measured of the typicality
+// model (heads.Typicality).
+type TypicalityReport struct {
+	Components  int     `json:"components"`
+	TrainImages int     `json:"train_images"`
+	Warn        float64 `json:"warn"`   // 99th percentile of the validation distances
+	Refuse      float64 `json:"refuse"` // twice the largest validation distance
+	ValImages   int     `json:"val_images"`
+	ValWarned   int     `json:"val_warned"`
+	TestImages  int     `json:"test_images,omitempty"`
+	TestWarned  int     `json:"test_warned,omitempty"`
+	TestRefused int     `json:"test_refused,omitempty"`
+}
+
+// typicalWarnPercentile and typicalRefuseFactor set the typicality
+// thresholds from the validation distances, by rule and before any
+// non-ultrasound image was scored: 1% of held-out scans get a warning; a
+// refusal needs twice the distance of the farthest held-out scan, so a
+// scan from another hospital is warned about rather than refused.
+const (
+	typicalWarnPercentile = 99
+	typicalRefuseFactor   = 2
+)
 
 const eceBins = 15
 
@@ -52,6 +81,8 @@ func runCalibrate(args []string) error {
 	headsIn := fs.String("heads", "", "heads file the evals ran (optional): with --heads-out, a copy carrying this calibration is written")
 	headsOut := fs.String("heads-out", "", "heads file to write with the calibration in its metadata (every inference path then applies it)")
 	force := fs.Bool("force", false, "replace --out and --md")
+	typTrain := fs.String("typical-train", "", "context.csv of `busam eval --part train` (optional): fit the typicality model (is this like the training images?) on it, its thresholds on the context.csv beside --val")
+	typK := fs.Int("typical-components", 16, "principal components of the typicality model")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -110,12 +141,22 @@ func runCalibrate(args []string) error {
 			return err
 		}
 	}
+	var typ heads.Typicality
+	if *typTrain != "" {
+		if hm == nil {
+			return errors.New("--typical-train needs --heads (the model whose context features the evals wrote)")
+		}
+		if typ, c.Typicality, err = fitTypicality(&b, *typTrain, *val, *test, *typK); err != nil {
+			return err
+		}
+	}
 	js, _ := json.MarshalIndent(c, "", "  ")
 	if err := writeFileAtomic(*out, func(w io.Writer) error { _, err := w.Write(append(js, '\n')); return err }); err != nil {
 		return err
 	}
 	if hm != nil {
 		hm.Calib = heads.Calibration{Temperature: c.Temperature, SureThreshold: c.SureThreshold, SureAccuracy: c.Val.SureAccuracy, FittedOn: *val}
+		hm.Typical = typ
 		meta, err := heads.Metadata(*headsIn)
 		if err != nil {
 			return err
@@ -131,6 +172,67 @@ func runCalibrate(args []string) error {
 	}
 	fmt.Print(b.String())
 	return nil
+}
+
+// fitTypicality fits the typicality model on the train part's contexts,
+// sets its thresholds on the validation part's (beside val), and counts
+// the test part's (beside test, when given).
+func fitTypicality(b *strings.Builder, trainCSV, val, test string, k int) (heads.Typicality, *TypicalityReport, error) {
+	_, train, err := report.ReadContexts(trainCSV)
+	if err != nil {
+		return heads.Typicality{}, nil, err
+	}
+	g, err := metrics.FitGaussian(train, k)
+	if err != nil {
+		return heads.Typicality{}, nil, fmt.Errorf("%s: %w", trainCSV, err)
+	}
+	distances := func(perImage string) ([]float64, error) {
+		_, ctx, err := report.ReadContexts(filepath.Join(filepath.Dir(perImage), report.ContextFile))
+		if err != nil {
+			return nil, err
+		}
+		d := make([]float64, len(ctx))
+		for i, v := range ctx {
+			if len(v) != len(g.Mean) {
+				return nil, fmt.Errorf("%s: context of %d values, the train part's have %d", perImage, len(v), len(g.Mean))
+			}
+			d[i] = g.Distance(v)
+		}
+		return d, nil
+	}
+	vd, err := distances(val)
+	if err != nil {
+		return heads.Typicality{}, nil, err
+	}
+	r := &TypicalityReport{Components: k, TrainImages: len(train), ValImages: len(vd),
+		Warn: metrics.Percentile(vd, typicalWarnPercentile), Refuse: typicalRefuseFactor * slices.Max(vd)}
+	for _, d := range vd {
+		if d > r.Warn {
+			r.ValWarned++
+		}
+	}
+	fmt.Fprintf(b, "Typicality: a %d-component Gaussian of the heads' context features of %d training images; distance "+
+		"warned above %.2f (validation's %dth percentile: %d of %d images), refused above %.2f (%d x the largest validation distance).\n\n",
+		k, len(train), r.Warn, typicalWarnPercentile, r.ValWarned, r.ValImages, r.Refuse, typicalRefuseFactor)
+	if test != "" {
+		td, err := distances(test)
+		if err != nil {
+			return heads.Typicality{}, nil, err
+		}
+		r.TestImages = len(td)
+		for _, d := range td {
+			if d > r.Warn {
+				r.TestWarned++
+			}
+			if d > r.Refuse {
+				r.TestRefused++
+			}
+		}
+		fmt.Fprintf(b, "Test: %d of %d images warned as unusual, %d refused as not breast ultrasound.\n\n", r.TestWarned, r.TestImages, r.TestRefused)
+	}
+	t := heads.Typicality{Gaussian: g, Warn: r.Warn, Refuse: r.Refuse, FittedOn: trainCSV,
+		ValWarnShare: float64(r.ValWarned) / float64(r.ValImages)}
+	return t, r, nil
 }
 
 // testReport writes the test part's calibration and its breakdowns.

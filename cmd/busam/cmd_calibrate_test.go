@@ -101,3 +101,79 @@ func TestCalibrateCommand(t *testing.T) {
 		t.Error("a failed run left its output behind")
 	}
 }
+
+// writeContexts writes n context rows of d standard-normal features; the
+// first far of them are moved 20 standard deviations away.
+func writeContexts(t *testing.T, path string, n, d, far int, seed uint64) {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(seed, 7))
+	var b strings.Builder
+	for i := range n {
+		fmt.Fprintf(&b, "img%d", i)
+		for range d {
+			v := rng.NormFloat64()
+			if i < far {
+				v += 20
+			}
+			fmt.Fprintf(&b, ",%g", v)
+		}
+		b.WriteString("\n")
+	}
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// With --typical-train the calibrated heads carry a typicality model:
+// thresholds from the validation contexts (1% warned), far test images
+// refused, and a context of the wrong length named.
+func TestCalibrateTypicality(t *testing.T) {
+	dir := t.TempDir()
+	_, headsIn := freshHeads(t, dir, "conv")
+	m, err := heads.Load(headsIn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := m.Config.EmbedDim + m.Config.Width[0]
+	for _, part := range []string{"val", "test"} {
+		os.MkdirAll(filepath.Join(dir, part), 0o755)
+	}
+	val, test := filepath.Join(dir, "val", "per_image.csv"), filepath.Join(dir, "test", "per_image.csv")
+	writePerImage(t, val, 400, 1)
+	writePerImage(t, test, 400, 2)
+	train := filepath.Join(dir, "train.csv")
+	writeContexts(t, train, 2000, d, 0, 3)
+	writeContexts(t, filepath.Join(dir, "val", "context.csv"), 400, d, 0, 4)
+	writeContexts(t, filepath.Join(dir, "test", "context.csv"), 400, d, 7, 5)
+	out, headsOut := filepath.Join(dir, "cal.json"), filepath.Join(dir, "cal.safetensors")
+	err = runCalibrate([]string{"--val", val, "--test", test, "--out", out, "--heads", headsIn, "--heads-out", headsOut,
+		"--typical-train", train, "--typical-components", "4"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c Calibration
+	data, _ := os.ReadFile(out)
+	if err := json.Unmarshal(data, &c); err != nil || c.Typicality == nil {
+		t.Fatalf("calibration file without typicality: %v", err)
+	}
+	r := c.Typicality
+	if r.ValWarned < 2 || r.ValWarned > 6 || r.TestRefused != 7 || r.TestWarned < 7 || !(r.Warn > 1 && r.Refuse > r.Warn) {
+		t.Errorf("typicality report %+v: want about 4 of 400 validation images warned and the 7 far test images refused", r)
+	}
+	back, err := heads.Load(headsOut)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tb := back.Typicality(); tb.IsZero() || math.Abs(tb.Warn-r.Warn) > 1e-12 || len(tb.Gaussian.Components) != 4 {
+		t.Errorf("heads carry typicality %+v, report %+v", tb, r)
+	}
+	writeContexts(t, filepath.Join(dir, "val", "context.csv"), 400, d+1, 0, 4)
+	err = runCalibrate([]string{"--val", val, "--out", filepath.Join(dir, "c2.json"), "--heads", headsIn,
+		"--heads-out", filepath.Join(dir, "c2.safetensors"), "--typical-train", train})
+	if err == nil || !strings.Contains(err.Error(), "context of") {
+		t.Errorf("contexts of another length: %v", err)
+	}
+	if err := runCalibrate([]string{"--val", val, "--out", filepath.Join(dir, "c3.json"), "--typical-train", train}); err == nil {
+		t.Error("--typical-train without --heads accepted")
+	}
+}

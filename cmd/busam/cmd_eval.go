@@ -134,12 +134,13 @@ func runEval(o evalOptions, an analyzer, stdout, progress io.Writer) error {
 	var classes []dataset.Label // the model's classes, from its first result
 	var recs []metrics.Record
 	var kept []evaluated
+	var contexts [][]float32
 	for i, s := range samples {
-		rec, mask, err := evalOne(an, s, &classes)
+		rec, mask, ctx, err := evalOne(an, s, &classes)
 		if err != nil {
 			return err
 		}
-		recs = append(recs, rec)
+		recs, contexts = append(recs, rec), append(contexts, ctx)
 		kept = append(kept, evaluated{sample: s, pred: pack(mask)})
 		if (i+1)%25 == 0 || i+1 == len(samples) {
 			fmt.Fprintf(progress, "eval: %d/%d images\n", i+1, len(samples))
@@ -159,10 +160,11 @@ func runEval(o evalOptions, an analyzer, stdout, progress io.Writer) error {
 	}
 
 	in := report.Input{
-		Title:   "busam evaluation",
-		Summary: sum,
-		CI:      &ci,
-		Records: recs,
+		Title:    "busam evaluation",
+		Summary:  sum,
+		CI:       &ci,
+		Records:  recs,
+		Contexts: contexts,
 		Notes: []string{
 			"heads: `" + o.model.heads + "`",
 			"data: `" + o.data + "`",
@@ -214,34 +216,34 @@ func splitNote(o evalOptions) string {
 }
 
 // evalOne predicts one sample and measures it; it also returns the
-// predicted mask. classes is the model's class list, set by the first
+// predicted mask and the heads' context features (for typicality). classes is the model's class list, set by the first
 // result and checked against every later one.
-func evalOne(an analyzer, s dataset.Sample, classes *[]dataset.Label) (metrics.Record, []uint8, error) {
+func evalOne(an analyzer, s dataset.Sample, classes *[]dataset.Label) (metrics.Record, []uint8, []float32, error) {
 	img, meta, err := imageio.LoadWithMeta(s.Image)
 	if err != nil {
-		return metrics.Record{}, nil, err
+		return metrics.Record{}, nil, nil, err
 	}
 	w, h := img.Bounds().Dx(), img.Bounds().Dy()
 	res, err := an.Analyze(s.Image, img)
 	if err != nil {
-		return metrics.Record{}, nil, fmt.Errorf("%s: %w", s.Image, err)
+		return metrics.Record{}, nil, nil, fmt.Errorf("%s: %w", s.Image, err)
 	}
 	if err := checkResult(res, w, h); err != nil {
-		return metrics.Record{}, nil, fmt.Errorf("%s: %w", s.Image, err)
+		return metrics.Record{}, nil, nil, fmt.Errorf("%s: %w", s.Image, err)
 	}
 	if *classes == nil {
 		*classes = append([]dataset.Label(nil), res.Classes...)
 	} else if !sameLabels(*classes, res.Classes) {
-		return metrics.Record{}, nil, fmt.Errorf("%s: model classes changed from %v to %v", s.Image, *classes, res.Classes)
+		return metrics.Record{}, nil, nil, fmt.Errorf("%s: model classes changed from %v to %v", s.Image, *classes, res.Classes)
 	}
 	trueIdx, predIdx := indexOf(*classes, s.Label), indexOf(*classes, res.Label)
 	if trueIdx < 0 {
-		return metrics.Record{}, nil, fmt.Errorf("%s is %s, a class this model does not predict (it has %v)",
+		return metrics.Record{}, nil, nil, fmt.Errorf("%s is %s, a class this model does not predict (it has %v)",
 			s.ID, s.Label, *classes)
 	}
 	truth, err := dataset.LoadMask(s, w, h)
 	if err != nil {
-		return metrics.Record{}, nil, err
+		return metrics.Record{}, nil, nil, err
 	}
 	probs := make([]float64, len(res.Probs))
 	for i, p := range res.Probs {
@@ -249,9 +251,9 @@ func evalOne(an analyzer, s dataset.Sample, classes *[]dataset.Label) (metrics.R
 	}
 	rec, err := metrics.NewRecord(s.ID, trueIdx, predIdx, probs, res.Mask, truth, w, h, meta.PixelSpacingMM)
 	if err != nil {
-		return metrics.Record{}, nil, err
+		return metrics.Record{}, nil, nil, err
 	}
-	return rec, res.Mask, nil
+	return rec, res.Mask, res.Context, nil
 }
 
 func sameLabels(a, b []dataset.Label) bool {

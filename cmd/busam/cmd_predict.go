@@ -385,7 +385,7 @@ func runPredict(o predictOptions, an analyzer, stdout, progress io.Writer) error
 		}
 	}
 
-	rows := [][]string{{"image", "label_pred", "p_normal", "p_benign", "p_malignant", "mask_area_px"}}
+	rows := [][]string{{"image", "label_pred", "p_normal", "p_benign", "p_malignant", "mask_area_px", "distance", "unusual", "not_ultrasound"}}
 	var failed []string
 	for i, in := range inputs {
 		row, err := predictOne(an, in, maskPath(in))
@@ -445,7 +445,13 @@ func predictOne(an analyzer, in inputImage, maskPath string) ([]string, error) {
 		}
 		return strconv.FormatFloat(x, 'f', 6, 64)
 	}
-	return []string{in.Name, p.Label.String(), cell(probs[0]), cell(probs[1]), cell(probs[2]), strconv.Itoa(area)}, nil
+	// distance, unusual, not_ultrasound: empty when the heads carry no
+	// typicality model
+	typical := []string{"", "", ""}
+	if !math.IsNaN(p.Distance) {
+		typical = []string{cell(p.Distance), strconv.FormatBool(p.Unusual), strconv.FormatBool(p.NotUltrasound)}
+	}
+	return append([]string{in.Name, p.Label.String(), cell(probs[0]), cell(probs[1]), cell(probs[2]), strconv.Itoa(area)}, typical...), nil
 }
 
 // pipelineAnalyzer runs model/pipeline on each image, on the embedding

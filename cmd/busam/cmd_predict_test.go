@@ -59,7 +59,7 @@ func TestPredictFolder(t *testing.T) {
 		}
 	}
 	rows := readCSV(t, filepath.Join(out, PredictionsFile))
-	if got := strings.Join(rows[0], ","); got != "image,label_pred,p_normal,p_benign,p_malignant,mask_area_px" {
+	if got := strings.Join(rows[0], ","); got != "image,label_pred,p_normal,p_benign,p_malignant,mask_area_px,distance,unusual,not_ultrasound" {
 		t.Errorf("header %q", got)
 	}
 	if len(rows) != 9 {
@@ -70,9 +70,9 @@ func TestPredictFolder(t *testing.T) {
 		byImage[r[0]] = r
 	}
 	wantRows := map[string]string{
-		"benign/benign (2).png":       "benign/benign (2).png,benign,0.100000,0.700000,0.200000,100",
-		"malignant/malignant (3).png": "malignant/malignant (3).png,benign,0.100000,0.500000,0.400000,100",
-		"normal/normal (1).png":       "normal/normal (1).png,normal,0.800000,0.100000,0.100000,0",
+		"benign/benign (2).png":       "benign/benign (2).png,benign,0.100000,0.700000,0.200000,100,0.000000,false,false",
+		"malignant/malignant (3).png": "malignant/malignant (3).png,benign,0.100000,0.500000,0.400000,100,0.000000,false,false",
+		"normal/normal (1).png":       "normal/normal (1).png,normal,0.800000,0.100000,0.100000,0,0.000000,false,false",
 	}
 	for img, w := range wantRows {
 		if got := strings.Join(byImage[img], ","); got != w {

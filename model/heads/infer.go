@@ -2,6 +2,7 @@ package heads
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/busam/busam/model/tensor"
 )
@@ -41,8 +42,10 @@ type Backend[T any] interface {
 	// Linear is l applied to the vector x, then GELU when gelu is set.
 	Linear(x T, l *Linear, gelu bool) T
 	// Output collects the results: mask logits [1,4h,4w], attention
-	// [h*w+2] and class logits; or the first error of the pass.
-	Output(logits, att, cls T, h, w, classes int) (Output, error)
+	// [h*w+2], class logits and the classifier's context, the second
+	// quarter-ish of z [2c+2] (its features' mean over the whole grid, c
+	// values at z[c:2c]); or the first error of the pass.
+	Output(logits, att, cls, z T, h, w, classes, c int) (Output, error)
 }
 
 // Infer runs the heads in inference mode on backend b: emb is the
@@ -80,11 +83,11 @@ func Infer[T any](b Backend[T], m *Model, emb, img T, h, w, k int) (Output, erro
 
 	att := b.Attention(logits, h, w, c.AttnEps)
 	feats := c.EmbedDim + c.Width[0]
-	z := b.Pool(b.Concat(emb, c.EmbedDim, a, c.Width[0], h, w), feats, h, w, att)
-	z = b.Standardize(z, m.featShift, m.featScale)
+	pooled := b.Pool(b.Concat(emb, c.EmbedDim, a, c.Width[0], h, w), feats, h, w, att)
+	z := b.Standardize(pooled, m.featShift, m.featScale)
 	z = b.LayerNorm(z, m.norm)
 	cls := b.Linear(b.Linear(z, m.fc1, true), m.fc2, false)
-	return b.Output(logits, att, cls, h, w, c.Classes)
+	return b.Output(logits, att, cls, pooled, h, w, c.Classes, feats)
 }
 
 // cpuBackend is Backend on host tensors. The training forward pass is
@@ -153,8 +156,9 @@ func (cpuBackend) Linear(x *tensor.Tensor, l *Linear, gelu bool) *tensor.Tensor 
 	return y
 }
 
-func (cpuBackend) Output(logits, att, cls *tensor.Tensor, h, w, _ int) (Output, error) {
-	return Output{MaskLogits: logits, ClassLogits: cls.Data, Attention: tensor.From(att.Data[:h*w], 1, h, w)}, nil
+func (cpuBackend) Output(logits, att, cls, z *tensor.Tensor, h, w, _, c int) (Output, error) {
+	return Output{MaskLogits: logits, ClassLogits: cls.Data, Attention: tensor.From(att.Data[:h*w], 1, h, w),
+		Context: slices.Clone(z.Data[c : 2*c])}, nil
 }
 
 // infer is Infer on the host for an input that passed Check.

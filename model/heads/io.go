@@ -47,9 +47,20 @@ func (m *Model) SaveWithMetadata(path string, extra map[string]string) error {
 			return fmt.Errorf("heads: saving %s: %w", path, err)
 		}
 	}
-	entries := make([]safetensors.Entry, len(m.params), len(m.params)+len(m.EncoderOverrides))
+	entries := make([]safetensors.Entry, len(m.params), len(m.params)+len(m.EncoderOverrides)+3)
 	for i, p := range m.params {
 		entries[i] = safetensors.F32Entry(p.Name, p.Value)
+	}
+	delete(meta, typicalityKey)
+	if !m.Typical.IsZero() {
+		if err := m.Typical.validate(m.contextLen()); err != nil {
+			return fmt.Errorf("heads: saving %s: %w", path, err)
+		}
+		te, tm, err := typicalityEntries(m.Typical)
+		if err != nil {
+			return fmt.Errorf("heads: saving %s: %w", path, err)
+		}
+		entries, meta[typicalityKey] = append(entries, te...), tm
 	}
 	for _, name := range slices.Sorted(maps.Keys(m.EncoderOverrides)) {
 		entries = append(entries, safetensors.F32Entry(EncoderPrefix+name, m.EncoderOverrides[name]))
@@ -97,6 +108,12 @@ func Decode(name string, data []byte) (*Model, error) {
 			return nil, fmt.Errorf("heads: %s: bad calibration metadata: %v", name, err)
 		}
 	}
+	typical := 0 // tensors of the typicality model
+	if s, ok := meta[typicalityKey]; ok {
+		if m.Typical, typical, err = decodeTypicality(s, f.Tensor, m.contextLen()); err != nil {
+			return nil, fmt.Errorf("heads: %s: bad typicality model: %v", name, err)
+		}
+	}
 	names := f.Names()
 	for _, p := range m.params {
 		t, err := f.Tensor(p.Name)
@@ -122,9 +139,9 @@ func Decode(name string, data []byte) (*Model, error) {
 		}
 		m.EncoderOverrides[enc] = t
 	}
-	if len(names) != len(m.params)+len(m.EncoderOverrides) {
-		return nil, fmt.Errorf("heads: %s: %d tensors, the config has %d parameters (and %d encoder overrides)",
-			name, len(names), len(m.params), len(m.EncoderOverrides))
+	if len(names) != len(m.params)+len(m.EncoderOverrides)+typical {
+		return nil, fmt.Errorf("heads: %s: %d tensors, the config has %d parameters (and %d encoder overrides, %d of a typicality model)",
+			name, len(names), len(m.params), len(m.EncoderOverrides), typical)
 	}
 	return m, nil
 }

@@ -86,6 +86,10 @@ type Output struct {
 	MaskLogits  *tensor.Tensor // [1, 4h, 4w] over the padded encoder frame
 	ClassLogits []float32      // [Classes]
 	Attention   *tensor.Tensor // [1, h, w] mask-guided pooling weights (sum <= 1)
+	// Context is the mean of the classifier's features (embedding and
+	// decoder) over the whole grid, before standardisation: what the
+	// image looks like as a whole, the input of Typicality.
+	Context []float32
 }
 
 // convBlock is conv -> GroupNorm (optional) -> GELU.
@@ -154,6 +158,9 @@ type Model struct {
 	// Calib calibrates the class probabilities (busam calibrate); it is
 	// applied by the pipeline, not by Infer, so training never sees it.
 	Calib Calibration
+	// Typical says whether an image looks like the training images
+	// (busam calibrate); applied by the pipeline, like Calib.
+	Typical Typicality
 
 	stem4, stem2    *convBlock // unet only
 	in, up1, up2    *convBlock

@@ -44,6 +44,19 @@ type Result struct {
 	// MaskSuppressed is set when the model predicted "normal": a normal
 	// image has no lesion, so the mask is cleared to agree with the label.
 	MaskSuppressed bool
+	// Distance is how unlike the training images this image is (about 1
+	// for them; heads.Typicality.Distance of the image's own view), NaN
+	// when the heads carry no typicality model. Unusual: above the
+	// validated warning threshold. NotUltrasound: above the refusal
+	// threshold; the image does not look like a breast ultrasound image
+	// the model knows, and its mask is cleared (MaskSuppressed) so
+	// nothing is outlined.
+	Distance      float64
+	Unusual       bool
+	NotUltrasound bool
+	// Context is the heads' context features of the image's own view
+	// (heads.Output.Context), what Distance is measured on.
+	Context []float32
 	// Embedding is the encoder's output [256,S/16,S/16] for the image
 	// (the unflipped view), on the host; only with Options.Embedding.
 	Embedding *tensor.Tensor
@@ -107,7 +120,7 @@ func predictViews(m Heads, g encoder.Geometry, views ...View) (Result, error) {
 		headsTime += time.Since(start)
 		outs[i] = out
 	}
-	return combine(outs, headsTime, g, calibrationOf(m))
+	return combine(outs, headsTime, g, calibrationOf(m), typicalityOf(m))
 }
 
 // calibrationOf is the calibration of heads (or stages) that carry one:
@@ -122,10 +135,21 @@ func calibrationOf(x any) heads.Calibration {
 	return heads.Calibration{}
 }
 
+// typicalityOf is the typicality model of heads (or stages) that carry one.
+func typicalityOf(x any) heads.Typicality {
+	if m, ok := x.(Heads); ok && noHeads(m) {
+		return heads.Typicality{}
+	}
+	if t, ok := x.(interface{ Typicality() heads.Typicality }); ok {
+		return t.Typicality()
+	}
+	return heads.Typicality{}
+}
+
 // combine turns the heads' outputs on the image (outs[0]) and, if given,
 // its mirror image (outs[1]) into one Result, averaging what they predict
 // (the "postprocess" stage).
-func combine(outs []heads.Output, headsTime time.Duration, g encoder.Geometry, cal heads.Calibration) (Result, error) {
+func combine(outs []heads.Output, headsTime time.Duration, g encoder.Geometry, cal heads.Calibration, typ heads.Typicality) (Result, error) {
 	if err := checkGeometry(g); err != nil {
 		return Result{}, err
 	}
@@ -178,7 +202,11 @@ func combine(outs []heads.Output, headsTime time.Duration, g encoder.Geometry, c
 	}
 	res.Label = res.Classes[best]
 	res.Mask = threshold(logits)
-	if res.Label == label.Normal {
+	res.Context = outs[0].Context
+	res.Distance = typ.Distance(res.Context)
+	res.Unusual = res.Distance > typ.Warn
+	res.NotUltrasound = res.Distance > typ.Refuse
+	if res.Label == label.Normal || res.NotUltrasound {
 		clear(res.Mask)
 		res.MaskSuppressed = true
 	}
@@ -267,6 +295,9 @@ func (s hostStages) Decode(emb, input *tensor.Tensor) (heads.Output, error) {
 // Calibration is the heads'.
 func (s hostStages) Calibration() heads.Calibration { return calibrationOf(s.m) }
 
+// Typicality is the heads'.
+func (s hostStages) Typicality() heads.Typicality { return typicalityOf(s.m) }
+
 func (hostStages) ReadEmbedding(emb *tensor.Tensor) (*tensor.Tensor, error) { return emb.Clone(), nil }
 
 // EmbeddingReader is Stages that can copy their embedding to the host
@@ -322,7 +353,7 @@ func AnalyzeStages[E any](s Stages[E], img image.Image, opt Options) (Result, er
 		headsTime += time.Since(start)
 		outs = append(outs, out)
 	}
-	res, err := combine(outs, headsTime, g, calibrationOf(s))
+	res, err := combine(outs, headsTime, g, calibrationOf(s), typicalityOf(s))
 	if err != nil {
 		return Result{}, err
 	}

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"errors"
+	"github.com/busam/busam/metrics"
 	"image"
 	"image/color"
 	"math"
@@ -342,4 +343,71 @@ func TestPredictCalibrated(t *testing.T) {
 			t.Errorf("T=%v: calibration changed the class or the mask", c.cal.Temperature)
 		}
 	}
+}
+
+// Typicality: without a model the distance is NaN and nothing is flagged;
+// with one, the image's own context is measured, and above the refusal
+// threshold the mask is cleared whatever the class.
+func TestPredictTypicality(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	emb := tensor.New(8, 16, 16)
+	for i := range emb.Data {
+		emb.Data[i] = float32(rng.NormFloat64())
+	}
+	g := encoder.Geometry{OrigW: 64, OrigH: 64, ResizedW: 256, ResizedH: 256, Size: 256}
+	m := tinyModel(t, 3)
+	bias := m.Params()[len(m.Params())-1].Value.Data
+	bias[2] = 5 // malignant, so a mask is kept
+	for _, p := range m.Params() {
+		if p.Name == "dec.out.bias" {
+			p.Value.Data[0] = 10 // and the mask covers the image
+		}
+	}
+	raw, err := Predict(m, emb, nil, g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !math.IsNaN(raw.Distance) || raw.Unusual || raw.NotUltrasound || len(raw.Context) == 0 {
+		t.Fatalf("no typicality model: distance %v unusual %v not-ultrasound %v, context %d values", raw.Distance, raw.Unusual, raw.NotUltrasound, len(raw.Context))
+	}
+	if !slices.Contains(raw.Mask, 1) {
+		t.Fatal("the test needs a non-empty mask")
+	}
+	// a Gaussian around contexts unlike this one
+	x := make([][]float64, 40)
+	for i := range x {
+		x[i] = make([]float64, len(raw.Context))
+		for j := range x[i] {
+			x[i][j] = float64(raw.Context[j]) + 10 + rng.NormFloat64()
+		}
+	}
+	gauss, err := metrics.FitGaussian(x, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := gauss.Distance(float64s(raw.Context))
+	for _, c := range []struct {
+		warn, refuse           float64
+		unusual, notUltrasound bool
+	}{{2 * d, 4 * d, false, false}, {d / 2, 2 * d, true, false}, {d / 4, d / 2, true, true}} {
+		m.Typical = heads.Typicality{Gaussian: gauss, Warn: c.warn, Refuse: c.refuse}
+		res, err := Predict(m, emb, nil, g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if math.Abs(res.Distance-d) > 1e-9*d || res.Unusual != c.unusual || res.NotUltrasound != c.notUltrasound {
+			t.Errorf("warn %v refuse %v: distance %v (want %v), unusual %v, not ultrasound %v", c.warn, c.refuse, res.Distance, d, res.Unusual, res.NotUltrasound)
+		}
+		if kept := slices.Contains(res.Mask, 1); kept == c.notUltrasound || res.MaskSuppressed != c.notUltrasound || res.Label != raw.Label {
+			t.Errorf("warn %v refuse %v: mask kept %v, suppressed %v, label %v", c.warn, c.refuse, kept, res.MaskSuppressed, res.Label)
+		}
+	}
+}
+
+func float64s(v []float32) []float64 {
+	out := make([]float64, len(v))
+	for i, x := range v {
+		out[i] = float64(x)
+	}
+	return out
 }

@@ -141,6 +141,9 @@ type analysis struct {
 	// SureAccuracy of the time.
 	Calibrated, Sure bool
 	SureAccuracy     float64
+	// Unusual: unlike the training images; NotUltrasound: not taken for a
+	// breast ultrasound image at all (nothing outlined).
+	Unusual, NotUltrasound bool
 	// Views are the probabilities of the image alone and of its mirror
 	// image alone (when both were analysed).
 	Views []map[string]float64
@@ -188,6 +191,7 @@ func (m *modelClient) analyze(file js.Value, name string, flip bool) (*analysis,
 		Probs: numberMap(v.Get("probs")), Timings: numberMap(v.Get("timings")),
 		Flip:       v.Get("flip").Truthy(),
 		Calibrated: v.Get("calibrated").Truthy(), Sure: v.Get("sure").Truthy(), SureAccuracy: num(v.Get("sureAccuracy")),
+		Unusual: v.Get("unusual").Truthy(), NotUltrasound: v.Get("notUltrasound").Truthy(),
 	}
 	if views := v.Get("views"); views.Type() == js.TypeObject {
 		for i := 0; i < views.Length(); i++ {

@@ -493,7 +493,27 @@ func (c *Root) LabelText() string {
 	if c.Result == nil {
 		return ""
 	}
+	if c.Result.NotUltrasound {
+		return "None: not a breast ultrasound image?"
+	}
 	return title(c.Result.Label)
+}
+
+// TypicalityText warns when the image is unlike every image the model was
+// trained on: its answer may then be wrong in ways the probabilities do not
+// show.
+func (c *Root) TypicalityText() string {
+	switch r := c.Result; {
+	case r == nil:
+		return ""
+	case r.NotUltrasound:
+		return "This image does not look like a breast ultrasound image: it is far from every image the model was trained on " +
+			"(farther than any held-out scan). Nothing is outlined and no class is given. If it is an ultrasound image, it may be cropped, inverted or heavily annotated."
+	case r.Unusual:
+		return "Unusual image: it is less like the training images than 99% of held-out scans (another scanner, setting or annotation?). " +
+			"Treat the outline and the class with extra care."
+	}
+	return ""
 }
 
 func title(s string) string {
@@ -688,7 +708,7 @@ func (c *Root) LabelClass() string {
 	if c.Result == nil {
 		return "label"
 	}
-	if c.Unsure() {
+	if c.Unsure() || c.Result.NotUltrasound {
 		return "label label-unsure"
 	}
 	return "label label-" + c.Result.Label

@@ -257,3 +257,23 @@ func TestMirrorText(t *testing.T) {
 		t.Error("the same class but 0.73 vs 0.5: want a note")
 	}
 }
+
+func TestTypicality(t *testing.T) {
+	c := &Root{}
+	if c.TypicalityText() != "" {
+		t.Error("no result: no typicality text")
+	}
+	c.Result = &analysis{Label: "benign", Probs: map[string]float64{"benign": 0.9, "malignant": 0.05, "normal": 0.05}}
+	if c.TypicalityText() != "" || c.LabelText() != "Benign" {
+		t.Errorf("a typical image: %q, %q", c.TypicalityText(), c.LabelText())
+	}
+	c.Result.Unusual = true
+	if !strings.HasPrefix(c.TypicalityText(), "Unusual") || c.LabelText() != "Benign" {
+		t.Errorf("an unusual image: %q, %q", c.TypicalityText(), c.LabelText())
+	}
+	c.Result.NotUltrasound = true
+	if !strings.Contains(c.TypicalityText(), "does not look like a breast ultrasound") || strings.Contains(c.LabelText(), "Benign") ||
+		c.LabelClass() != "label label-unsure" {
+		t.Errorf("not an ultrasound image: %q, %q, %q", c.TypicalityText(), c.LabelText(), c.LabelClass())
+	}
+}

@@ -125,6 +125,12 @@ type Result struct {
 	// validation data, where such answers were right SureAccuracy of the time.
 	Calibrated, Sure bool
 	SureAccuracy     float64
+	// Unusual: the image is unlike the training images (above the
+	// typicality model's validated warning distance); NotUltrasound: so
+	// unlike them that it is not taken for a breast ultrasound image (no
+	// outline: the mask is empty). Distance is NaN without such a model.
+	Unusual, NotUltrasound bool
+	Distance               float64
 	// ViewProbs are the probabilities of the image alone and of its mirror
 	// image alone, by class name, when both were analysed (Flip).
 	ViewProbs []map[string]float32
@@ -316,7 +322,8 @@ func toResult(p pipeline.Result, decode, total time.Duration, backend string) (*
 		return nil, fmt.Errorf("busam: model returned %d probabilities for %d classes", len(p.Probs), len(p.Classes))
 	}
 	r := &Result{Mask: p.Mask, Width: p.W, Height: p.H, Label: p.Label.String(), Backend: backend,
-		Calibrated: p.Calibrated, Sure: p.Sure, SureAccuracy: p.SureAccuracy}
+		Calibrated: p.Calibrated, Sure: p.Sure, SureAccuracy: p.SureAccuracy,
+		Unusual: p.Unusual, NotUltrasound: p.NotUltrasound, Distance: p.Distance}
 	for _, vp := range p.ViewProbs {
 		if len(vp) != len(p.Classes) {
 			return nil, fmt.Errorf("busam: model returned %d view probabilities for %d classes", len(vp), len(p.Classes))

@@ -196,15 +196,15 @@ func (p *pass) Linear(x *webgpu.Buffer, l *heads.Linear, gelu bool) *webgpu.Buff
 
 // Output packs the three results into one buffer and reads it back once:
 // in the browser every read is a round trip through a promise.
-func (p *pass) Output(logits, att, cls *webgpu.Buffer, h, w, classes int) (heads.Output, error) {
+func (p *pass) Output(logits, att, cls, z *webgpu.Buffer, h, w, classes, feats int) (heads.Output, error) {
 	nm, na := 16*h*w, h*w
-	out := p.alloc(nm + na + classes)
+	out := p.alloc(nm + na + classes + feats)
 	for _, c := range []struct {
-		src      *webgpu.Buffer
-		off, len int
-	}{{logits, 0, nm}, {att, nm, na}, {cls, nm + na, classes}} {
+		src            *webgpu.Buffer
+		off, from, len int
+	}{{logits, 0, 0, nm}, {att, nm, 0, na}, {cls, nm + na, 0, classes}, {z, nm + na + classes, feats, feats}} {
 		if p.err == nil {
-			p.fail(p.d.Copy(out, c.off, c.src, 0, c.len))
+			p.fail(p.d.Copy(out, c.off, c.src, c.from, c.len))
 		}
 	}
 	if p.err != nil {
@@ -218,5 +218,6 @@ func (p *pass) Output(logits, att, cls *webgpu.Buffer, h, w, classes int) (heads
 		MaskLogits:  tensor.From(v[:nm], 1, 4*h, 4*w),
 		Attention:   tensor.From(v[nm:nm+na], 1, h, w),
 		ClassLogits: v[nm+na : nm+na+classes],
+		Context:     v[nm+na+classes : nm+na+classes+feats],
 	}, nil
 }

@@ -106,6 +106,9 @@ func (h *Heads) Predict(in heads.Input) (heads.Output, error) {
 // Calibration is the heads model's (pipeline applies it).
 func (h *Heads) Calibration() heads.Calibration { return h.Model.Calibration() }
 
+// Typicality is the heads model's (pipeline applies it).
+func (h *Heads) Typicality() heads.Typicality { return h.Model.Typicality() }
+
 // Run runs the heads on an embedding [EmbedDim,eh,ew] already on the
 // device and, for "unet", the encoder input [3,4*eh*k,4*ew*k] (nil for
 // "conv"); buffers too small for those shapes are refused.

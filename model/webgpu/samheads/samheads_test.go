@@ -78,6 +78,9 @@ func compareOutputs(t *testing.T, got, want heads.Output) {
 	if !(probDiff <= 1e-5) {
 		t.Errorf("class probabilities differ by %.3g", probDiff)
 	}
+	if ctxDiff, ctxMag := maxDiff(got.Context, want.Context); len(want.Context) == 0 || !(ctxDiff <= 1e-4*max(1, ctxMag)) {
+		t.Errorf("context (%d values) differs from the CPU's (%d) by %.3g (max %.3g)", len(got.Context), len(want.Context), ctxDiff, ctxMag)
+	}
 }
 
 func maxDiff(got, want []float32) (diff, mag float64) {

@@ -34,6 +34,9 @@ func (e Embedding) Release() {
 // Calibration is the heads' (pipeline applies it).
 func (s Stages) Calibration() heads.Calibration { return s.Heads.Calibration() }
 
+// Typicality is the heads' (pipeline applies it).
+func (s Stages) Typicality() heads.Typicality { return s.Heads.Typicality() }
+
 // Encode runs the encoder on input [3,S,S] and waits for it, so that the
 // encoder's time is not billed to the heads; nothing is read back.
 func (s Stages) Encode(input *tensor.Tensor) (Embedding, error) {

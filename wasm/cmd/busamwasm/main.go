@@ -6,7 +6,7 @@
 //	setManifest(text)        -> Promise<[{role, path, size, sha256}]>
 //	addFile(role, Uint8Array, sha256hex?) -> Promise<void>  (rejects a file whose SHA-256 differs)
 //	load({inputSize, backend, gpu}) -> Promise<{backend, backendReason, files, inputSize}>
-//	analyze(name, Uint8Array, {flip, embedding}?) -> Promise<{mask, width, height, probs, label, timings, backend, attention, flip, calibrated, sure, sureAccuracy, embedding?}>
+//	analyze(name, Uint8Array, {flip, embedding}?) -> Promise<{mask, width, height, probs, label, timings, backend, attention, flip, calibrated, sure, sureAccuracy, unusual, notUltrasound, embedding?}>
 //	decode(name, Uint8Array) -> Promise<{rgba: Uint8ClampedArray, width, height, format, pixelSpacingMM: [row, col]}>
 //	maskPNG(Uint8Array mask, width, height) -> Promise<Uint8Array>  (the mask as an 8-bit PNG)
 //
@@ -276,6 +276,9 @@ func resultToJS(r *engine.Result) map[string]any {
 		"calibrated":   r.Calibrated,
 		"sure":         r.Sure,
 		"sureAccuracy": r.SureAccuracy,
+		// how unlike the training images the image is (see engine.Result)
+		"unusual":       r.Unusual,
+		"notUltrasound": r.NotUltrasound,
 		"views":        viewsToJS(r.ViewProbs),
 	}
 	if len(r.Attention) > 0 {
