@@ -826,7 +826,7 @@ func TestApp(t *testing.T) {
 	if s := p.analyze(notImage); s != "error" {
 		t.Errorf("a text file left the app in state %q, want error", s)
 	}
-	if msg := p.text("#file-error"); !strings.Contains(msg, "notes.txt") || !strings.Contains(msg, "PNG, JPEG, BMP or DICOM") {
+	if msg := p.text("#file-error"); !strings.Contains(msg, "notes.txt") || !strings.Contains(msg, "PNG, JPEG, BMP, TIFF, WebP, GIF or DICOM") {
 		t.Errorf("error message for a text file %q should name it and the supported formats", msg)
 	}
 

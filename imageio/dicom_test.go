@@ -2,6 +2,8 @@ package imageio
 
 import (
 	"bytes"
+	"cmp"
+	"strconv"
 	"errors"
 	"image"
 	"strings"
@@ -25,6 +27,13 @@ type dicomSpec struct {
 	claimRows      int // if set, the Rows attribute lies
 	omitPixelData  bool
 	samplesPerPixl int
+	// frames > 1: pixels8 holds that many frames one after the other
+	frames int
+	// syntax and jpegFrames: encapsulated (compressed) pixel data, one
+	// fragment per frame
+	syntax     string
+	jpegFrames [][]byte
+	extra      []*dicom.Element
 }
 
 func buildDICOM(t testing.TB, s dicomSpec) []byte {
@@ -47,7 +56,7 @@ func buildDICOM(t testing.TB, s dicomSpec) []byte {
 	elems := []*dicom.Element{
 		el(tag.MediaStorageSOPClassUID, []string{"1.2.840.10008.5.1.4.1.1.6.1"}),
 		el(tag.MediaStorageSOPInstanceUID, []string{"1.2.3.4.5.6.7"}),
-		el(tag.TransferSyntaxUID, []string{uid.ExplicitVRLittleEndian}),
+		el(tag.TransferSyntaxUID, []string{cmp.Or(s.syntax, uid.ExplicitVRLittleEndian)}),
 		el(tag.Rows, []int{rows}),
 		el(tag.Columns, []int{s.cols}),
 		el(tag.BitsAllocated, []int{s.bits}),
@@ -62,7 +71,28 @@ func buildDICOM(t testing.TB, s dicomSpec) []byte {
 	if s.spacing != nil {
 		elems = append(elems, el(tag.PixelSpacing, s.spacing))
 	}
-	if !s.omitPixelData {
+	if s.frames > 1 {
+		elems = append(elems, el(tag.NumberOfFrames, []string{strconv.Itoa(s.frames)}))
+	}
+	elems = append(elems, s.extra...)
+	switch {
+	case s.jpegFrames != nil:
+		var frames []*frame.Frame
+		for _, j := range s.jpegFrames {
+			frames = append(frames, &frame.Frame{Encapsulated: true, EncapsulatedData: frame.EncapsulatedFrame{Data: j}})
+		}
+		e := el(tag.PixelData, dicom.PixelDataInfo{IsEncapsulated: true, Frames: frames})
+		e.ValueLength = tag.VLUndefinedLength
+		elems = append(elems, e)
+	case s.frames > 1:
+		var frames []*frame.Frame
+		n := s.rows * s.cols * spp
+		for f := range s.frames {
+			frames = append(frames, &frame.Frame{NativeData: &frame.NativeFrame[uint8]{InternalBitsPerSample: 8, InternalRows: s.rows,
+				InternalCols: s.cols, InternalSamplesPerPixel: spp, RawData: s.pixels8[f*n : (f+1)*n]}})
+		}
+		elems = append(elems, el(tag.PixelData, dicom.PixelDataInfo{Frames: frames}))
+	case !s.omitPixelData:
 		var nf frame.INativeFrame
 		if s.bits == 8 {
 			nf = &frame.NativeFrame[uint8]{InternalBitsPerSample: 8, InternalRows: s.rows, InternalCols: s.cols,
@@ -140,8 +170,18 @@ func TestDecodeDICOMRejects(t *testing.T) {
 			pixels8: make([]uint8, 40000)}), ErrTooLarge, "16384"},
 		{"lying.dcm", buildDICOM(t, dicomSpec{rows: 2, cols: 8000, claimRows: 8000, bits: 8, photometric: "MONOCHROME2",
 			pixels8: make([]uint8, 16000)}), ErrCorrupt, "pixels"},
-		{"rgb.dcm", buildDICOM(t, dicomSpec{rows: 1, cols: 1, bits: 8, photometric: "RGB", samplesPerPixl: 3,
-			pixels8: []uint8{1, 2, 3}}), ErrUnsupported, "RGB"},
+		{"palette.dcm", buildDICOM(t, dicomSpec{rows: 1, cols: 1, bits: 8, photometric: "PALETTE COLOR",
+			pixels8: []uint8{1}}), ErrUnsupported, "PALETTE COLOR"},
+		{"rgb16.dcm", buildDICOM(t, dicomSpec{rows: 1, cols: 1, bits: 16, photometric: "RGB", samplesPerPixl: 3,
+			pixels16: []uint16{1, 2, 3}}), ErrUnsupported, "RGB"},
+		{"lossless.dcm", buildDICOM(t, dicomSpec{rows: 2, cols: 2, bits: 8, photometric: "MONOCHROME2",
+			syntax: "1.2.840.10008.1.2.4.70", jpegFrames: [][]byte{{0xff, 0xd8, 0xff, 0xd9}}}), ErrUnsupported, "JPEG Lossless (first-order prediction) (transfer syntax 1.2.840.10008.1.2.4.70)"},
+		{"j2k.dcm", buildDICOM(t, dicomSpec{rows: 2, cols: 2, bits: 8, photometric: "MONOCHROME2",
+			syntax: "1.2.840.10008.1.2.4.90", jpegFrames: [][]byte{{0, 0}}}), ErrUnsupported, "JPEG 2000"},
+		{"unknownsyntax.dcm", buildDICOM(t, dicomSpec{rows: 2, cols: 2, bits: 8, photometric: "MONOCHROME2",
+			syntax: "1.2.840.10008.1.2.4.92", jpegFrames: [][]byte{{0, 0}}}), ErrUnsupported, "1.2.840.10008.1.2.4.92 is not one busam reads"},
+		{"badjpeg.dcm", buildDICOM(t, dicomSpec{rows: 2, cols: 2, bits: 8, photometric: "MONOCHROME2",
+			syntax: "1.2.840.10008.1.2.4.50", jpegFrames: [][]byte{{0xff, 0xd8, 1, 2, 3, 4}}}), ErrCorrupt, "JPEG Baseline"},
 		{"nopixels.dcm", buildDICOM(t, dicomSpec{rows: 2, cols: 2, bits: 8, photometric: "MONOCHROME2",
 			omitPixelData: true}), ErrUnsupported, "no pixel data"},
 		{"truncated.dcm", good[:len(good)-10], ErrCorrupt, ""},

@@ -51,6 +51,9 @@ type Meta struct {
 	// PixelSpacingMM is the physical size of a pixel (row spacing, column
 	// spacing) in millimetres; zero when the file does not say.
 	PixelSpacingMM [2]float64
+	// Frames is the number of frames of a multi-frame file (a DICOM cine
+	// loop), Frame the one decoded (from 0); 0 and 0 for other formats.
+	Frames, Frame int
 }
 
 // Sentinel errors, wrapped with the file name; test with errors.Is.
@@ -79,14 +82,24 @@ func LoadWithMeta(path string) (image.Image, Meta, error) {
 }
 
 // Decode decodes data; name is only used in error messages and never opened.
+// Of a multi-frame file it decodes the middle frame (DecodeFrame).
 func Decode(name string, data []byte) (img image.Image, meta Meta, err error) {
+	return DecodeFrame(name, data, -1)
+}
+
+// DecodeFrame is Decode of frame (from 0) of a multi-frame DICOM file;
+// a negative frame is the middle one. Other formats have one frame, 0.
+func DecodeFrame(name string, data []byte, frame int) (img image.Image, meta Meta, err error) {
 	format, err := sniff(name, data)
 	if err != nil {
 		return nil, Meta{}, err
 	}
 	meta.Format = format
 	if format == FormatDICOM {
-		return decodeDICOM(name, data)
+		return decodeDICOM(name, data, frame)
+	}
+	if frame > 0 {
+		return nil, meta, fmt.Errorf("%s: frame %d asked for, a %s image has one", name, frame, format)
 	}
 	cfg, err := decodeConfig(name, format, bytes.NewReader(data), data)
 	if err != nil {

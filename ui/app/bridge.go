@@ -169,6 +169,7 @@ func (m *modelClient) decode(file js.Value, name string) (*picture, error) {
 	}
 	p := &picture{Frame: view.Frame{Pix: make([]byte, 4*w*h), W: w, H: h}, Meta: ImageMeta{Format: str(v.Get("format"))}}
 	js.CopyBytesToGo(p.Frame.Pix, rgba)
+	p.Meta.Frames, p.Meta.Frame = num2int(v.Get("frames")), num2int(v.Get("frame"))
 	if sp := v.Get("pixelSpacingMM"); sp.Type() == js.TypeObject && sp.Length() == 2 {
 		p.Meta.PixelSpacingMM = [2]float64{num(sp.Index(0)), num(sp.Index(1))}
 	}

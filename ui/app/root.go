@@ -98,6 +98,8 @@ type ImageMeta struct {
 	// PixelSpacingMM is the size of a pixel (row, column) in mm; zero
 	// when the file does not record it.
 	PixelSpacingMM [2]float64
+	// Frames of a cine loop and the one shown and analysed (the middle).
+	Frames, Frame int
 }
 
 // New returns the app in its initial state; Start begins loading the model.
@@ -382,7 +384,7 @@ func describeFileError(name string, err error) string {
 	}
 	switch kind {
 	case kindUnknownFormat, kindNotImage:
-		return fmt.Sprintf("%s is not a supported image. Open a PNG, JPEG, BMP or DICOM ultrasound image. (%v)", name, err)
+		return fmt.Sprintf("%s is not a supported image. Open a PNG, JPEG, BMP, TIFF, WebP, GIF or DICOM ultrasound image. (%v)", name, err)
 	case kindEmpty:
 		return fmt.Sprintf("%s is empty.", name)
 	case kindTooLarge:
@@ -647,6 +649,9 @@ func (c *Root) ImageSize() string {
 	s := fmt.Sprintf("%d × %d px", c.base.W, c.base.H)
 	if c.Meta.Format != "" {
 		s += " · " + strings.ToUpper(c.Meta.Format)
+	}
+	if c.Meta.Frames > 1 {
+		s += fmt.Sprintf(" · cine loop: frame %d of %d (the middle one) analysed", c.Meta.Frame+1, c.Meta.Frames)
 	}
 	return s
 }

@@ -62,7 +62,7 @@ func TestDescribeFileError(t *testing.T) {
 		want string
 	}{
 		{fmt.Errorf("x.txt: %w", imageio.ErrNotImage), "not a supported image"},
-		{fmt.Errorf("x.xyz: %w", imageio.ErrUnknownFormat), "PNG, JPEG, BMP or DICOM"},
+		{fmt.Errorf("x.xyz: %w", imageio.ErrUnknownFormat), "PNG, JPEG, BMP, TIFF, WebP, GIF or DICOM"},
 		{fmt.Errorf("x.png: %w", imageio.ErrEmpty), "is empty"},
 		{fmt.Errorf("x.png: %w", imageio.ErrTooLarge), "too large"},
 		{fmt.Errorf("x.png: %w", imageio.ErrCorrupt), "damaged or incomplete"},

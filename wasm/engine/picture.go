@@ -19,6 +19,9 @@ type Picture struct {
 	W, H           int
 	Format         string     // imageio format name: "png", "jpeg", "dicom", ...
 	PixelSpacingMM [2]float64 // row, column; zero when the file does not record it
+	// Frames of a cine loop (multi-frame DICOM) and the one decoded, the
+	// middle one, which Analyze analyses too; 0 and 0 for one image.
+	Frames, Frame int
 }
 
 // DecodePicture decodes an image file (name is used in errors and for the
@@ -30,7 +33,7 @@ func DecodePicture(name string, data []byte) (*Picture, error) {
 		return nil, err
 	}
 	pix, w, h := toRGBA(img)
-	return &Picture{RGBA: pix, W: w, H: h, Format: meta.Format, PixelSpacingMM: meta.PixelSpacingMM}, nil
+	return &Picture{RGBA: pix, W: w, H: h, Format: meta.Format, PixelSpacingMM: meta.PixelSpacingMM, Frames: meta.Frames, Frame: meta.Frame}, nil
 }
 
 // decodeImage is the one decoding step of Analyze and DecodePicture.

@@ -7,7 +7,7 @@
 //	addFile(role, Uint8Array, sha256hex?) -> Promise<void>  (rejects a file whose SHA-256 differs)
 //	load({inputSize, backend, gpu}) -> Promise<{backend, backendReason, files, inputSize}>
 //	analyze(name, Uint8Array, {flip, embedding}?) -> Promise<{mask, width, height, probs, label, timings, backend, attention, flip, calibrated, sure, sureAccuracy, unusual, notUltrasound, embedding?}>
-//	decode(name, Uint8Array) -> Promise<{rgba: Uint8ClampedArray, width, height, format, pixelSpacingMM: [row, col]}>
+//	decode(name, Uint8Array) -> Promise<{rgba: Uint8ClampedArray, width, height, format, pixelSpacingMM: [row, col], frames, frame}>
 //	maskPNG(Uint8Array mask, width, height) -> Promise<Uint8Array>  (the mask as an 8-bit PNG)
 //
 // analyze's flip option also analyses the image mirrored left-right and
@@ -302,6 +302,8 @@ func pictureToJS(p *engine.Picture) map[string]any {
 	return map[string]any{
 		"rgba": rgba, "width": p.W, "height": p.H, "format": p.Format,
 		"pixelSpacingMM": []any{p.PixelSpacingMM[0], p.PixelSpacingMM[1]},
+		"frames":         p.Frames,
+		"frame":          p.Frame,
 	}
 }
 
