@@ -29,7 +29,7 @@ type dicomHeader struct {
 	hasWindow          bool
 	spacing            [2]float64
 	pixelBytesNeeded   int64 // native pixel data only
-	planar             bool // colour samples stored plane by plane
+	planar             bool  // colour samples stored plane by plane
 	syntax             string
 	compression        string // "" for native pixel data, else the codec (see transferSyntaxes)
 }

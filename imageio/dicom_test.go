@@ -3,9 +3,9 @@ package imageio
 import (
 	"bytes"
 	"cmp"
-	"strconv"
 	"errors"
 	"image"
+	"strconv"
 	"strings"
 	"testing"
 

@@ -279,7 +279,7 @@ func resultToJS(r *engine.Result) map[string]any {
 		// how unlike the training images the image is (see engine.Result)
 		"unusual":       r.Unusual,
 		"notUltrasound": r.NotUltrasound,
-		"views":        viewsToJS(r.ViewProbs),
+		"views":         viewsToJS(r.ViewProbs),
 	}
 	if len(r.Attention) > 0 {
 		out["attention"] = map[string]any{
