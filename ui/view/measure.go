@@ -60,42 +60,53 @@ func AreaMM2(pixels int, spacingMM [2]float64) (mm2 float64, ok bool) {
 }
 
 // MaskFromImage turns a ground-truth mask image (white lesion on black, as
-// BUSI ships them) into a 0|1 mask; it must have the analysed image's size.
+// BUSI ships them) into a 0|1 mask; it must have the analysed image's size
+// and look like a mask: at most MaxMidTone of its pixels may be neither
+// near black nor near white (JPEG-saved masks have some at the edges),
+// so an ultrasound image picked by mistake is refused, not scored.
 func MaskFromImage(name string, img image.Image, w, h int) ([]uint8, error) {
 	b := img.Bounds()
 	if b.Dx() != w || b.Dy() != h {
 		return nil, fmt.Errorf("%s: the mask is %dx%d pixels but the image is %dx%d; load the mask made for this image", name, b.Dx(), b.Dy(), w, h)
 	}
 	out := make([]uint8, w*h)
+	mid := 0
+	put := func(i int, luma uint32) { // luma 0..255
+		if luma >= 128 {
+			out[i] = 1
+		}
+		if luma > 32 && luma < 223 {
+			mid++
+		}
+	}
 	switch m := img.(type) {
 	case *image.Gray:
 		for y := 0; y < h; y++ {
-			row := m.Pix[(y)*m.Stride : y*m.Stride+w]
-			for x, v := range row {
-				if v >= 128 {
-					out[y*w+x] = 1
-				}
+			for x, v := range m.Pix[y*m.Stride : y*m.Stride+w] {
+				put(y*w+x, uint32(v))
 			}
 		}
 	case *image.RGBA: // what the page gets from the worker
 		for y := 0; y < h; y++ {
 			row := m.Pix[y*m.Stride : y*m.Stride+4*w]
 			for x := range w {
-				// The generic rule below on 8-bit channels (c*0x101 is the 16-bit value).
-				if (uint32(row[4*x])+uint32(row[4*x+1])+uint32(row[4*x+2]))*0x101/3 >= 0x8000 {
-					out[y*w+x] = 1
-				}
+				put(y*w+x, (uint32(row[4*x])+uint32(row[4*x+1])+uint32(row[4*x+2]))/3)
 			}
 		}
 	default:
 		for y := 0; y < h; y++ {
 			for x := 0; x < w; x++ {
 				r, g, bl, _ := img.At(b.Min.X+x, b.Min.Y+y).RGBA()
-				if (r+g+bl)/3 >= 0x8000 {
-					out[y*w+x] = 1
-				}
+				put(y*w+x, (r+g+bl)/3>>8)
 			}
 		}
 	}
+	if share := float64(mid) / float64(w*h); share > MaxMidTone {
+		return nil, fmt.Errorf("%s does not look like a lesion mask: %.0f%% of its pixels are grey, neither black nor white "+
+			"(a mask is a white lesion on black). Is it the ultrasound image itself?", name, 100*share)
+	}
 	return out, nil
 }
+
+// MaxMidTone is the share of grey pixels a mask image may have.
+const MaxMidTone = 0.05

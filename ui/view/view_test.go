@@ -233,7 +233,7 @@ func TestColormap(t *testing.T) {
 func TestMaskFromImage(t *testing.T) {
 	rgba := image.NewNRGBA(image.Rect(0, 0, 2, 1))
 	rgba.Set(0, 0, color.White)
-	rgba.Set(1, 0, color.Gray{Y: 100})
+	rgba.Set(1, 0, color.Gray{Y: 20})
 	m, err := MaskFromImage("m.png", rgba, 2, 1)
 	if err != nil || !bytes.Equal(m, []uint8{1, 0}) {
 		t.Errorf("got %v, %v; want [1 0]", m, err)
@@ -290,17 +290,19 @@ func TestMaskFromFrameMatchesGenericRule(t *testing.T) {
 	// The page's masks come as RGBA frames (MaskFromImage's fast path);
 	// every pixel value must be classified as the generic rule does,
 	// which an image that hides its type goes through.
-	f := Frame{W: 256, H: 3, Pix: make([]byte, 4*256*3)}
+	// 61 black rows under the 3 test rows keep the grey share under
+	// MaxMidTone, so the frame passes as a mask.
+	f := Frame{W: 256, H: 64, Pix: make([]byte, 4*256*64)}
 	for x := 0; x < 256; x++ {
 		for y, px := range [][4]byte{{byte(x), byte(x), byte(x), 255}, {byte(x), 255 - byte(x), byte(x / 2), 255}, {byte(x), byte(x / 3), 0, byte(x)}} {
 			copy(f.Pix[4*(y*256+x):], px[:])
 		}
 	}
-	fast, err := MaskFromImage("m.png", f.Image(), 256, 3)
+	fast, err := MaskFromImage("m.png", f.Image(), 256, 64)
 	if err != nil {
 		t.Fatal(err)
 	}
-	generic, err := MaskFromImage("m.png", struct{ image.Image }{f.Image()}, 256, 3)
+	generic, err := MaskFromImage("m.png", struct{ image.Image }{f.Image()}, 256, 64)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -309,5 +311,32 @@ func TestMaskFromFrameMatchesGenericRule(t *testing.T) {
 	}
 	if fast[127] != 0 || fast[128] != 1 {
 		t.Errorf("grey 127 -> %d, 128 -> %d; want 0 and 1", fast[127], fast[128])
+	}
+}
+
+// An image that is mostly grey (an ultrasound scan picked as the mask by
+// mistake) is refused, naming the file; a JPEG-like mask with a little
+// grey at its edge passes.
+func TestMaskFromImageRefusesNonMask(t *testing.T) {
+	scan := image.NewGray(image.Rect(0, 0, 100, 100))
+	for i := range scan.Pix {
+		scan.Pix[i] = uint8(40 + i%150)
+	}
+	if _, err := MaskFromImage("scan.png", scan, 100, 100); err == nil || !strings.Contains(err.Error(), "scan.png") ||
+		!strings.Contains(err.Error(), "does not look like a lesion mask") {
+		t.Errorf("a scan as mask: %v", err)
+	}
+	mask := image.NewGray(image.Rect(0, 0, 100, 100))
+	for y := 30; y < 70; y++ {
+		for x := 30; x < 70; x++ {
+			mask.Pix[y*100+x] = 255
+		}
+	}
+	for x := 30; x < 70; x++ { // a soft edge: 80 grey pixels of 10000
+		mask.Pix[29*100+x], mask.Pix[70*100+x] = 120, 130
+	}
+	m, err := MaskFromImage("mask.jpg", mask, 100, 100)
+	if err != nil || Area(m) != 40*40+40 {
+		t.Errorf("a mask with a soft edge: area %d, %v", Area(m), err)
 	}
 }
