@@ -14,16 +14,35 @@ func GELUBackward(dz, dy, z []float32) {
 	n := len(z)
 	dz, dy = dz[:n], dy[:n]
 	ParallelFor(n, 16384, func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			dz[i] = dy[i] * geluGrad(z[i])
-		}
+		geluGradRow(dz[lo:hi], dy[lo:hi], z[lo:hi])
 	})
 }
 
-// geluGrad is d/dz of gelu, with the float32 erff and expf of the forward.
+// geluGradRowGo is the portable geluGradRow.
+func geluGradRowGo(dz, dy, z []float32) {
+	dy, z = dy[:len(dz)], z[:len(dz)]
+	for i := range dz {
+		dz[i] = dy[i] * geluGrad(z[i])
+	}
+}
+
+// geluGrad is d/dz of gelu: erff's formula inlined, so that its Gaussian
+// factor exp(-z^2/2) serves phi(z) too (one expf, not two). Past |z| = 6
+// sqrt(2) both exponentials are below 1e-15 and the clamp changes nothing.
 func geluGrad(z float32) float32 {
 	const invSqrt2Pi = 0.3989422804014327
-	return 0.5*(1+erff(z*(1/math.Sqrt2))) + z*invSqrt2Pi*expf(-0.5*z*z)
+	x := z * (1 / math.Sqrt2)
+	bits := math.Float32bits(x)
+	ax := min(math.Float32frombits(bits&^(1<<31)), 6)
+	t := 1 / (1 + 0.3275911*ax)
+	p := float32(1.061405429)
+	p = p*t - 1.453152027
+	p = p*t + 1.421413741
+	p = p*t - 0.284496736
+	p = p*t + 0.254829592
+	e := expf(-ax * ax)
+	erf := math.Float32frombits(math.Float32bits(1-p*t*e) | bits&(1<<31))
+	return 0.5*(1+erf) + z*invSqrt2Pi*e
 }
 
 // ColSumAdd adds the column sums of x [rows, c] to dst [c]: the gradient
@@ -106,48 +125,75 @@ func LayerNormBackward(dx, dy, src []float32, rows, c int, w []float32, eps floa
 
 // DepthwiseBackward is the gradient of Depthwise(dst, src, h, wd, c, k,
 // stride, w, bias, false) (w laid out [K*K, C]): given dy [oh*ow, c] it adds
-// the weight gradient into dw [K*K, C] and, when dx is not nil, adds the
-// input gradient into dx [h*wd, c]. Workers split the
-// channels, so neither sum needs partials. The bias gradient is
-// ColSumAdd(dy).
+// the weight gradient into dw [K*K, C] and, when dx is not nil, the input
+// gradient into dx [h*wd, c]. The bias gradient is ColSumAdd(dy).
 func DepthwiseBackward(dx, dw, dy, src, w []float32, h, wd, c, k, stride int) {
 	pad := k / 2
 	oh, ow := (h+2*pad-k)/stride+1, (wd+2*pad-k)/stride+1
-	ParallelFor(c, 8, func(c0, c1 int) {
-		acc := make([]float64, k*k*(c1-c0))
-		for oy := 0; oy < oh; oy++ {
-			for ox := 0; ox < ow; ox++ {
-				g := dy[(oy*ow+ox)*c+c0 : (oy*ow+ox)*c+c1]
-				for ky := 0; ky < k; ky++ {
-					iy := oy*stride - pad + ky
-					if iy < 0 || iy >= h {
-						continue
-					}
-					for kx := 0; kx < k; kx++ {
+	// dw: workers take output rows; each sums a row in float32, then adds
+	// it to its float64 partial.
+	acc := make([]float64, k*k*c)
+	rowsReduce(oh, ow*c*k*k, acc, func(part []float64, lo, hi int) {
+		row := make([]float32, k*k*c)
+		for oy := lo; oy < hi; oy++ {
+			clear(row)
+			for ky := 0; ky < k; ky++ {
+				iy := oy*stride - pad + ky
+				if iy < 0 || iy >= h {
+					continue
+				}
+				for kx := 0; kx < k; kx++ {
+					a := row[(ky*k+kx)*c : (ky*k+kx+1)*c]
+					for ox := 0; ox < ow; ox++ {
 						ix := ox*stride - pad + kx
 						if ix < 0 || ix >= wd {
 							continue
 						}
-						t := ky*k + kx
-						in := src[(iy*wd+ix)*c+c0 : (iy*wd+ix)*c+c1]
-						a := acc[t*(c1-c0) : (t+1)*(c1-c0)]
+						g := dy[(oy*ow+ox)*c : (oy*ow+ox+1)*c]
+						in := src[(iy*wd+ix)*c : (iy*wd+ix+1)*c]
+						in, a := in[:len(g)], a[:len(g)]
 						for i, v := range g {
-							a[i] += float64(v) * float64(in[i])
-						}
-						if dx != nil {
-							wk := w[t*c+c0 : t*c+c1]
-							o := dx[(iy*wd+ix)*c+c0 : (iy*wd+ix)*c+c1]
-							for i, v := range g {
-								o[i] += v * wk[i]
-							}
+							a[i] += v * in[i]
 						}
 					}
 				}
 			}
+			for i, v := range row {
+				part[i] += float64(v)
+			}
 		}
-		for t := 0; t < k*k; t++ {
-			for i := c0; i < c1; i++ {
-				dw[t*c+i] += float32(acc[t*(c1-c0)+i-c0])
+	})
+	for i, v := range acc {
+		dw[i] += float32(v)
+	}
+	if dx == nil {
+		return
+	}
+	// dx: workers take input rows and gather the output pixels whose taps
+	// read each input pixel, so no two write the same value.
+	ParallelFor(h, max(1, RowGrain(wd*c*k*k)), func(lo, hi int) {
+		for iy := lo; iy < hi; iy++ {
+			for ky := 0; ky < k; ky++ {
+				t := iy + pad - ky // = oy*stride
+				if t < 0 || t%stride != 0 || t/stride >= oh {
+					continue
+				}
+				oy := t / stride
+				for kx := 0; kx < k; kx++ {
+					wk := w[(ky*k+kx)*c : (ky*k+kx+1)*c]
+					for ix := 0; ix < wd; ix++ {
+						u := ix + pad - kx
+						if u < 0 || u%stride != 0 || u/stride >= ow {
+							continue
+						}
+						g := dy[(oy*ow+u/stride)*c : (oy*ow+u/stride+1)*c]
+						o := dx[(iy*wd+ix)*c : (iy*wd+ix+1)*c]
+						o, wk := o[:len(g)], wk[:len(g)]
+						for i, v := range g {
+							o[i] += v * wk[i]
+						}
+					}
+				}
 			}
 		}
 	})
