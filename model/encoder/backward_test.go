@@ -4,10 +4,12 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/busam/busam/internal/testutil"
 	"github.com/busam/busam/model/tensor"
 )
 
@@ -429,5 +431,49 @@ func TestEncoderGradientsMobileSAM(t *testing.T) {
 	// which a 1e-2 step turns into 5e-3 in the numeric derivative (seen);
 	// 3e-2 brings it within fdAtol, its truncation error still far below.
 	st := checkFD(t, "MobileSAM", loss, ts, 3, 3e-2, rng)
+	t.Log(st)
+}
+
+// TestEncoderGradientsWeights is the whole-encoder check with MobileSAM's
+// real weights (skipped without them), whose scales (trained norms,
+// attention biases) random weights only imitate.
+func TestEncoderGradientsWeights(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a few seconds")
+	}
+	path := testutil.Need(t, filepath.Join(testutil.CacheDir(t), "weights", "encoder.safetensors"), "converted encoder weights")
+	loaded, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := loaded.Params // this test's own copy, perturbed in place
+	e := fromParams(p)
+	rng := rand.New(rand.NewPCG(6, 7))
+	x := tensor.From(randFloats(rng, 3*64*64, 1), 3, 64, 64)
+	y, tape, err := e.ForwardRecord(x, Scope{Input: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := tensor.From(randFloats(rng, len(y.Data), 1), y.Shape...)
+	g, dx, err := tape.Backward(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	loss := func() float64 {
+		out, err := e.Forward(x)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return dot(out.Data, r.Data)
+	}
+	b1, b2, b3 := &p.Blocks[1][0], &p.Blocks[2][5], &p.Blocks[3][1]
+	ws := []*Weight{
+		p.Stem[1].Weight, p.MBConv[0].Conv3.Weight, p.Merges[1].Conv2.Weight,
+		b1.Attn.Proj.Weight, b1.MLP.Norm.Weight, b2.Attn.QKV.Weight, b2.MLP.FC2.Weight,
+		b3.LocalConv.Weight, b3.Attn.Norm.Bias, p.Neck.Conv1.Weight, p.Neck.Norm2.Bias,
+	}
+	ts := fdTensors(p, &e, g, ws, []*Attention{&b2.Attn, &b3.Attn})
+	ts = append(ts, fdTensor{name: "input", data: x.Data, grad: dx.Data, apply: func() {}})
+	st := checkFD(t, "weights", loss, ts, 3, fdStep, rng)
 	t.Log(st)
 }
