@@ -200,14 +200,24 @@ func DepthwiseBackward(dx, dw, dy, src, w []float32, h, wd, c, k, stride int) {
 }
 
 // SoftmaxBackwardRow turns dp, the gradient of p = softmax(s) over one
-// row, into the gradient of s in place: ds = p * (dp - sum(dp*p)).
+// row, into the gradient of s in place: ds = p * (dp - sum(dp*p)). The
+// dot product runs in four float32 partial sums: p sums to 1, so it is a
+// weighted mean of dp and keeps float32 accuracy.
 func SoftmaxBackwardRow(dp, p []float32) {
-	p = p[:len(dp)]
-	var dot float64
-	for i, v := range dp {
-		dot += float64(v) * float64(p[i])
+	n := len(dp)
+	p = p[:n]
+	var s0, s1, s2, s3 float32
+	i := 0
+	for ; i+4 <= n; i += 4 {
+		s0 += dp[i] * p[i]
+		s1 += dp[i+1] * p[i+1]
+		s2 += dp[i+2] * p[i+2]
+		s3 += dp[i+3] * p[i+3]
 	}
-	d := float32(dot)
+	for ; i < n; i++ {
+		s0 += dp[i] * p[i]
+	}
+	d := (s0 + s1) + (s2 + s3)
 	for i, v := range dp {
 		dp[i] = p[i] * (v - d)
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"sync"
 
 	"github.com/busam/busam/model/tensor"
 )
@@ -386,6 +387,9 @@ func gatherAttentionBias(table []float32, heads, window int) []float32 {
 // a window (row-major), the table entry of their (|dy|, |dx|) offset, the
 // offsets numbered in order of first appearance.
 func attentionBiasIndex(window int) []int {
+	if idx, ok := biasIndexes.Load(window); ok {
+		return idx.([]int)
+	}
 	n := window * window
 	index := map[[2]int]int{}
 	idx := make([]int, n*n)
@@ -400,8 +404,13 @@ func attentionBiasIndex(window int) []int {
 			idx[i*n+j] = id
 		}
 	}
+	biasIndexes.Store(window, idx)
 	return idx
 }
+
+// biasIndexes caches attentionBiasIndex per window (read-only slices):
+// every attention backward needs it.
+var biasIndexes sync.Map
 
 // BiasTableName is the name of the attention's trainable bias table,
 // PyTorch's attention_biases [Heads, Window^2] (Bias is its gathered form).
