@@ -226,7 +226,7 @@ func TestOpGradients(t *testing.T) {
 			x := randFloats(rng, tc.h*tc.w*tc.c, 1)
 			// One recorded op, then its backward.
 			tape := &Tape{e: e}
-			rec := &recorder{cpuPass: &cpuPass{e: e, a: &arena{}}, t: tape, stage: stages(p)}
+			rec := &recorder{pass: &cpuPass{e: e, a: &arena{}}, t: tape, stage: stages(p)}
 			y := tc.run(rec, module, slices.Clone(x), tc.h, tc.w)
 			plain := tc.run(&cpuPass{e: e, a: &arena{}}, module, slices.Clone(x), tc.h, tc.w)
 			if !slices.Equal(y, plain) {
@@ -321,6 +321,17 @@ func TestRecordedForward(t *testing.T) {
 	gFull, dx, err := tFull.Backward(r)
 	if err != nil || dx != nil {
 		t.Fatalf("full backward: %v, input gradient %v (not asked for)", err, dx != nil)
+	}
+	again, _, err := tFull.Backward(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, g := range gFull { // a tape can be used again
+		for i, v := range g {
+			if f := again[name][i]; math.Abs(float64(v-f)) > 1e-5*(1+math.Abs(float64(f))) {
+				t.Fatalf("second backward: %s[%d] = %g, first %g", name, i, f, v)
+			}
+		}
 	}
 	floats := tFull.Floats()
 	for from := 1; from <= 4; from++ {

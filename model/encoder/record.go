@@ -75,9 +75,10 @@ func (t *Tape) Floats() int {
 }
 
 // recorder is the training backend: the CPU pass, recording the inputs of
-// the modules in scope.
+// the modules in scope. The pass is a named field, not embedded, so that an
+// op added to Backend fails to compile here instead of running unrecorded.
 type recorder struct {
-	*cpuPass
+	pass  *cpuPass
 	t     *Tape
 	stage map[any]int
 }
@@ -118,42 +119,42 @@ func (r *recorder) record(kind opKind, module any, x []float32, h, w int, act Ac
 
 func (r *recorder) Input(x *tensor.Tensor) []float32 {
 	r.t.inShape = append([]int(nil), x.Shape...)
-	return r.cpuPass.Input(x)
+	return r.pass.Input(x)
 }
 
 func (r *recorder) Conv(x []float32, c *Conv, h, w int, act Activation) []float32 {
 	r.record(opConv, c, x, h, w, act)
-	return r.cpuPass.Conv(x, c, h, w, act)
+	return r.pass.Conv(x, c, h, w, act)
 }
 
 func (r *recorder) MBConv(x []float32, m *MBConv, h, w int) []float32 {
 	r.record(opMBConv, m, x, h, w, ActNone)
-	return r.cpuPass.MBConv(x, m, h, w)
+	return r.pass.MBConv(x, m, h, w)
 }
 
 func (r *recorder) Merge(x []float32, m *Merge, h, w int) []float32 {
 	r.record(opMerge, m, x, h, w, ActNone)
-	return r.cpuPass.Merge(x, m, h, w)
+	return r.pass.Merge(x, m, h, w)
 }
 
 func (r *recorder) Attention(x []float32, a *Attention, h, w int) []float32 {
 	r.record(opAttention, a, x, h, w, ActNone)
-	return r.cpuPass.Attention(x, a, h, w)
+	return r.pass.Attention(x, a, h, w)
 }
 
 func (r *recorder) MLP(x []float32, m *MLP, h, w int) []float32 {
 	r.record(opMLP, m, x, h, w, ActNone)
-	return r.cpuPass.MLP(x, m, h, w)
+	return r.pass.MLP(x, m, h, w)
 }
 
 func (r *recorder) Norm(x []float32, n *Norm, h, w int) []float32 {
 	r.record(opNorm, n, x, h, w, ActNone)
-	return r.cpuPass.Norm(x, n, h, w)
+	return r.pass.Norm(x, n, h, w)
 }
 
 func (r *recorder) Output(x []float32, c, h, w int) (*tensor.Tensor, error) {
 	r.t.outC, r.t.outH, r.t.outW = c, h, w
-	return r.cpuPass.Output(x, c, h, w)
+	return r.pass.Output(x, c, h, w)
 }
 
 // ForwardRecord is Forward (the same output) that also returns the Tape
@@ -167,7 +168,7 @@ func (e *Encoder) ForwardRecord(x *tensor.Tensor, s Scope) (*tensor.Tensor, *Tap
 	}
 	t := &Tape{e: e, scope: s}
 	out, err := e.onCPU(func(b Backend[[]float32], p *Params, x *tensor.Tensor) (*tensor.Tensor, error) {
-		return Forward[[]float32](&recorder{cpuPass: b.(*cpuPass), t: t, stage: stages(p)}, p, x)
+		return Forward[[]float32](&recorder{pass: b.(*cpuPass), t: t, stage: stages(p)}, p, x)
 	}, x)
 	if err != nil {
 		return nil, nil, err
