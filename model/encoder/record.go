@@ -12,9 +12,10 @@ import (
 // copy of each trained module's input on a Tape. Backward (backward.go)
 // walks the tape in reverse and recomputes each module's internals from its
 // saved input before differentiating it: the tape holds one map per
-// module, not every activation. For MobileSAM at 1024x1024 that is some
-// 60M floats (240 MB); the largest recomputation (an MBConv's three hidden
-// maps and their gradients) adds a few hundred MB.
+// module, not every activation. For MobileSAM at 1024x1024 that is 242 MiB,
+// and a whole step (forward, backward, input gradient) peaks at 1.3 GB
+// resident: the largest recomputation is an MBConv's hidden maps and their
+// gradients, some 400 MB. Nothing needs recomputing per stage.
 
 // Scope selects what a recorded forward pass differentiates.
 type Scope struct {
