@@ -5,8 +5,8 @@ import "math"
 // Backward kernels on HWC maps: the gradients of the forward kernels in
 // hwc.go, for training the encoder (model/encoder's backward.go). Sums that
 // run over many rows (bias, norm and depthwise-weight gradients) collect
-// per-worker partials in float64 and add them once, so the result does not
-// depend on how the rows were split.
+// float64 partials over fixed chunks of rows and add them in order, so
+// that results are the same from run to run (for a given GOMAXPROCS).
 
 // GELUBackward sets dz[i] = dy[i] * gelu'(z[i]) for the exact (erf) GELU:
 // gelu'(z) = Phi(z) + z*phi(z). dz may be dy.
@@ -61,17 +61,20 @@ func ColSumAdd(dst, x []float32, rows, c int) {
 	}
 }
 
-// rowsReduce runs fn over chunks of [0, rows) in parallel, each worker
-// summing into its own zeroed partial of len(dst), then adds the partials
-// into dst.
+// rowsReduce runs fn over fixed chunks of [0, rows) in parallel, each
+// chunk summing into its own zeroed partial of len(dst), then adds the
+// partials into dst in chunk order: the result does not depend on which
+// worker ran which chunk (training runs are reproducible).
 func rowsReduce(rows, c int, dst []float64, fn func(part []float64, lo, hi int)) {
-	nwk := Workers()
-	parts := make([]float64, nwk*len(dst))
-	ParallelForWorker(rows, RowGrain(c), nwk, func(worker, lo, hi int) {
-		fn(parts[worker*len(dst):(worker+1)*len(dst)], lo, hi)
+	chunks := max(1, min(4*Workers(), rows/RowGrain(c)))
+	parts := make([]float64, chunks*len(dst))
+	ParallelFor(chunks, 1, func(c0, c1 int) {
+		for ci := c0; ci < c1; ci++ {
+			fn(parts[ci*len(dst):(ci+1)*len(dst)], rows*ci/chunks, rows*(ci+1)/chunks)
+		}
 	})
-	for w := 0; w < nwk; w++ {
-		for i, v := range parts[w*len(dst) : (w+1)*len(dst)] {
+	for ci := 0; ci < chunks; ci++ {
+		for i, v := range parts[ci*len(dst) : (ci+1)*len(dst)] {
 			dst[i] += v
 		}
 	}

@@ -260,10 +260,14 @@ func (b *backward) attention(at *attentionOp, x []float32, h, w int, dy []float3
 	nwk := cpu.Workers()
 	per := 7*n*kd + 2*n*n
 	scratch := make([]float32, nwk*per)
-	dBias := make([]float32, nwk*heads*n*n) // per worker
-	dPad := make([]float32, nwk*qkvC)       // per worker
+	// The bias and padding gradients are summed per fixed chunk of windows
+	// and the chunks added in order: the same result from run to run.
 	nh, nw := p.Windows(h, w)
-	cpu.ParallelForWorker(nh*nw, 1, nwk, func(worker, lo, hi int) {
+	windows := nh * nw
+	chunks := min(4*nwk, windows)
+	dBias := make([]float32, chunks*heads*n*n)
+	dPad := make([]float32, chunks*qkvC)
+	cpu.ParallelForWorker(chunks, 1, nwk, func(worker, c0, c1 int) {
 		buf := scratch[worker*per : (worker+1)*per]
 		take := func(size int) []float32 {
 			s := buf[:size:size]
@@ -272,63 +276,65 @@ func (b *backward) attention(at *attentionOp, x []float32, h, w int, dy []float3
 		}
 		q, k, v, dO, dq, dk, dv := take(n*kd), take(n*kd), take(n*kd), take(n*kd), take(n*kd), take(n*kd), take(n*kd)
 		s, dp := take(n*n), take(n*n)
-		db := dBias[worker*heads*n*n : (worker+1)*heads*n*n]
-		dpad := dPad[worker*qkvC : (worker+1)*qkvC]
-		for win := lo; win < hi; win++ {
-			y0, x0 := (win/nw)*ws, (win%nw)*ws
-			tok := func(i int) (int, bool) {
-				y, xx := y0+i/ws, x0+i%ws
-				return y*w + xx, y < h && xx < w
-			}
-			for hd := 0; hd < heads; hd++ {
-				base := hd * 3 * kd
-				for i := 0; i < n; i++ {
-					t, in := tok(i)
-					row := at.padQKV
-					if in {
-						row = qkv[t*qkvC : (t+1)*qkvC]
-					}
-					for d := 0; d < kd; d++ {
-						q[i*kd+d] = row[base+d] * scale
-						k[i*kd+d] = row[base+kd+d]
-						v[i*kd+d] = row[base+2*kd+d]
-					}
-					if in {
-						copy(dO[i*kd:(i+1)*kd], do[t*c+hd*kd:])
-					} else {
-						clear(dO[i*kd : (i+1)*kd])
-					}
+		for ci := c0; ci < c1; ci++ {
+			db := dBias[ci*heads*n*n : (ci+1)*heads*n*n]
+			dpad := dPad[ci*qkvC : (ci+1)*qkvC]
+			for win := windows * ci / chunks; win < windows*(ci+1)/chunks; win++ {
+				y0, x0 := (win/nw)*ws, (win%nw)*ws
+				tok := func(i int) (int, bool) {
+					y, xx := y0+i/ws, x0+i%ws
+					return y*w + xx, y < h && xx < w
 				}
-				copy(s, at.bias[hd*n*n:(hd+1)*n*n])
-				cpu.GemmSerial(false, true, n, n, kd, 1, q, kd, k, kd, 1, s, n)
-				for i := 0; i < n; i++ {
-					cpu.SoftmaxRow(s[i*n : (i+1)*n])
-				}
-				cpu.GemmSerial(false, false, n, kd, n, 1, s, n, v, kd, 0, dq, kd) // O, in dq for now
-				for i := 0; i < n; i++ {
-					if t, in := tok(i); in {
-						copy(o[t*c+hd*kd:t*c+(hd+1)*kd], dq[i*kd:(i+1)*kd])
+				for hd := 0; hd < heads; hd++ {
+					base := hd * 3 * kd
+					for i := 0; i < n; i++ {
+						t, in := tok(i)
+						row := at.padQKV
+						if in {
+							row = qkv[t*qkvC : (t+1)*qkvC]
+						}
+						for d := 0; d < kd; d++ {
+							q[i*kd+d] = row[base+d] * scale
+							k[i*kd+d] = row[base+kd+d]
+							v[i*kd+d] = row[base+2*kd+d]
+						}
+						if in {
+							copy(dO[i*kd:(i+1)*kd], do[t*c+hd*kd:])
+						} else {
+							clear(dO[i*kd : (i+1)*kd])
+						}
 					}
-				}
-				cpu.GemmSerial(false, true, n, n, kd, 1, dO, kd, v, kd, 0, dp, n) // dP = dO V^T
-				cpu.GemmSerial(true, false, n, kd, n, 1, s, n, dO, kd, 0, dv, kd) // dV = P^T dO
-				for i := 0; i < n; i++ {
-					cpu.SoftmaxBackwardRow(dp[i*n:(i+1)*n], s[i*n:(i+1)*n])
-				}
-				for i, g := range dp { // the scores' gradient is the bias's
-					db[hd*n*n+i] += g
-				}
-				cpu.GemmSerial(false, false, n, kd, n, scale, dp, n, k, kd, 0, dq, kd) // dq = scale dS K
-				cpu.GemmSerial(true, false, n, kd, n, 1, dp, n, q, kd, 0, dk, kd)      // dK = dS^T (scale q)
-				for i := 0; i < n; i++ {
-					dst := dpad
-					if t, in := tok(i); in {
-						dst = dqkv[t*qkvC : (t+1)*qkvC]
+					copy(s, at.bias[hd*n*n:(hd+1)*n*n])
+					cpu.GemmSerial(false, true, n, n, kd, 1, q, kd, k, kd, 1, s, n)
+					for i := 0; i < n; i++ {
+						cpu.SoftmaxRow(s[i*n : (i+1)*n])
 					}
-					for d := 0; d < kd; d++ {
-						dst[base+d] += dq[i*kd+d]
-						dst[base+kd+d] += dk[i*kd+d]
-						dst[base+2*kd+d] += dv[i*kd+d]
+					cpu.GemmSerial(false, false, n, kd, n, 1, s, n, v, kd, 0, dq, kd) // O, in dq for now
+					for i := 0; i < n; i++ {
+						if t, in := tok(i); in {
+							copy(o[t*c+hd*kd:t*c+(hd+1)*kd], dq[i*kd:(i+1)*kd])
+						}
+					}
+					cpu.GemmSerial(false, true, n, n, kd, 1, dO, kd, v, kd, 0, dp, n) // dP = dO V^T
+					cpu.GemmSerial(true, false, n, kd, n, 1, s, n, dO, kd, 0, dv, kd) // dV = P^T dO
+					for i := 0; i < n; i++ {
+						cpu.SoftmaxBackwardRow(dp[i*n:(i+1)*n], s[i*n:(i+1)*n])
+					}
+					for i, g := range dp { // the scores' gradient is the bias's
+						db[hd*n*n+i] += g
+					}
+					cpu.GemmSerial(false, false, n, kd, n, scale, dp, n, k, kd, 0, dq, kd) // dq = scale dS K
+					cpu.GemmSerial(true, false, n, kd, n, 1, dp, n, q, kd, 0, dk, kd)      // dK = dS^T (scale q)
+					for i := 0; i < n; i++ {
+						dst := dpad
+						if t, in := tok(i); in {
+							dst = dqkv[t*qkvC : (t+1)*qkvC]
+						}
+						for d := 0; d < kd; d++ {
+							dst[base+d] += dq[i*kd+d]
+							dst[base+kd+d] += dk[i*kd+d]
+							dst[base+2*kd+d] += dv[i*kd+d]
+						}
 					}
 				}
 			}
@@ -344,15 +350,15 @@ func (b *backward) attention(at *attentionOp, x []float32, h, w int, dy []float3
 	for hd := 0; hd < heads; hd++ {
 		for i, id := range idx {
 			var s float32
-			for wk := 0; wk < nwk; wk++ {
-				s += dBias[(wk*heads+hd)*n*n+i]
+			for ci := 0; ci < chunks; ci++ {
+				s += dBias[(ci*heads+hd)*n*n+i]
 			}
 			table[hd*n+id] += s
 		}
 	}
 	pad := make([]float64, qkvC)
-	for wk := 0; wk < nwk; wk++ {
-		for i, v := range dPad[wk*qkvC : (wk+1)*qkvC] {
+	for ci := 0; ci < chunks; ci++ {
+		for i, v := range dPad[ci*qkvC : (ci+1)*qkvC] {
 			pad[i] += float64(v)
 		}
 	}
