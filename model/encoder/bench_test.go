@@ -5,6 +5,7 @@ import (
 	"image"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/busam/busam/internal/testutil"
 	"github.com/busam/busam/model/tensor"
@@ -47,5 +48,52 @@ func BenchmarkPreprocess(b *testing.B) {
 	}
 	for i := 0; i < b.N; i++ {
 		Preprocess(img, DefaultSize)
+	}
+}
+
+// BenchmarkForwardBackward times one training step of the whole encoder
+// (MobileSAM's shape, random weights: no weights file needed): the
+// recorded forward and Backward of every parameter. GFLOP/s counts the
+// usual 3x the forward's FLOPs (the forward, and the backward's two
+// products per forward one); Backward also recomputes each module's
+// forward, which is not counted.
+func BenchmarkForwardBackward(b *testing.B) {
+	p, err := RandomParams(MobileSAM, 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	enc, err := NewWithConfig(MobileSAM, p)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, size := range []int{256} {
+		b.Run(fmt.Sprint(size), func(b *testing.B) {
+			x := tensor.New(3, size, size)
+			for i := range x.Data {
+				x.Data[i] = float32(i%251)/125 - 1
+			}
+			var tapeFloats int
+			step := func() time.Duration {
+				y, tape, err := enc.ForwardRecord(x, Scope{})
+				if err != nil {
+					b.Fatal(err)
+				}
+				tapeFloats = tape.Floats()
+				t0 := time.Now()
+				if _, _, err := tape.Backward(y); err != nil { // dL/dy = y: L = |y|^2 / 2
+					b.Fatal(err)
+				}
+				return time.Since(t0)
+			}
+			step()
+			b.ResetTimer()
+			var back time.Duration
+			for i := 0; i < b.N; i++ {
+				back += step()
+			}
+			b.ReportMetric(3*float64(enc.FLOPs(size, size))*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			b.ReportMetric(float64(back.Milliseconds())/float64(b.N), "backward-ms/op")
+			b.ReportMetric(float64(tapeFloats)*4/(1<<20), "tape-MiB")
+		})
 	}
 }

@@ -19,6 +19,14 @@
 // This package's CPU backend is cpu_backend.go; model/webgpu/tinyvit is
 // the WebGPU one. Both are tested on Tiny with RandomParams.
 //
+// Training runs the same Forward through a recording backend
+// (ForwardRecord, record.go): the CPU ops compute the outputs, a Tape keeps
+// each trained module's input, and Tape.Backward (backward.go) returns the
+// gradients of every parameter (Grads, by PyTorch name; attention biases as
+// their relative-position tables) and of the input, recomputing each
+// module's internals from its saved input. A Scope leaves the first stages
+// frozen: they run unrecorded and cost nothing in the backward.
+//
 // The output matches ONNX Runtime on MobileSAM's encoder.onnx to about
 // 1e-6 (golden_test.go; prepared by tools/ort/golden.sh).
 package encoder

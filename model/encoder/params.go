@@ -3,6 +3,8 @@ package encoder
 import (
 	"fmt"
 	"math"
+	"strings"
+	"sync"
 
 	"github.com/busam/busam/model/tensor"
 )
@@ -371,6 +373,24 @@ func attentionBias(tensors map[string]*tensor.Tensor, name string, heads, n int)
 // gatherAttentionBias expands a [heads, offsets] table to [heads, N, N].
 func gatherAttentionBias(table []float32, heads, window int) []float32 {
 	n := window * window
+	idx := attentionBiasIndex(window)
+	out := make([]float32, heads*n*n)
+	for h := 0; h < heads; h++ {
+		for k, id := range idx {
+			out[h*n*n+k] = table[h*n+id]
+		}
+	}
+	return out
+}
+
+// attentionBiasIndex is PyTorch's attention_bias_idxs: for tokens i, j of
+// a window (row-major), the table entry of their (|dy|, |dx|) offset, the
+// offsets numbered in order of first appearance.
+func attentionBiasIndex(window int) []int {
+	if idx, ok := biasIndexes.Load(window); ok {
+		return idx.([]int)
+	}
+	n := window * window
 	index := map[[2]int]int{}
 	idx := make([]int, n*n)
 	for i := 0; i < n; i++ {
@@ -384,13 +404,39 @@ func gatherAttentionBias(table []float32, heads, window int) []float32 {
 			idx[i*n+j] = id
 		}
 	}
-	out := make([]float32, heads*n*n)
-	for h := 0; h < heads; h++ {
-		for k, id := range idx {
-			out[h*n*n+k] = table[h*n+id]
+	biasIndexes.Store(window, idx)
+	return idx
+}
+
+// biasIndexes caches attentionBiasIndex per window (read-only slices):
+// every attention backward needs it.
+var biasIndexes sync.Map
+
+// BiasTableName is the name of the attention's trainable bias table,
+// PyTorch's attention_biases [Heads, Window^2] (Bias is its gathered form).
+func (a *Attention) BiasTableName() string {
+	return strings.TrimSuffix(a.Bias.Name, "attention_bias") + "attention_biases"
+}
+
+// BiasTable returns the [Heads, Window^2] table that Bias was gathered
+// from (each entry read where its offset first appears).
+func (a *Attention) BiasTable() []float32 {
+	n := a.Window * a.Window
+	table := make([]float32, a.Heads*n)
+	idx := attentionBiasIndex(a.Window)
+	for h := 0; h < a.Heads; h++ {
+		for k := len(idx) - 1; k >= 0; k-- { // the last write is the first appearance
+			table[h*n+idx[k]] = a.Bias.Data[h*n*n+k]
 		}
 	}
-	return out
+	return table
+}
+
+// SetBiasTable gathers a [Heads, Window^2] table into Bias (in place): how
+// an optimizer applies a step to the table. CPU ops built before keep
+// their own copy: build a new Encoder (FromParams) after updating Params.
+func (a *Attention) SetBiasTable(table []float32) {
+	copy(a.Bias.Data, gatherAttentionBias(table, a.Heads, a.Window))
 }
 
 func abs(v int) int {
