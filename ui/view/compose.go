@@ -68,9 +68,10 @@ type Line struct {
 
 // Measurement colours: the long axis, the short axis, the user's calipers.
 var (
-	LongAxisColor  = RGB{255, 64, 160} // magenta
-	ShortAxisColor = RGB{160, 96, 255} // violet
-	CaliperColor   = RGB{255, 255, 255}
+	LongAxisColor    = RGB{255, 64, 160} // magenta
+	ShortAxisColor   = RGB{160, 96, 255} // violet
+	CaliperColor     = RGB{255, 255, 255}
+	CalibrationColor = RGB{0, 230, 118} // green: a line of known length
 )
 
 // Frame is an RGBA picture, 4 bytes a pixel, row-major (the worker's
