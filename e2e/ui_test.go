@@ -189,7 +189,7 @@ func (p page) docsScreenshot(name string, full bool) {
 	var png []byte
 	var err error
 	if full {
-		png, err = chromedp.Run(p.b.Context(), chromedp.FullScreenshot(90))
+		png, err = chromedp.Run(p.b.Context(), chromedp.FullScreenshot(100)) // 100: PNG, not JPEG
 	} else {
 		png, err = chromedp.Run(p.b.Context(), chromedp.CaptureScreenshot())
 	}
@@ -291,15 +291,26 @@ func TestTabletReportCancel(t *testing.T) {
 		t.Errorf("short axis %v px on the page, %v px on the native mask", got, want)
 	}
 
-	// A laptop: ticking an overlay box, scrolled to it, leaves the image in view.
+	// A laptop, the page scrolled down to the settings: ticking an
+	// overlay box leaves the image in view.
 	p.viewport(1280, 800)
-	p.eval(`document.getElementById('show-contour').scrollIntoView({block: 'end'})`)
+	p.eval(`scrollTo(0, document.documentElement.scrollHeight)`)
 	p.click("#show-contour")
-	if r := p.rect("#view"); r.visibleFraction() < 0.9 {
-		t.Errorf("on a 1280x800 laptop, after ticking the outline box (scrolled %v px), %.0f%% of the image is in view", r.ScrollY, 100*r.visibleFraction())
+	if r := p.rect("#view"); r.ScrollY < 100 || r.visibleFraction() < 0.9 {
+		t.Errorf("on a 1280x800 laptop scrolled to the settings (%v px), after ticking the outline box %.0f%% of the image is in view", r.ScrollY, 100*r.visibleFraction())
 	}
 	p.click("#show-contour")
 	p.eval(`scrollTo(0, 0)`)
+
+	// A phone: one column, the result directly under the image.
+	p.viewport(390, 844)
+	if v, r := p.rect(".viewer"), p.rect(".result-panel"); r.Top < v.Bottom-1 || r.Top-v.Bottom > 24 || math.Abs(r.Left-v.Left) > 1 {
+		t.Errorf("at 390 px the result panel (%+v) is not directly under the image (%+v)", r, v)
+	}
+	if overflow, _ := browsertest.Eval[bool](b, `document.documentElement.scrollWidth > innerWidth`); overflow {
+		t.Error("at 390 px the page scrolls sideways")
+	}
+	p.screenshot("13-phone-390")
 	p.viewport(820, 1180)
 
 	checkMeasureTools(t, p, native.W)
@@ -311,22 +322,46 @@ func TestTabletReportCancel(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.waitFor(`document.getElementById('analysis-stage')?.textContent.includes('running the model')`, analyzeTimeout)
+	manifests := func() int { // a fresh worker asks for the model manifest
+		n := 0
+		for _, r := range gate.requests() {
+			if strings.HasSuffix(strings.SplitN(r.URL, "?", 2)[0], "/model/"+manifest.FileName) {
+				n++
+			}
+		}
+		return n
+	}
+	before := manifests()
 	p.click("#cancel")
 	p.waitFor(`document.getElementById('cancelled') !== null`, quickUITimeout)
 	if s, f := p.state(), p.text("#result-label"); s == "analyzing" || f != "" {
 		t.Errorf("after Cancel: state %q, result %q; want no analysis and no result", s, f)
 	}
 	p.screenshot("11-cancelled")
+	deadline := time.Now().Add(quickUITimeout)
+	for manifests() == before && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if manifests() == before {
+		t.Error("Cancel did not restart the worker (no new model manifest request)")
+	}
+	time.Sleep(3 * time.Second) // the cancelled analysis would have answered by now
+	if s, f := p.state(), p.text("#result-label"); s == "done" || f != "" {
+		t.Errorf("a while after Cancel: state %q, result %q; the cancelled analysis answered", s, f)
+	}
 
 	// A new file while an analysis runs: the old one is dropped (its
 	// worker stopped), the new one's result is shown.
 	p.click("#analyze-again")
 	p.waitFor(`document.getElementById('analysis-stage')?.textContent.includes('running the model')`, analyzeTimeout)
-	started := time.Now()
+	started, before := time.Now(), manifests()
 	if s := p.analyze(benign); s != "done" {
 		t.Fatalf("the file opened during an analysis: state %s: %s", s, p.text("#file-error"))
 	}
 	t.Logf("a new file during an analysis: its result after %v (worker restarted, model reloaded from the cache)", time.Since(started).Round(time.Second))
+	if manifests() == before {
+		t.Error("a new file during an analysis did not stop the worker (no new model manifest request)")
+	}
 	checkMatchesNative(t, p, native, "opened during another analysis")
 	time.Sleep(2 * time.Second) // a stale reply would land now
 	if f, l := p.text("#report-file"), p.result().Label; !strings.Contains(f, "benign (1).png") || l != native.Label.String() {
