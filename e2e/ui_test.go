@@ -412,7 +412,23 @@ func checkMeasureTools(t *testing.T, p page, w int) {
 	if r := p.rect("#view"); math.Abs(r.Width/before.Width-1.5) > 0.01 || p.text("#zoom-level") != "150%" {
 		t.Errorf("zoom in: %v px wide from %v, level %q; want 1.5× and 150%%", r.Width, before.Width, p.text("#zoom-level"))
 	}
+	// Drag: the zoomed image follows the pointer.
+	zoomed := p.rect("#view")
+	p.eval(`(() => {
+		const host = document.getElementById('canvas-host'), r = document.getElementById('view').getBoundingClientRect();
+		const x = r.left + r.width / 2, y = r.top + r.height / 2;
+		host.dispatchEvent(new PointerEvent('pointerdown', {clientX: x, clientY: y, buttons: 1, bubbles: true}));
+		window.dispatchEvent(new PointerEvent('pointermove', {clientX: x - 40, clientY: y - 30, buttons: 1}));
+		window.dispatchEvent(new PointerEvent('pointerup', {clientX: x - 40, clientY: y - 30}));
+	})()`)
+	p.waitFor(fmt.Sprintf(`Math.abs(document.getElementById('view').getBoundingClientRect().left - %v) > 1`, zoomed.Left), quickUITimeout)
+	if r := p.rect("#view"); math.Abs(r.Left-zoomed.Left+40) > 1 || math.Abs(r.Top-zoomed.Top+30) > 1 {
+		t.Errorf("dragging the zoomed image by (-40, -30) moved it from (%v, %v) to (%v, %v)", zoomed.Left, zoomed.Top, r.Left, r.Top)
+	}
 	p.click("#zoom-fit")
+	if r := p.rect("#view"); math.Abs(r.Width-before.Width) > 0.5 || math.Abs(r.Left-before.Left) > 0.5 {
+		t.Errorf("Fit leaves the image at %+v, was %+v", r, before)
+	}
 	// Brightness changes the pixels shown, not the result.
 	pixel := func() []int {
 		v, err := browsertest.Eval[[]int](p.b, `Array.from(document.getElementById('view').getContext('2d').getImageData(2, 2, 1, 1).data)`)

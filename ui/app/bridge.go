@@ -341,6 +341,35 @@ func canvasBox() (left, top, width, height, frameW, frameH float64, ok bool) {
 		num(canvas.Get("offsetWidth")), num(canvas.Get("offsetHeight")), true
 }
 
+// followPointer calls onMove with the pointer's screen position until
+// the pointer is released (then onUp), from listeners on the window added
+// now and removed at the release. They live outside vugu: a vugu handler
+// re-renders the page after every event, and a dragged pointer moves some
+// 60 times a second. The callbacks run in JavaScript's event loop and must
+// not wait for the render lock (hand the work to a goroutine).
+func followPointer(onMove func(x, y float64), onUp func()) {
+	win := js.Global()
+	var move, up js.Func
+	move = js.FuncOf(func(_ js.Value, args []js.Value) any {
+		if len(args) > 0 {
+			onMove(num(args[0].Get("clientX")), num(args[0].Get("clientY")))
+		}
+		return nil
+	})
+	up = js.FuncOf(func(js.Value, []js.Value) any {
+		win.Call("removeEventListener", "pointermove", move)
+		win.Call("removeEventListener", "pointerup", up)
+		win.Call("removeEventListener", "pointercancel", up)
+		move.Release()
+		up.Release()
+		onUp()
+		return nil
+	})
+	win.Call("addEventListener", "pointermove", move)
+	win.Call("addEventListener", "pointerup", up)
+	win.Call("addEventListener", "pointercancel", up)
+}
+
 // downloadCanvasPNG saves the image canvas (the image as shown, with its
 // overlays and measurements) as a PNG, encoded by the browser into a Blob:
 // nothing leaves the page.

@@ -256,8 +256,9 @@ func (c *Root) PointerDown(e vugu.DOMEvent) {
 	}
 	x, y := e.PropFloat64("clientX"), e.PropFloat64("clientY")
 	if c.Tool == toolMove {
-		if c.vp.Zoom > 1 {
+		if c.vp.Zoom > 1 && c.drag == nil {
 			c.drag = &dragStart{x, y}
+			followPointer(func(x, y float64) { go c.dragTo(x, y) }, func() { go c.endDrag() })
 		}
 		return
 	}
@@ -268,6 +269,27 @@ func (c *Root) PointerDown(e vugu.DOMEvent) {
 	if p, in := view.ToImage(x, y, left, top, w, h, c.base.W, c.base.H); in {
 		c.placePoint(p)
 	}
+}
+
+// dragTo pans by the pointer's move since the last call.
+func (c *Root) dragTo(x, y float64) {
+	c.env.Lock()
+	defer c.env.UnlockOnly() // a transform, nothing vugu shows
+	if c.drag == nil {
+		return
+	}
+	if _, _, _, _, fw, fh, ok := canvasBox(); ok {
+		c.vp = c.vp.Pan(x-c.drag.X, y-c.drag.Y, fw, fh)
+		setViewport(c.vp)
+	}
+	c.drag.X, c.drag.Y = x, y
+}
+
+// endDrag ends a pan.
+func (c *Root) endDrag() {
+	c.env.Lock()
+	defer c.env.UnlockOnly()
+	c.drag = nil
 }
 
 // placePoint adds a measurement's point: the first waits, the second
@@ -288,28 +310,6 @@ func (c *Root) placePoint(p view.Point) {
 	}
 	c.redraw()
 }
-
-// PointerMove pans while dragging.
-func (c *Root) PointerMove(e vugu.DOMEvent) {
-	if c.drag == nil {
-		return
-	}
-	if e.PropFloat64("buttons") == 0 {
-		c.drag = nil
-		return
-	}
-	_, _, _, _, fw, fh, ok := canvasBox()
-	if !ok {
-		return
-	}
-	x, y := e.PropFloat64("clientX"), e.PropFloat64("clientY")
-	c.vp = c.vp.Pan(x-c.drag.X, y-c.drag.Y, fw, fh)
-	c.drag.X, c.drag.Y = x, y
-	setViewport(c.vp)
-}
-
-// PointerUp ends a pan.
-func (c *Root) PointerUp(vugu.DOMEvent) { c.drag = nil }
 
 // BrightnessInput, ContrastInput and ResetDisplay follow the display sliders.
 func (c *Root) BrightnessInput(e vugu.DOMEvent) {
