@@ -815,6 +815,9 @@ func TestApp(t *testing.T) {
 		t.Errorf("the second analysis made %d requests, want none: %+v", len(reqs), reqs)
 	}
 	checkArea(t, p, spacing)
+	if a := p.text("#long-axis"); a != "" && !strings.HasSuffix(a, " mm") {
+		t.Errorf("with the DICOM's pixel spacing the long axis reads %q, want mm", a)
+	}
 	p.screenshot("04-dicom")
 	checkTablet(t, p)
 	checkKeyboardOpensPicker(t, b)

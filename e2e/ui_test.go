@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"math"
@@ -316,6 +317,15 @@ func TestTabletReportCancel(t *testing.T) {
 	checkMeasureTools(t, p, native.W)
 	checkReport(t, p)
 	checkOverlayPNG(t, p, benign, native.Mask)
+	var rep view.Report
+	if err := json.Unmarshal(p.download("#download-json", "benign (1)_result.json"), &rep); err != nil {
+		t.Fatalf("the exported result: %v", err)
+	}
+	if rep.LongAxis == nil || rep.ShortAxis == nil || math.Abs(rep.LongAxis.Px-p.lengthPx("#long-axis")) > 0.5 ||
+		rep.ModelVersion != p.text("#report-model") || rep.Certainty != p.text("#certainty") {
+		t.Errorf("the exported result's axes %+v %+v, model %q, certainty %q do not match the page's (%s, %q, %q)",
+			rep.LongAxis, rep.ShortAxis, rep.ModelVersion, rep.Certainty, p.text("#long-axis"), p.text("#report-model"), p.text("#certainty"))
+	}
 
 	// Cancel: the analysis stops at once, the image stays, no result.
 	if err := b.Upload("#file-input", malignant); err != nil {
