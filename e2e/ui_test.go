@@ -99,8 +99,8 @@ func checkNoImageData(t *testing.T, origin string, browserReqs []browsertest.Req
 			t.Errorf("a request names the image %s: %s %s", n, r.Method, r.URL)
 		}
 	}
-	if len(serverReqs) == 0 {
-		t.Error("the server saw no request at all; the recording is broken")
+	if len(serverReqs) == 0 || len(browserReqs) == 0 {
+		t.Errorf("the server saw %d requests, the browser %d; the recording is broken", len(serverReqs), len(browserReqs))
 	}
 	for _, r := range serverReqs {
 		if (r.Method != http.MethodGet && r.Method != http.MethodHead) || r.Body > 0 || r.Length > 0 {
@@ -509,8 +509,8 @@ func checkReport(t *testing.T, p page) {
 	if _, err := chromedp.Call(ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{Media: "print"}); err != nil {
 		t.Fatal(err)
 	}
-	if r, a := p.rect("#report"), p.rect(".report-actions"); !r.Shown || a.Shown {
-		t.Errorf("printed: report shown %v, its buttons shown %v; want the report without buttons", r.Shown, a.Shown)
+	if r, a, l := p.rect("#report"), p.rect(".report-actions"), p.rect(".layout"); !r.Shown || a.Shown || l.Shown {
+		t.Errorf("printed: report shown %v, its buttons shown %v, the app shown %v; want the report alone", r.Shown, a.Shown, l.Shown)
 	}
 	if _, err := chromedp.Call(ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{Media: ""}); err != nil {
 		t.Fatal(err)
