@@ -350,19 +350,26 @@ func canvasBox() (left, top, width, height, frameW, frameH float64, ok bool) {
 func followPointer(onMove func(x, y float64), onUp func()) {
 	win := js.Global()
 	var move, up js.Func
-	move = js.FuncOf(func(_ js.Value, args []js.Value) any {
-		if len(args) > 0 {
-			onMove(num(args[0].Get("clientX")), num(args[0].Get("clientY")))
-		}
-		return nil
-	})
-	up = js.FuncOf(func(js.Value, []js.Value) any {
+	stop := func() {
 		win.Call("removeEventListener", "pointermove", move)
 		win.Call("removeEventListener", "pointerup", up)
 		win.Call("removeEventListener", "pointercancel", up)
 		move.Release()
 		up.Release()
 		onUp()
+	}
+	move = js.FuncOf(func(_ js.Value, args []js.Value) any {
+		switch {
+		case len(args) == 0:
+		case num(args[0].Get("buttons")) == 0: // released where no pointerup reached us
+			stop()
+		default:
+			onMove(num(args[0].Get("clientX")), num(args[0].Get("clientY")))
+		}
+		return nil
+	})
+	up = js.FuncOf(func(js.Value, []js.Value) any {
+		stop()
 		return nil
 	})
 	win.Call("addEventListener", "pointermove", move)

@@ -448,7 +448,8 @@ func (c *Root) runModel(seq int, file js.Value, name string) {
 	default:
 		c.Result, c.heat = res, nil
 		c.updateAxes()
-		c.ReportDate = reportDate(localDateTime(), time.Now()) // Ctrl+P prints the report without opening it
+		// Dated now: Ctrl+P prints the report without it being opened.
+		c.ReportDate = reportDate(localDateTime(), time.Now())
 		if c.truth != nil { // analysed again: compare the new mask
 			if counts, err := view.Compare(res.Mask, c.truth); err == nil {
 				c.Counts = counts

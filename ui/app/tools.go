@@ -208,17 +208,23 @@ func (c *Root) HostClass() string {
 	return "canvas-host"
 }
 
-// zoomBy zooms about the frame point (cx, cy); NaN means the centre.
-func (c *Root) zoomBy(factor, cx, cy float64) {
+// zoomBy zooms about the frame point (cx, cy); NaN means the centre. It
+// reports whether the view changed (not past the zoom limits).
+func (c *Root) zoomBy(factor, cx, cy float64) bool {
 	_, _, _, _, fw, fh, ok := canvasBox()
 	if !ok || fw <= 0 || fh <= 0 {
-		return
+		return false
 	}
 	if math.IsNaN(cx) {
 		cx, cy = fw/2, fh/2
 	}
-	c.vp = c.vp.ZoomAt(cx, cy, factor, fw, fh)
+	vp := c.vp.ZoomAt(cx, cy, factor, fw, fh)
+	if vp == c.vp {
+		return false
+	}
+	c.vp = vp
 	setViewport(c.vp)
+	return true
 }
 
 // ZoomIn, ZoomOut and ZoomFit are the zoom buttons.
@@ -229,12 +235,12 @@ func (c *Root) ZoomFit(vugu.DOMEvent) { c.vp = view.Identity; setViewport(c.vp) 
 // ZoomText is the zoom as a percentage of the fitted image.
 func (c *Root) ZoomText() string { return fmt.Sprintf("%.0f%%", 100*c.vp.Zoom) }
 
-// Wheel zooms about the pointer.
+// Wheel zooms about the pointer; past the zoom limits (out, at the whole
+// image) the wheel scrolls the page as usual.
 func (c *Root) Wheel(e vugu.DOMEvent) {
 	if !c.HasImage() {
 		return
 	}
-	e.PreventDefault()
 	left, top, _, _, _, _, ok := canvasBox()
 	if !ok {
 		return
@@ -245,7 +251,9 @@ func (c *Root) Wheel(e vugu.DOMEvent) {
 	if e.PropFloat64("deltaY") > 0 {
 		factor = 1 / factor
 	}
-	c.zoomBy(factor, cx, cy)
+	if c.zoomBy(factor, cx, cy) {
+		e.PreventDefault()
+	}
 }
 
 // PointerDown starts a pan, or places a point of a measurement.
