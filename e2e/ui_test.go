@@ -341,6 +341,11 @@ func TestTabletReportCancel(t *testing.T) {
 		}
 		return n
 	}
+	for _, sel := range []string{"#cancel", "#analysis-progress", "#view"} {
+		if r := p.rect(sel); !r.inView() {
+			t.Errorf("at 820 px during an analysis %s is not in view: %+v", sel, r)
+		}
+	}
 	before := manifests()
 	p.click("#cancel")
 	p.waitFor(`document.getElementById('cancelled') !== null`, quickUITimeout)
