@@ -130,9 +130,18 @@ func serve(t *testing.T, dir string) (url string, stop func()) {
 }
 
 func serveConfig(t *testing.T, cfg server.Config) (url string, stop func()) {
+	return serveWrapped(t, cfg, nil)
+}
+
+// serveWrapped is serveConfig with the handler wrapped (nil: as it is).
+func serveWrapped(t *testing.T, cfg server.Config, wrap func(http.Handler) http.Handler) (url string, stop func()) {
 	h, err := server.New(cfg)
 	if err != nil {
 		t.Fatal(err)
+	}
+	var handler http.Handler = h
+	if wrap != nil {
+		handler = wrap(h)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -140,7 +149,7 @@ func serveConfig(t *testing.T, cfg server.Config) (url string, stop func()) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- server.Serve(ctx, ln, h) }()
+	go func() { done <- server.Serve(ctx, ln, handler) }()
 	stopped := false
 	stop = func() {
 		if stopped {
@@ -668,10 +677,14 @@ func checkTablet(t *testing.T, p page) {
 }
 
 // checkRequests asserts that requests only fetched: same origin, GET,
-// no body.
+// no body. A blob: URL of the page's own origin (a download the page
+// made) stays in the browser and is allowed.
 func checkRequests(t *testing.T, origin string, reqs []browsertest.Request) {
 	t.Helper()
 	for _, r := range reqs {
+		if strings.HasPrefix(r.URL, "blob:"+origin+"/") && r.Method == http.MethodGet {
+			continue
+		}
 		if !strings.HasPrefix(r.URL, origin) {
 			t.Errorf("request to another origin: %s %s", r.Method, r.URL)
 		}
@@ -802,6 +815,9 @@ func TestApp(t *testing.T) {
 		t.Errorf("the second analysis made %d requests, want none: %+v", len(reqs), reqs)
 	}
 	checkArea(t, p, spacing)
+	if a := p.text("#long-axis"); a != "" && !strings.HasSuffix(a, " mm") {
+		t.Errorf("with the DICOM's pixel spacing the long axis reads %q, want mm", a)
+	}
 	p.screenshot("04-dicom")
 	checkTablet(t, p)
 	checkKeyboardOpensPicker(t, b)

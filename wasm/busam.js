@@ -15,12 +15,15 @@
 //   const img = await b.decode(fileOrBlobOrBytes);  // the image for display, decoded in the worker
 //   // img = {rgba: Uint8ClampedArray(4*w*h), width, height, format, pixelSpacingMM: [row, col] (0 if unknown)}
 //   const png = await b.maskPNG(r.mask, r.width, r.height);  // Uint8Array: the mask as an 8-bit PNG
+//   await b.cancel();  // stops the work in progress at once (pending calls reject, kind 'cancelled');
+//                      // resolves when a fresh worker has the model again (from the cache)
 //
 // Everything runs in a Web Worker on this machine: the image never leaves
 // the browser. Failures reject the promise with an Error whose message says
 // what went wrong (and, for a bad image file, whose kind says how:
 // 'empty', 'unknown-format', 'not-image', 'too-large', 'corrupt',
-// 'unsupported'); the instance stays usable afterwards.
+// 'unsupported'; for a call cut short by cancel(), 'cancelled'); the
+// instance stays usable afterwards.
 
 const WORKER_URL = new URL('./worker.js', import.meta.url);
 
@@ -28,11 +31,16 @@ export class Busam {
   #worker;
   #pending = new Map();
   #nextId = 1;
+  #loadMsg = null; // the load request, to load the model again in a fresh worker (cancel)
 
   /** Information about the loaded model: {backend, backendReason, files, inputSize, sources, cache}. */
   info = null;
 
   constructor(worker) {
+    this.#attach(worker);
+  }
+
+  #attach(worker) {
     this.#worker = worker;
     worker.onmessage = (ev) => this.#receive(ev.data);
     // A script error inside the worker (not one of our replies): fail
@@ -53,8 +61,9 @@ export class Busam {
   static async load(baseURL, onProgress, options = {}) {
     const base = new URL(baseURL ?? './', baseURL ? globalThis.location?.href : import.meta.url);
     const b = new Busam(new Worker(WORKER_URL));
+    b.#loadMsg = { op: 'load', baseURL: base.href, options: { inputSize: options.inputSize, backend: options.backend } };
     try {
-      b.info = await b.#request({ op: 'load', baseURL: base.href, options: { inputSize: options.inputSize, backend: options.backend } }, onProgress);
+      b.info = await b.#request(b.#loadMsg, onProgress);
     } catch (err) {
       b.terminate();
       throw err;
@@ -94,6 +103,28 @@ export class Busam {
     }
     const fileName = name ?? (typeof File !== 'undefined' && input instanceof File ? input.name : 'image');
     return this.#request({ op, name: fileName, data: input, options });
+  }
+
+  /**
+   * Cancels every call in progress or waiting: they reject with an Error
+   * of kind 'cancelled'. An analysis running inside WebAssembly cannot be
+   * interrupted, so the worker is ended, which frees the CPU (or GPU) at
+   * once, and a fresh worker loads the model again: from Cache Storage
+   * (checked against the manifest again) when it is cached, so without a
+   * download. Resolves to the new info when the model is ready; calls made
+   * meanwhile wait for it in the new worker's queue. onProgress as for load.
+   */
+  cancel(onProgress) {
+    if (!this.#loadMsg) return Promise.reject(new Error('busam: cancel before load'));
+    this.#worker.terminate();
+    const err = new Error('busam: cancelled');
+    err.kind = 'cancelled';
+    this.#failAll(err);
+    this.#attach(new Worker(WORKER_URL));
+    return this.#request(this.#loadMsg, onProgress).then((info) => {
+      this.info = info;
+      return info;
+    });
   }
 
   /** Stops the worker; pending calls are rejected. */

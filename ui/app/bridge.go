@@ -85,8 +85,12 @@ type loadProgress struct {
 // modelInfo is what Busam.load resolves to.
 type modelInfo struct {
 	Backend, BackendReason string
-	FromCache              bool // every model file came from Cache Storage
+	FromCache              bool        // every model file came from Cache Storage
+	Files                  []modelFile // the model files, as the manifest lists them
 }
+
+// modelFile is one verified model file: its role and SHA-256.
+type modelFile struct{ Role, SHA256 string }
 
 // loadModel starts the worker and loads the model, reporting progress.
 func loadModel(onProgress func(loadProgress)) (*modelClient, modelInfo, error) {
@@ -112,7 +116,11 @@ func loadModel(onProgress func(loadProgress)) (*modelClient, modelInfo, error) {
 	if err != nil {
 		return nil, modelInfo{}, err
 	}
-	info := v.Get("info")
+	return &modelClient{v: v}, readInfo(v.Get("info")), nil
+}
+
+// readInfo converts busam.js's info object.
+func readInfo(info js.Value) modelInfo {
 	mi := modelInfo{Backend: str(info.Get("backend")), BackendReason: str(info.Get("backendReason")), FromCache: true}
 	if src := info.Get("sources"); src.Type() == js.TypeObject {
 		keys := js.Global().Get("Object").Call("values", src)
@@ -122,7 +130,25 @@ func loadModel(onProgress func(loadProgress)) (*modelClient, modelInfo, error) {
 			}
 		}
 	}
-	return &modelClient{v: v}, mi, nil
+	if files := info.Get("files"); files.Type() == js.TypeObject {
+		for i := 0; i < files.Length(); i++ {
+			f := files.Index(i)
+			mi.Files = append(mi.Files, modelFile{Role: str(f.Get("role")), SHA256: str(f.Get("sha256"))})
+		}
+	}
+	return mi
+}
+
+// cancel ends the worker's work at once (busam.js's cancel: the worker is
+// replaced, pending calls reject with kind "cancelled") and returns the
+// promise of the model's reload, for a goroutine to await. It must be
+// called from the event handler itself, so the worker stops now.
+func (m *modelClient) cancel() js.Value { return m.v.Call("cancel") }
+
+// isCancelled reports an error of a call cut short by cancel.
+func isCancelled(err error) bool {
+	var ce *callError
+	return errors.As(err, &ce) && ce.kind == "cancelled"
 }
 
 // analysis is one result of the worker, converted to Go.
@@ -226,41 +252,166 @@ func (m *modelClient) analyze(file js.Value, name string, flip bool) (*analysis,
 // each render, and setting a canvas's width, even to the same value,
 // clears its pixels.
 
-// canvasPresent reports whether the host holds our canvas (vugu may have
-// replaced the host element since the last draw).
-func canvasPresent() bool {
-	host := js.Global().Get("document").Call("getElementById", CanvasHostID)
+// canvasPresent reports whether the host holds its canvas (vugu may have
+// replaced the host element since the last draw). A host that is not on
+// the page counts as present: there is nothing to draw into.
+func canvasPresent(hostID, id string) bool {
+	host := js.Global().Get("document").Call("getElementById", hostID)
 	if host.Type() != js.TypeObject {
-		return false
+		return true
 	}
 	first := host.Get("firstElementChild")
-	return first.Type() == js.TypeObject && first.Get("id").String() == CanvasID
+	return first.Type() == js.TypeObject && first.Get("id").String() == id
 }
 
-// drawRGBA puts RGBA pixels on the canvas, creating it in the host if
-// needed and resizing it to the image: one copy into an ImageData, one
-// putImageData call.
-func drawRGBA(pix []byte, w, h int) {
+// hostCanvas returns the canvas with id in the host element hostID,
+// creating it if needed and sizing it to w×h (its aspect ratio goes to the
+// style property --ratio, which app.css sizes it by, so it is never
+// letterboxed and a point on it maps straight to a pixel). ok is false
+// when the host is not on the page.
+func hostCanvas(hostID, id string, w, h int) (js.Value, bool) {
 	doc := js.Global().Get("document")
-	host := doc.Call("getElementById", CanvasHostID)
+	host := doc.Call("getElementById", hostID)
 	if host.Type() != js.TypeObject {
-		return
+		return js.Undefined(), false
 	}
 	canvas := host.Get("firstElementChild")
-	if canvas.Type() != js.TypeObject || canvas.Get("id").String() != CanvasID {
+	if canvas.Type() != js.TypeObject || canvas.Get("id").String() != id {
 		host.Set("textContent", "")
 		canvas = doc.Call("createElement", "canvas")
-		canvas.Set("id", CanvasID)
+		canvas.Set("id", id)
 		host.Call("appendChild", canvas)
 	}
 	if canvas.Get("width").Int() != w || canvas.Get("height").Int() != h {
 		canvas.Set("width", w)
 		canvas.Set("height", h)
+		// CSSOM, which the page's style-src policy allows (unlike style attributes).
+		canvas.Get("style").Call("setProperty", "--ratio", fmt.Sprintf("%.6f", float64(w)/float64(h)))
+	}
+	return canvas, true
+}
+
+// drawRGBA puts RGBA pixels on the canvas, creating it in the host if
+// needed and resizing it to the image: one copy into an ImageData, one
+// putImageData call; then it places it as the viewport says.
+func drawRGBA(pix []byte, w, h int, vp view.Viewport) {
+	canvas, ok := hostCanvas(CanvasHostID, CanvasID, w, h)
+	if !ok {
+		return
 	}
 	clamped := js.Global().Get("Uint8ClampedArray").New(len(pix))
 	js.CopyBytesToJS(clamped, pix)
 	img := js.Global().Get("ImageData").New(clamped, w, h)
 	canvas.Call("getContext", "2d").Call("putImageData", img, 0, 0)
+	setViewport(vp)
+	copyToReport()
+}
+
+// copyToReport copies the image canvas onto the report's, when the
+// report is on the page.
+func copyToReport() {
+	src := js.Global().Get("document").Call("getElementById", CanvasID)
+	if src.Type() != js.TypeObject {
+		return
+	}
+	dst, ok := hostCanvas(ReportCanvasHostID, ReportCanvasID, src.Get("width").Int(), src.Get("height").Int())
+	if ok {
+		dst.Call("getContext", "2d").Call("drawImage", src, 0, 0)
+	}
+}
+
+// setViewport zooms and moves the image canvas (a CSS transform; the
+// pixels are not redrawn).
+func setViewport(vp view.Viewport) {
+	canvas := js.Global().Get("document").Call("getElementById", CanvasID)
+	if canvas.Type() != js.TypeObject {
+		return
+	}
+	t := ""
+	if vp != view.Identity {
+		t = fmt.Sprintf("translate(%.2fpx, %.2fpx) scale(%.4f)", vp.X, vp.Y, vp.Zoom)
+	}
+	canvas.Get("style").Set("transform", t)
+}
+
+// canvasBox returns where the image canvas is on screen (transformed:
+// left, top, width, height) and its size at zoom 1 (the frame's).
+func canvasBox() (left, top, width, height, frameW, frameH float64, ok bool) {
+	canvas := js.Global().Get("document").Call("getElementById", CanvasID)
+	if canvas.Type() != js.TypeObject {
+		return 0, 0, 0, 0, 0, 0, false
+	}
+	r := canvas.Call("getBoundingClientRect")
+	return num(r.Get("left")), num(r.Get("top")), num(r.Get("width")), num(r.Get("height")),
+		num(canvas.Get("offsetWidth")), num(canvas.Get("offsetHeight")), true
+}
+
+// followPointer calls onMove with the pointer's screen position until
+// the pointer is released (then onUp), from listeners on the window added
+// now and removed at the release. They live outside vugu: a vugu handler
+// re-renders the page after every event, and a dragged pointer moves some
+// 60 times a second. The callbacks run in JavaScript's event loop and must
+// not wait for the render lock (hand the work to a goroutine).
+func followPointer(onMove func(x, y float64), onUp func()) {
+	win := js.Global()
+	var move, up js.Func
+	stop := func() {
+		win.Call("removeEventListener", "pointermove", move)
+		win.Call("removeEventListener", "pointerup", up)
+		win.Call("removeEventListener", "pointercancel", up)
+		move.Release()
+		up.Release()
+		onUp()
+	}
+	move = js.FuncOf(func(_ js.Value, args []js.Value) any {
+		switch {
+		case len(args) == 0:
+		case num(args[0].Get("buttons")) == 0: // released where no pointerup reached us
+			stop()
+		default:
+			onMove(num(args[0].Get("clientX")), num(args[0].Get("clientY")))
+		}
+		return nil
+	})
+	up = js.FuncOf(func(js.Value, []js.Value) any {
+		stop()
+		return nil
+	})
+	win.Call("addEventListener", "pointermove", move)
+	win.Call("addEventListener", "pointerup", up)
+	win.Call("addEventListener", "pointercancel", up)
+}
+
+// downloadCanvasPNG saves the image canvas (the image as shown, with its
+// overlays and measurements) as a PNG, encoded by the browser into a Blob:
+// nothing leaves the page.
+func downloadCanvasPNG(name string) {
+	canvas := js.Global().Get("document").Call("getElementById", CanvasID)
+	if canvas.Type() != js.TypeObject {
+		return
+	}
+	var done js.Func
+	done = js.FuncOf(func(_ js.Value, args []js.Value) any {
+		defer done.Release()
+		if len(args) > 0 && args[0].Truthy() {
+			downloadBlob(name, args[0])
+		}
+		return nil
+	})
+	canvas.Call("toBlob", done, "image/png")
+}
+
+// printPage opens the browser's print dialog (print or save as PDF).
+func printPage() { js.Global().Call("print") }
+
+// localDateTime is now, as this browser writes dates for its user; "" if
+// it cannot say (natively, in tests).
+func localDateTime() string {
+	d := js.Global().Get("Date")
+	if d.Type() != js.TypeFunction {
+		return ""
+	}
+	return str(d.New().Call("toLocaleString"))
 }
 
 // maskPNG has the worker encode a 0|1 mask as PNG; it resolves to the
@@ -291,7 +442,11 @@ func downloadBytes(name, mime string, arr js.Value) {
 	parts := js.Global().Get("Array").New(arr)
 	opts := js.Global().Get("Object").New()
 	opts.Set("type", mime)
-	blob := js.Global().Get("Blob").New(parts, opts)
+	downloadBlob(name, js.Global().Get("Blob").New(parts, opts))
+}
+
+// downloadBlob offers a Blob as a file.
+func downloadBlob(name string, blob js.Value) {
 	url := js.Global().Get("URL").Call("createObjectURL", blob)
 	doc := js.Global().Get("document")
 	a := doc.Call("createElement", "a")

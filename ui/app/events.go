@@ -126,6 +126,9 @@ func (c *Root) DownloadMask(vugu.DOMEvent) {
 			downloadBytes(name, "image/png", png)
 			return
 		}
+		if isCancelled(err) { // a new file stopped the worker meanwhile
+			return
+		}
 		c.env.Lock()
 		defer c.env.UnlockRender()
 		c.FileError = "The mask could not be saved: " + err.Error()
@@ -154,6 +157,9 @@ func (c *Root) DropClass() string {
 	}
 	if !c.Ready() {
 		cls += " drop-busy"
+	}
+	if c.HasImage() {
+		cls += " drop-compact"
 	}
 	return cls
 }

@@ -27,9 +27,12 @@ import (
 
 // CanvasID is the id of the canvas the image and overlays are drawn on;
 // CanvasHostID the element that holds it.
+// ReportCanvasID and ReportCanvasHostID are the report's copy of it.
 const (
-	CanvasID     = "view"
-	CanvasHostID = "canvas-host"
+	CanvasID           = "view"
+	CanvasHostID       = "canvas-host"
+	ReportCanvasID     = "report-view"
+	ReportCanvasHostID = "report-canvas-host"
 )
 
 // Phase of the model's life in this page.
@@ -74,6 +77,43 @@ type Root struct {
 	Result    *analysis
 	seq       int // analysis number, so a stale reply is ignored
 
+	// The analysis under way: its stage, whether the worker is running the
+	// model for it (then a cancel must stop the worker), and how long the
+	// last model runs took, by mirror setting (for the progress bar).
+	Stage      string // stageDecode or stageModel
+	modelBusy  bool
+	runStarted time.Time
+	lastRun    map[bool]time.Duration
+	Cancelled  bool // the user cancelled the open image's analysis
+	Restarting bool // the worker is loading the model again after a cancel
+
+	// A file opened before the model was ready: analysed once it is.
+	queued     js.Value
+	QueuedName string
+
+	// Viewing: zoom and pan (a CSS transform of the canvas), brightness
+	// and contrast (display only).
+	vp                   view.Viewport
+	drag                 *dragStart
+	Brightness, Contrast int
+
+	// Measurements: the lesion's axes (of the result's mask, in the scale
+	// at hand), the user's calipers, and a calibration.
+	ShowAxes    bool
+	axes        *view.Axes
+	Tool        string      // toolMove, toolCaliper, toolCalibrate
+	pending     *view.Point // first point of a caliper or calibration line
+	Calipers    []view.Segment
+	calLine     *view.Segment // drawn, waiting for its length in mm
+	CalMM       string
+	CalError    string
+	userSpacing view.Spacing // from the user's calibration; zero: none
+
+	// The report view, and the model files it names.
+	ReportOpen bool
+	ReportDate string
+	modelFiles []modelFile
+
 	// Display options.
 	ShowFill      bool
 	ShowContour   bool
@@ -104,8 +144,8 @@ type ImageMeta struct {
 
 // New returns the app in its initial state; Start begins loading the model.
 func New(env vugu.EventEnv) *Root {
-	return &Root{env: env, ShowFill: true, ShowContour: true, Opacity: 35, LoadText: "Starting…",
-		Flip: flipFromSetting(readSetting(flipSettingKey))}
+	return &Root{env: env, ShowFill: true, ShowContour: true, ShowAxes: true, Opacity: 35, LoadText: "Starting…",
+		Flip: flipFromSetting(readSetting(flipSettingKey)), vp: view.Identity, Tool: toolMove, lastRun: map[bool]time.Duration{}}
 }
 
 // flipSettingKey is where the browser remembers the mirror-image setting
@@ -139,9 +179,10 @@ func (c *Root) setFlip(on bool) bool {
 // keeping its ground-truth mask; a reply still due for the old setting
 // is ignored.
 func (c *Root) reanalyze() {
+	c.stopAnalysis()
 	c.seq++
 	seq := c.seq
-	c.FileError, c.Analyzing, c.started, c.Elapsed = "", true, time.Now(), 0
+	c.FileError, c.Analyzing, c.started, c.Elapsed, c.Cancelled = "", true, time.Now(), 0, false
 	if c.base.W == 0 { // still decoding it
 		go c.analyze(seq, c.file, c.FileName)
 	} else {
@@ -183,12 +224,26 @@ func (c *Root) load() {
 	if info.FromCache {
 		c.ModelSource = "cache"
 	}
-	c.Backend, c.BackendNote = describeBackend(info.Backend, info.BackendReason, c.NoWebGPU)
+	c.useInfo(info)
+	if c.QueuedName != "" { // opened while the model loaded: analyse it now
+		file, name := c.queued, c.QueuedName
+		c.openFile(file, name)
+	}
 }
 
-// Retry reloads the model after a failed download.
+// useInfo takes what the loaded model says about itself.
+func (c *Root) useInfo(info modelInfo) {
+	c.Backend, c.BackendNote = describeBackend(info.Backend, info.BackendReason, c.NoWebGPU)
+	c.modelFiles = info.Files
+}
+
+// Retry reloads the model after a failed download; a file opened
+// meanwhile stays queued.
 func (c *Root) Retry(vugu.DOMEvent) {
 	c.Phase, c.LoadError, c.LoadFraction, c.LoadText = PhaseLoading, "", 0, "Starting…"
+	if c.QueuedName != "" {
+		c.FileError = ""
+	}
 	go c.load()
 }
 
@@ -255,19 +310,91 @@ func describeBackend(backend, reason string, noWebGPU bool) (name, note string) 
 // Ready reports whether an image can be analysed now.
 func (c *Root) Ready() bool { return c.Phase == PhaseReady && !c.Analyzing }
 
-// openFile is called with the chosen or dropped file.
+// Stages of an analysis.
+const (
+	stageDecode = "decode"
+	stageModel  = "model"
+)
+
+// openFile is called with the chosen or dropped file. An analysis still
+// running for the previous file is cancelled; before the model is ready
+// the file waits in the queue (one file: the latest).
 func (c *Root) openFile(file js.Value, name string) {
+	c.stopAnalysis()
 	c.seq++
 	seq := c.seq
 	c.FileError, c.Result, c.truth, c.TruthName, c.TruthError, c.ShowOverlap = "", nil, nil, "", "", false
 	c.file, c.FileName, c.base, c.heat = file, name, view.Frame{}, nil
+	c.resetImageTools()
 	if c.Phase != PhaseReady {
-		c.FileError = "The model is not loaded yet; wait for it, then open the image again."
+		c.queued, c.QueuedName = file, name
 		return
 	}
-	c.Analyzing, c.started, c.Elapsed = true, time.Now(), 0
+	c.queued, c.QueuedName = js.Undefined(), ""
+	c.Analyzing, c.started, c.Elapsed, c.Stage = true, time.Now(), 0, stageDecode
 	go c.analyze(seq, file, name)
 	go c.tick(seq)
+}
+
+// QueuedText says that a file waits for the model.
+func (c *Root) QueuedText() string {
+	if c.Phase == PhaseFailed {
+		return c.QueuedName + " will be analysed once the model has loaded: try loading it again above."
+	}
+	return "The model is still loading: " + c.QueuedName + " will be analysed as soon as it is ready."
+}
+
+// stopAnalysis forgets the analysis under way (its reply, if any, is
+// ignored: the sequence number moves on) and, if the worker is running
+// the model for it, stops the worker at once (busam.js's cancel: the
+// worker is replaced and loads the model again from this device's cache;
+// what is asked of it meanwhile waits for that). Waiting instead would
+// keep the user waiting for a result they no longer want, up to a minute
+// on a CPU.
+func (c *Root) stopAnalysis() {
+	if !c.Analyzing {
+		return
+	}
+	c.seq++
+	c.Analyzing, c.Stage = false, ""
+	if !c.modelBusy || c.client == nil {
+		return
+	}
+	c.modelBusy, c.Restarting = false, true
+	reload := c.client.cancel() // now, in the handler: the worker stops at once
+	go func() {
+		v, err := await(reload)
+		c.env.Lock()
+		defer c.env.UnlockRender()
+		if isCancelled(err) { // cancelled again meanwhile: that cancel's reload counts
+			return
+		}
+		c.Restarting = false
+		if err != nil {
+			c.seq++ // what waited for the model fails with it
+			c.Analyzing, c.modelBusy = false, false
+			c.Phase, c.LoadError = PhaseFailed, describeLoadError(err)
+			return
+		}
+		c.useInfo(readInfo(v))
+	}()
+}
+
+// Cancel stops the analysis the user no longer wants; the image stays.
+func (c *Root) Cancel(vugu.DOMEvent) {
+	defer c.guard("cancelling the analysis")
+	if c.Analyzing {
+		c.stopAnalysis()
+		c.Cancelled = true
+	}
+}
+
+// AnalyzeAgain analyses the open image after a cancel.
+func (c *Root) AnalyzeAgain(vugu.DOMEvent) {
+	defer c.guard("analysing the image")
+	if c.FileName != "" && c.Phase == PhaseReady && !c.Analyzing {
+		c.reanalyze()
+	}
 }
 
 // analyze has the worker decode the file for display, shows it, then has
@@ -296,17 +423,25 @@ func (c *Root) analyze(seq int, file js.Value, name string) {
 // current setting and shows the result.
 func (c *Root) runModel(seq int, file js.Value, name string) {
 	c.env.Lock()
-	flip := c.Flip
-	c.env.UnlockOnly()
+	if seq != c.seq {
+		c.env.UnlockOnly()
+		return
+	}
+	flip, client := c.Flip, c.client
+	c.Stage, c.modelBusy, c.runStarted = stageModel, true, time.Now()
+	c.env.UnlockRender()
 
-	res, err := c.client.analyze(file, name, flip)
+	res, err := client.analyze(file, name, flip)
 
 	c.env.Lock()
 	if seq != c.seq {
 		c.env.UnlockOnly()
 		return
 	}
-	c.Analyzing = false
+	c.Analyzing, c.modelBusy, c.Stage = false, false, ""
+	if err == nil {
+		c.lastRun[flip] = time.Since(c.runStarted)
+	}
 	switch {
 	case err != nil:
 		c.FileError = describeFileError(name, err)
@@ -314,6 +449,9 @@ func (c *Root) runModel(seq int, file js.Value, name string) {
 		c.FileError = fmt.Sprintf("%s: the model analysed a %dx%d image but the page decoded %dx%d", name, res.Width, res.Height, c.base.W, c.base.H)
 	default:
 		c.Result, c.heat = res, nil
+		c.updateAxes()
+		// Dated now: Ctrl+P prints the report without it being opened.
+		c.ReportDate = reportDate(localDateTime(), time.Now())
 		if c.truth != nil { // analysed again: compare the new mask
 			if counts, err := view.Compare(res.Mask, c.truth); err == nil {
 				c.Counts = counts
@@ -419,18 +557,25 @@ func (c *Root) redraw() {
 	if l.ShowOverlap {
 		l.Truth = c.truth
 	}
+	l.Window = view.WindowFromSliders(c.Brightness, c.Contrast).LUT()
+	l.Lines = c.lines()
 	if err := view.Compose(c.pixels, c.base, l); err != nil {
 		c.FileError = err.Error()
 		return
 	}
-	drawRGBA(c.pixels, c.base.W, c.base.H)
+	drawRGBA(c.pixels, c.base.W, c.base.H, c.vp)
 }
 
 // Rendered runs after each vugu render: if vugu replaced the canvas's
-// host element, the picture is put back.
+// host element, the picture is put back, and the report gets its copy.
 func (c *Root) Rendered() {
-	if c.base.W > 0 && len(c.pixels) == len(c.base.Pix) && !canvasPresent() {
-		drawRGBA(c.pixels, c.base.W, c.base.H)
+	if c.base.W == 0 || len(c.pixels) != len(c.base.Pix) {
+		return
+	}
+	if !canvasPresent(CanvasHostID, CanvasID) {
+		drawRGBA(c.pixels, c.base.W, c.base.H, c.vp)
+	} else if c.Result != nil && !canvasPresent(ReportCanvasHostID, ReportCanvasID) {
+		copyToReport()
 	}
 }
 
@@ -448,7 +593,7 @@ func (c *Root) loadTruth(file js.Value, name string) {
 		}
 		c.env.Lock()
 		defer c.env.UnlockRender()
-		if seq != c.seq || c.Result == nil {
+		if seq != c.seq || c.Result == nil || isCancelled(err) {
 			return
 		}
 		if err != nil {
@@ -594,7 +739,7 @@ func (c *Root) AreaText() string {
 		return "No lesion segmented"
 	}
 	s := fmt.Sprintf("%d px", px)
-	if mm2, ok := view.AreaMM2(px, c.Meta.PixelSpacingMM); ok {
+	if mm2, ok := view.AreaMM2(px, c.spacingRC()); ok {
 		s += fmt.Sprintf(" · %.1f mm²", mm2)
 	}
 	return s
@@ -605,10 +750,10 @@ func (c *Root) AreaNote() string {
 	if c.Result == nil || view.Area(c.Result.Mask) == 0 {
 		return ""
 	}
-	if _, ok := view.AreaMM2(1, c.Meta.PixelSpacingMM); ok {
-		return fmt.Sprintf("Pixel spacing %.3f × %.3f mm (from the file)", c.Meta.PixelSpacingMM[0], c.Meta.PixelSpacingMM[1])
+	if c.spacing().Known() {
+		return c.SpacingText()
 	}
-	return "Size in mm² needs a pixel spacing; this file does not record one (DICOM files usually do)."
+	return "Sizes in mm need a pixel spacing; this file does not record one (DICOM files usually do). Calibrate on a scale to set one."
 }
 
 // TimingRows lists the per-stage timings in pipeline order.
@@ -664,9 +809,18 @@ func (c *Root) report() view.Report {
 		Label: r.Label, Probabilities: r.Probs, LesionAreaPx: view.Area(r.Mask),
 		Backend: r.Backend, TimingsMS: r.Timings, MirrorImage: r.Flip,
 	}
-	if mm2, ok := view.AreaMM2(rep.LesionAreaPx, c.Meta.PixelSpacingMM); ok {
-		sp := c.Meta.PixelSpacingMM
-		rep.LesionAreaMM2, rep.PixelSpacingMM = &mm2, &sp
+	if mm2, ok := view.AreaMM2(rep.LesionAreaPx, c.spacingRC()); ok {
+		sp := c.spacingRC()
+		rep.LesionAreaMM2, rep.PixelSpacingMM, rep.SpacingSource = &mm2, &sp, c.spacingSource()
+	}
+	rep.ModelVersion, rep.Certainty = c.ModelVersion(), c.CertaintyText()
+	sp := c.spacing()
+	if c.axes != nil {
+		long, short := view.LengthOf(c.axes.Long, sp), view.LengthOf(c.axes.Short, sp)
+		rep.LongAxis, rep.ShortAxis = &long, &short
+	}
+	for _, s := range c.Calipers {
+		rep.Calipers = append(rep.Calipers, view.LengthOf(s, sp))
 	}
 	if c.truth != nil {
 		rep.GroundTruth = &view.TruthReport{File: c.TruthName, Dice: c.Counts.Dice(), TP: c.Counts.TP, FP: c.Counts.FP, FN: c.Counts.FN}
@@ -690,6 +844,14 @@ func (c *Root) State() string {
 		return "done"
 	}
 	return "ready"
+}
+
+// AppClass marks the app while the report is shown instead.
+func (c *Root) AppClass() string {
+	if c.ReportOpen && c.Result != nil {
+		return "app reporting"
+	}
+	return "app"
 }
 
 // FigureClass hides the canvas until an image is open.

@@ -50,7 +50,29 @@ type Layers struct {
 	// Heat, if set, is AttentionAtImage's result for this image, kept by
 	// the caller so redraws (an opacity slider) skip the resampling.
 	Heat []float64
+
+	// Window, if set, maps the image's grey values for display
+	// (WindowLevel.LUT: brightness and contrast); overlays are drawn over
+	// it unchanged.
+	Window *[256]uint8
+	// Lines are drawn last, over everything: the lesion's axes, caliper
+	// measurements, a calibration line.
+	Lines []Line
 }
+
+// Line is a measurement drawn on the image.
+type Line struct {
+	Segment
+	Color RGB
+}
+
+// Measurement colours: the long axis, the short axis, the user's calipers.
+var (
+	LongAxisColor    = RGB{255, 64, 160} // magenta
+	ShortAxisColor   = RGB{160, 96, 255} // violet
+	CaliperColor     = RGB{255, 255, 255}
+	CalibrationColor = RGB{0, 230, 118} // green: a line of known length
+)
 
 // Frame is an RGBA picture, 4 bytes a pixel, row-major (the worker's
 // decode of an image file; see wasm/engine.DecodePicture).
@@ -80,6 +102,11 @@ func Compose(dst []byte, base Frame, l Layers) error {
 		}
 	}
 	copy(dst, base.Pix)
+	if lut := l.Window; lut != nil {
+		for i := 0; i < len(dst); i += 4 {
+			dst[i], dst[i+1], dst[i+2] = lut[dst[i]], lut[dst[i+1]], lut[dst[i+2]]
+		}
+	}
 	alpha := clamp01(l.Opacity)
 
 	if l.ShowAttention && (len(l.Attention) > 0 || l.Heat != nil) {
@@ -126,7 +153,41 @@ func Compose(dst []byte, base Frame, l Layers) error {
 			drawContour(dst, base.W, base.H, l.Mask, width, ContourColor)
 		}
 	}
+	for _, ln := range l.Lines {
+		drawLine(dst, base.W, base.H, ln, ContourWidth(base.W, base.H))
+	}
 	return nil
+}
+
+// drawLine paints a segment width pixels thick, with a square mark twice
+// as wide at each end (where calipers sit). Points off the image are
+// clipped pixel by pixel.
+func drawLine(dst []byte, w, h int, ln Line, width int) {
+	dot := func(x, y float64, side int) {
+		cx, cy := int(math.Round(x)), int(math.Round(y))
+		r0, r1 := -(side-1)/2, side/2
+		for dy := r0; dy <= r1; dy++ {
+			for dx := r0; dx <= r1; dx++ {
+				xx, yy := cx+dx, cy+dy
+				if xx >= 0 && yy >= 0 && xx < w && yy < h {
+					blend256(dst[4*(yy*w+xx):], ln.Color, 256)
+				}
+			}
+		}
+	}
+	n := int(math.Ceil(math.Max(math.Abs(ln.B.X-ln.A.X), math.Abs(ln.B.Y-ln.A.Y))))
+	if n > 4*(w+h) || math.IsNaN(ln.A.X+ln.A.Y+ln.B.X+ln.B.Y) { // far off the image, or not a line
+		return
+	}
+	for i := 0; i <= n; i++ {
+		f := 0.0
+		if n > 0 {
+			f = float64(i) / float64(n)
+		}
+		dot(ln.A.X+f*(ln.B.X-ln.A.X), ln.A.Y+f*(ln.B.Y-ln.A.Y), width)
+	}
+	dot(ln.A.X, ln.A.Y, 2*width+1)
+	dot(ln.B.X, ln.B.Y, 2*width+1)
 }
 
 // ContourWidth is the outline thickness in image pixels: about one screen

@@ -27,6 +27,35 @@ type Report struct {
 	MirrorImage    bool               `json:"mirrorImageAveraged"` // the mirror image was analysed too (test-time flip)
 	TimingsMS      map[string]float64 `json:"timingsMs"`
 	GroundTruth    *TruthReport       `json:"groundTruth,omitempty"`
+
+	// Certainty is the page's sentence on how far to trust the class.
+	Certainty string `json:"certainty,omitempty"`
+	// ModelVersion names the model files (role and SHA-256 prefix).
+	ModelVersion string `json:"modelVersion,omitempty"`
+	// SpacingSource says where PixelSpacingMM comes from: "file" (DICOM)
+	// or "calibration" (a line of known length drawn by the user).
+	SpacingSource string   `json:"pixelSpacingSource,omitempty"`
+	LongAxis      *Length  `json:"longAxis,omitempty"`
+	ShortAxis     *Length  `json:"shortAxis,omitempty"`
+	Calipers      []Length `json:"calipers,omitempty"`
+}
+
+// Length is a measured segment: its ends in image pixels (x, y), its
+// length in pixels and, with a known spacing, in mm.
+type Length struct {
+	From [2]float64 `json:"from"`
+	To   [2]float64 `json:"to"`
+	Px   float64    `json:"px"`
+	MM   *float64   `json:"mm,omitempty"`
+}
+
+// LengthOf describes s in the spacing sp (mm omitted when unknown).
+func LengthOf(s Segment, sp Spacing) Length {
+	l := Length{From: [2]float64{s.A.X, s.A.Y}, To: [2]float64{s.B.X, s.B.Y}, Px: s.LengthPx()}
+	if mm, ok := s.LengthMM(sp); ok {
+		l.MM = &mm
+	}
+	return l
 }
 
 // TruthReport compares the mask with a ground truth loaded in teaching mode.

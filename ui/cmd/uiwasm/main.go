@@ -30,5 +30,8 @@ func main() {
 		if err := renderer.Render(buildEnv.RunBuild(root)); err != nil {
 			log.Fatalf("busam ui: render: %v", err)
 		}
+		// vugu calls Rendered on the components inside a component's
+		// output, not on the root itself.
+		root.Rendered()
 	}
 }
