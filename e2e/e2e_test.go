@@ -18,6 +18,16 @@
 //     makes no request at all;
 //   - offline (network emulation off and the server stopped), a reload
 //     still starts the app and analyses an image;
+//   - a JPEG-baseline DICOM export (pixel spacing, patient name and ID)
+//     is analysed, its lesion area given in mm², and the patient's name
+//     and ID appear nowhere: not in the page, the report or the JSON
+//     export; a three-frame cine loop (ultrasound regions spacing) is
+//     analysed on its middle frame, and the caption says so;
+//   - with the calibrated heads the page says "Confident" or "Unsure" as
+//     the top probability stands to the heads' threshold, and a scan the
+//     heads are unsure about is shown as "Unsure";
+//   - teaching mode refuses the ultrasound image itself as a mask, naming
+//     it, with no Dice;
 //   - a corrupt file gives an error message that names it.
 //
 // Screenshots go to artifacts/e2e/*.png (gitignored).
@@ -28,6 +38,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"image"
 	"math"
 	"net"
 	"net/http"
@@ -48,11 +59,6 @@ import (
 	"github.com/busam/busam/ui/view"
 	"github.com/busam/busam/wasm/engine"
 	"github.com/busam/busam/wasm/manifest"
-
-	"github.com/suyashkumar/dicom"
-	"github.com/suyashkumar/dicom/pkg/frame"
-	"github.com/suyashkumar/dicom/pkg/tag"
-	"github.com/suyashkumar/dicom/pkg/uid"
 
 	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/network"
@@ -553,59 +559,6 @@ func goOffline(t *testing.T, b *browsertest.Browser) {
 	}
 }
 
-// writeDICOM saves a grey version of an image as an ultrasound DICOM file
-// with the given pixel spacing (mm), as a scanner would export it.
-func writeDICOM(t *testing.T, src, dst string, spacingMM float64) {
-	t.Helper()
-	img, err := imageio.Load(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := img.Bounds()
-	w, h := b.Dx(), b.Dy()
-	pix := make([]uint8, w*h)
-	for y := 0; y < h; y++ {
-		for x := 0; x < w; x++ {
-			r, g, bl, _ := img.At(b.Min.X+x, b.Min.Y+y).RGBA()
-			pix[y*w+x] = uint8((299*r + 587*g + 114*bl) / 1000 >> 8)
-		}
-	}
-	el := func(tg tag.Tag, v any) *dicom.Element {
-		e, err := dicom.NewElement(tg, v)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return e
-	}
-	sp := strconv.FormatFloat(spacingMM, 'f', -1, 64)
-	ds := dicom.Dataset{Elements: []*dicom.Element{
-		el(tag.MediaStorageSOPClassUID, []string{"1.2.840.10008.5.1.4.1.1.6.1"}), // ultrasound image storage
-		el(tag.MediaStorageSOPInstanceUID, []string{"1.2.826.0.1.3680043.2.1125.1"}),
-		el(tag.TransferSyntaxUID, []string{uid.ExplicitVRLittleEndian}),
-		el(tag.Modality, []string{"US"}),
-		el(tag.Rows, []int{h}),
-		el(tag.Columns, []int{w}),
-		el(tag.BitsAllocated, []int{8}),
-		el(tag.BitsStored, []int{8}),
-		el(tag.HighBit, []int{7}),
-		el(tag.PixelRepresentation, []int{0}),
-		el(tag.SamplesPerPixel, []int{1}),
-		el(tag.PhotometricInterpretation, []string{"MONOCHROME2"}),
-		el(tag.PixelSpacing, []string{sp, sp}),
-		el(tag.PixelData, dicom.PixelDataInfo{Frames: []*frame.Frame{{NativeData: &frame.NativeFrame[uint8]{
-			InternalBitsPerSample: 8, InternalRows: h, InternalCols: w, InternalSamplesPerPixel: 1, RawData: pix,
-		}}}}),
-	}}
-	f, err := os.Create(dst)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if err := dicom.Write(f, ds, dicom.SkipVRVerification()); err != nil {
-		t.Fatalf("writing %s: %v", dst, err)
-	}
-}
-
 // checkArea reads the lesion area the page shows ("N px · X mm²") and
 // checks X = N × spacing².
 func checkArea(t *testing.T, p page, spacingMM float64) {
@@ -701,8 +654,16 @@ func TestApp(t *testing.T) {
 	benignMask := testutil.Need(t, filepath.Join(data, "benign", "benign (1)_mask.png"), "BUSI data")
 	malignant := testutil.Need(t, filepath.Join(data, "malignant", "malignant (1).png"), "BUSI data")
 
-	url, stopServer := serve(t, dir)
+	benign411 := testutil.Need(t, filepath.Join(data, "benign", "benign (411).png"), "BUSI data")
+
+	var gate *gatedServer // records what the server sees; the model is not held back
+	url, stopServer := serveWrapped(t, server.Config{WebDir: dir}, func(h http.Handler) http.Handler {
+		gate = newGatedServer(h)
+		gate.release()
+		return gate
+	})
 	origin := strings.TrimSuffix(url, "/")
+	var seen []browsertest.Request // every browser request, kept across ResetRequests
 	artifacts := filepath.Join(testutil.RepoRoot(t), "artifacts", "e2e")
 	b := browsertest.Start(t, browsertest.Options{ArtifactsDir: artifacts, Timeout: 30 * time.Minute})
 	p := page{t: t, b: b, dir: artifacts}
@@ -726,6 +687,7 @@ func TestApp(t *testing.T) {
 
 	// One analysis, with every request recorded and the main thread
 	// watched for freezes.
+	seen = append(seen, b.Requests()...)
 	b.ResetRequests()
 	p.watchLongTasks()
 	if s := p.analyze(benign); s != "done" {
@@ -802,11 +764,14 @@ func TestApp(t *testing.T) {
 		p.text("#backend"), flipEncoder, flipTotal, plainEncoder, plainTotal, p.timingMS("Encoder"), p.timingMS("Total"))
 
 	// The model is cached now: a second analysis fetches nothing. It is a
-	// DICOM export of the same scan with a pixel spacing, so the page can
-	// give the lesion size in mm².
+	// scanner's DICOM export of the same scan, JPEG baseline, with a pixel
+	// spacing, so the page can give the lesion size in mm², and with the
+	// patient's name and ID, which must show nowhere.
 	const spacing = 0.1
 	dcm := filepath.Join(t.TempDir(), "benign-1.dcm")
-	writeDICOM(t, benign, dcm, spacing)
+	writeDICOM(t, dcm, dicomFixture{Frames: []*image.Gray{greyImage(t, benign)}, JPEG: true, PixelSpacingMM: spacing,
+		PatientName: fixturePatientName, PatientID: fixturePatientID})
+	seen = append(seen, b.Requests()...)
 	b.ResetRequests()
 	if s := p.analyze(dcm); s != "done" {
 		t.Fatalf("analysing %s: state %s: %s", dcm, s, p.text("#file-error"))
@@ -814,13 +779,66 @@ func TestApp(t *testing.T) {
 	if reqs := b.Requests(); len(reqs) > 0 {
 		t.Errorf("the second analysis made %d requests, want none: %+v", len(reqs), reqs)
 	}
+	if got := p.result().Label; got != native.Label.String() {
+		t.Errorf("the JPEG DICOM of %s: class %q, the PNG's is %q", filepath.Base(benign), got, native.Label)
+	}
+	checkCaption(t, p, "DICOM")
 	checkArea(t, p, spacing)
 	if a := p.text("#long-axis"); a != "" && !strings.HasSuffix(a, " mm") {
 		t.Errorf("with the DICOM's pixel spacing the long axis reads %q, want mm", a)
 	}
+	threshold, calibrated := sureThreshold(t, dir)
+	if !calibrated {
+		msg := fmt.Sprintf("%s serves uncalibrated heads: no Unsure state to check (./build.sh build ships %s)", dir, "weights/heads/pooled/heads.safetensors")
+		if os.Getenv("CI") != "" {
+			t.Error(msg)
+		} else {
+			t.Log(msg)
+		}
+	} else {
+		checkCertainty(t, p, threshold, "JPEG DICOM of "+filepath.Base(benign))
+	}
+	checkNoPatientData(t, p, filepath.Base(dcm))
 	p.screenshot("04-dicom")
 	checkTablet(t, p)
 	checkKeyboardOpensPicker(t, b)
+
+	// A cine loop of three uncompressed frames, the scale in the ultrasound
+	// regions sequence: the page analyses the middle frame and says so.
+	// The middle frame is a scan the shipped heads are unsure about (its
+	// top calibrated probability about 0.5): the page must say "Unsure".
+	// The other two frames are inverted, so analysing one of them would
+	// not match the native result.
+	cineStart := time.Now()
+	const regionSpacing = 0.08
+	cine := filepath.Join(t.TempDir(), "cine-3.dcm")
+	mid := greyImage(t, benign411)
+	writeDICOM(t, cine, dicomFixture{Frames: []*image.Gray{inverted(mid), mid, inverted(mid)}, RegionSpacingMM: regionSpacing,
+		PatientName: fixturePatientName, PatientID: fixturePatientID})
+	if s := p.analyze(cine); s != "done" {
+		t.Fatalf("analysing %s: state %s: %s", cine, s, p.text("#file-error"))
+	}
+	checkCaption(t, p, "DICOM", "cine loop: frame 2 of 3 (the middle one) analysed")
+	nativeCine := nativeResult(t, dir, cine, true)
+	checkMatchesNative(t, p, nativeCine, "cine loop's middle frame")
+	checkArea(t, p, regionSpacing)
+	if calibrated {
+		if !checkCertainty(t, p, threshold, "cine loop of "+filepath.Base(benign411)) {
+			t.Errorf("%s, the middle frame, was chosen as a scan the shipped heads are unsure about; now they are sure (choose another)", filepath.Base(benign411))
+		}
+		if !nativeCine.Calibrated || nativeCine.Sure {
+			t.Errorf("the native pipeline on the cine loop: calibrated %v, sure %v; want an unsure calibrated answer", nativeCine.Calibrated, nativeCine.Sure)
+		}
+	}
+	p.screenshot("04b-cine-unsure")
+
+	// Teaching mode refuses the ultrasound image itself as its mask.
+	checkTruthRefused(t, p, benign411, nativeCine.W, nativeCine.H)
+	p.screenshot("04c-not-a-mask")
+	t.Logf("the cine loop, its native check and the refused mask took %v", time.Since(cineStart).Round(time.Second))
+	seen = append(seen, b.Requests()...)
+	checkNoImageData(t, origin, seen, gate.requests(), filepath.Base(benign), filepath.Base(benign411),
+		filepath.Base(dcm), filepath.Base(cine), fixturePatientName, fixturePatientID, "Zelda")
 
 	// A corrupt file: an error that names it, and the app stays usable.
 	corrupt := filepath.Join(t.TempDir(), "corrupt.png")

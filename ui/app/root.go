@@ -588,7 +588,8 @@ func (c *Root) loadTruth(file js.Value, name string) {
 	go func() {
 		pic, err := client.decode(file, name)
 		var mask []uint8
-		if err == nil {
+		decoded := err == nil
+		if decoded {
 			mask, err = view.MaskFromImage(name, pic.Frame.Image(), w, h)
 		}
 		c.env.Lock()
@@ -596,8 +597,12 @@ func (c *Root) loadTruth(file js.Value, name string) {
 		if seq != c.seq || c.Result == nil || isCancelled(err) {
 			return
 		}
-		if err != nil {
+		if err != nil && !decoded {
 			c.TruthError = describeFileError(name, err)
+			return
+		}
+		if err != nil { // read, but not a mask for this image: MaskFromImage says why, naming the file
+			c.TruthError = err.Error()
 			return
 		}
 		counts, err := view.Compare(c.Result.Mask, mask)
