@@ -530,7 +530,7 @@ func describeFileError(name string, err error) string {
 	case kindCorrupt:
 		return fmt.Sprintf("%s is damaged or incomplete and cannot be read. Export the image again and retry. (%v)", name, err)
 	case kindUnsupported:
-		return fmt.Sprintf("%s uses an image variant busam does not read (for example 16-bit PNG or compressed DICOM). Save it as 8-bit PNG or JPEG. (%v)", name, err)
+		return fmt.Sprintf("%s uses an image variant busam does not read (for example 16-bit PNG, or DICOM compressed other than as JPEG baseline). Save it as 8-bit PNG or JPEG, or export the DICOM uncompressed. (%v)", name, err)
 	}
 	return fmt.Sprintf("%s could not be analysed: %v", name, err)
 }
