@@ -37,14 +37,16 @@ type CropRule struct {
 	// its parent image, so it reaches the encoder at the parent's scale and
 	// depth. A bare crop is resized to the 1024 frame like a whole image,
 	// which magnifies its tissue 2-3x: unlike any real scan, and measured
-	// to teach the model that "normal" looks zoomed in (RESULTS.md).
+	// to teach the model that "normal" looks zoomed in; the frame, though,
+	// was measured to teach "normal has a black border" (RESULTS.md).
 	KeepFrame bool
 }
 
 // DefaultCropRule takes a crop at least 128 px and half the image along
-// each side, 5% of the image away from the lesion, no more than 2:1, kept
-// in its parent's frame.
-var DefaultCropRule = CropRule{Margin: 0.05, MinSide: 128, MinShare: 0.5, MaxAspect: 2, KeepFrame: true}
+// each side, 5% of the image away from the lesion, no more than 2:1, as a
+// bare crop: kept in a black frame (KeepFrame) the crops taught the model
+// that "normal" has a black border (RESULTS.md), which real scans lack.
+var DefaultCropRule = CropRule{Margin: 0.05, MinSide: 128, MinShare: 0.5, MaxAspect: 2}
 
 // LesionFreeCrop returns the largest rectangle of a w x h image that keeps
 // rule's margin from every lesion pixel of mask (row-major, 1 = lesion),
