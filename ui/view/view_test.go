@@ -168,11 +168,11 @@ func TestComposeRejectsBadSizes(t *testing.T) {
 		dst []byte
 		l   Layers
 	}{
-		"short output":       {make([]byte, 5), Layers{}},
-		"mask size":          {make([]byte, 24), Layers{Mask: make([]uint8, 5)}},
-		"truth size":         {make([]byte, 24), Layers{Truth: make([]uint8, 7)}},
-		"evidence geometry":  {make([]byte, 24), Layers{ShowEvidence: true, Evidence: make([]float32, 5), EvW: 2, EvH: 2}},
-		"evidence at image":  {make([]byte, 24), Layers{ShowEvidence: true, Heat: make([]float64, 5)}},
+		"short output":      {make([]byte, 5), Layers{}},
+		"mask size":         {make([]byte, 24), Layers{Mask: make([]uint8, 5)}},
+		"truth size":        {make([]byte, 24), Layers{Truth: make([]uint8, 7)}},
+		"evidence geometry": {make([]byte, 24), Layers{ShowEvidence: true, Evidence: make([]float32, 5), EvW: 2, EvH: 2}},
+		"evidence at image": {make([]byte, 24), Layers{ShowEvidence: true, Heat: make([]float64, 5)}},
 	} {
 		if err := Compose(tc.dst, base, tc.l); err == nil {
 			t.Errorf("%s: no error", name)
@@ -208,7 +208,6 @@ func TestSampleGridGeometry(t *testing.T) {
 		}
 	}
 }
-
 
 func TestMaskFromImage(t *testing.T) {
 	rgba := image.NewNRGBA(image.Rect(0, 0, 2, 1))
