@@ -734,8 +734,14 @@ func TestApp(t *testing.T) {
 	if pageDice < threshold {
 		t.Errorf("Dice %.3f is below %.3f (%s)", pageDice, threshold, why)
 	}
-	if _, err := browsertest.Eval[bool](b, `(document.getElementById('show-attention')?.click(), true)`); err != nil {
+	// The class-evidence overlay, with a legend that says what it shows.
+	if _, err := browsertest.Eval[bool](b, `(document.getElementById('show-evidence').click(), true)`); err != nil {
 		t.Fatal(err)
+	}
+	p.waitFor(`document.getElementById('evidence-legend') !== null`, quickUITimeout)
+	if legend := p.text("#evidence-legend"); !strings.Contains(legend, "towards (warm) or away from (cool) "+native.Label.String()) ||
+		!strings.Contains(legend, "gradient × input at the classifier's pooling") {
+		t.Errorf("evidence legend %q does not say what it shows for %s", legend, native.Label)
 	}
 	p.screenshot("03-teaching")
 

@@ -10,6 +10,8 @@
 //   //      probs: {normal, benign, malignant}, label,
 //   //      timings: {decode, encoder, heads, total} (ms),
 //   //      backend: 'cpu'|'webgpu', attention: {width, height, data: Float32Array} | null,
+//   //      evidence: {width, height, data: Float32Array} | null  (for the label: > 0 towards it, < 0 away;
+//   //                gradient x input at the classifier's pooling, over the padded encoder frame like attention),
 //      flip: true when the mirror image was analysed too (options.flip),
 //   //      embedding: {shape: [256, S/16, S/16], data: Float32Array}  (only when asked for)}
 //   const img = await b.decode(fileOrBlobOrBytes);  // the image for display, decoded in the worker

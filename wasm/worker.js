@@ -255,6 +255,7 @@ self.onmessage = (ev) => {
       const transfer = [];
       if (result && result.mask) transfer.push(result.mask.buffer);
       if (result && result.attention) transfer.push(result.attention.data.buffer);
+      if (result && result.evidence) transfer.push(result.evidence.data.buffer);
       if (result && result.embedding) transfer.push(result.embedding.data.buffer);
       if (result && result.rgba) transfer.push(result.rgba.buffer);
       if (result instanceof Uint8Array) transfer.push(result.buffer);

@@ -42,10 +42,16 @@ type Backend[T any] interface {
 	// Linear is l applied to the vector x, then GELU when gelu is set.
 	Linear(x T, l *Linear, gelu bool) T
 	// Output collects the results: mask logits [1,4h,4w], attention
-	// [h*w+2], class logits and the classifier's context, the second
-	// quarter-ish of z [2c+2] (its features' mean over the whole grid, c
-	// values at z[c:2c]); or the first error of the pass.
+	// [h*w+2], class logits and the classifier's input z [2c+2]
+	// (Output.ClassifierInput); or the first error of the pass. Infer
+	// fills in the rest of Output.
 	Output(logits, att, cls, z T, h, w, classes, c int) (Output, error)
+	// Evidence is ClassEvidence of the features f [c,h,w] under the
+	// pooling weights of att (its first h*w values) for the host weights
+	// wts [classes,2c] of EvidenceWeights, on the host: [classes,h,w]. A
+	// backend may return nil (the training recorder, which has no use for
+	// it).
+	Evidence(f, att T, wts []float32, c, h, w, classes int) (*tensor.Tensor, error)
 }
 
 // Infer runs the heads in inference mode on backend b: emb is the
@@ -83,11 +89,29 @@ func Infer[T any](b Backend[T], m *Model, emb, img T, h, w, k int) (Output, erro
 
 	att := b.Attention(logits, h, w, c.AttnEps)
 	feats := c.EmbedDim + c.Width[0]
-	pooled := b.Pool(b.Concat(emb, c.EmbedDim, a, c.Width[0], h, w), feats, h, w, att)
+	f := b.Concat(emb, c.EmbedDim, a, c.Width[0], h, w)
+	pooled := b.Pool(f, feats, h, w, att)
 	z := b.Standardize(pooled, m.featShift, m.featScale)
 	z = b.LayerNorm(z, m.norm)
 	cls := b.Linear(b.Linear(z, m.fc1, true), m.fc2, false)
-	return b.Output(logits, att, cls, pooled, h, w, c.Classes, feats)
+	out, err := b.Output(logits, att, cls, pooled, h, w, c.Classes, feats)
+	if err != nil {
+		return Output{}, err
+	}
+	if len(out.ClassifierInput) != 2*feats+2 {
+		return Output{}, fmt.Errorf("heads: backend gave %d classifier inputs, want %d", len(out.ClassifierInput), 2*feats+2)
+	}
+	out.Context = slices.Clone(out.ClassifierInput[feats : 2*feats])
+	// Class evidence (evidence.go): the score's gradient on the host from
+	// the pooled vector, then gradient x input over the grid on the backend.
+	wts, err := m.EvidenceWeights(out.ClassifierInput, h*w)
+	if err != nil {
+		return Output{}, err
+	}
+	if out.Evidence, err = b.Evidence(f, att, wts, feats, h, w, c.Classes); err != nil {
+		return Output{}, err
+	}
+	return out, nil
 }
 
 // cpuBackend is Backend on host tensors. The training forward pass is
@@ -156,9 +180,13 @@ func (cpuBackend) Linear(x *tensor.Tensor, l *Linear, gelu bool) *tensor.Tensor 
 	return y
 }
 
-func (cpuBackend) Output(logits, att, cls, z *tensor.Tensor, h, w, _, c int) (Output, error) {
+func (cpuBackend) Output(logits, att, cls, z *tensor.Tensor, h, w, _, _ int) (Output, error) {
 	return Output{MaskLogits: logits, ClassLogits: cls.Data, Attention: tensor.From(att.Data[:h*w], 1, h, w),
-		Context: slices.Clone(z.Data[c : 2*c])}, nil
+		ClassifierInput: slices.Clone(z.Data)}, nil
+}
+
+func (cpuBackend) Evidence(f, att *tensor.Tensor, wts []float32, _, h, w, classes int) (*tensor.Tensor, error) {
+	return ClassEvidence(f, att.Data[:h*w], wts, classes), nil
 }
 
 // infer is Infer on the host for an input that passed Check.

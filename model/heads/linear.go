@@ -26,12 +26,15 @@ func (l *Linear) Forward(x *tensor.Tensor) *tensor.Tensor {
 	return y
 }
 
-// Backward adds the parameter gradients into g and returns dL/dx.
+// Backward adds the parameter gradients into g (unless g is nil: the
+// input gradient only) and returns dL/dx.
 func (l *Linear) Backward(x, dy *tensor.Tensor, g Grads) *tensor.Tensor {
-	cpu.Gemm(false, false, l.Out, l.In, 1, 1, dy.Data, 1, x.Data, l.In, 1, g[l.W.Index], l.In)
-	gb := g[l.B.Index]
-	for i, d := range dy.Data {
-		gb[i] += d
+	if g != nil {
+		cpu.Gemm(false, false, l.Out, l.In, 1, 1, dy.Data, 1, x.Data, l.In, 1, g[l.W.Index], l.In)
+		gb := g[l.B.Index]
+		for i, d := range dy.Data {
+			gb[i] += d
+		}
 	}
 	dx := tensor.New(l.In)
 	cpu.Gemm(true, false, l.In, 1, l.Out, 1, l.W.Value.Data, l.In, dy.Data, 1, 0, dx.Data, 1)

@@ -90,6 +90,16 @@ type Output struct {
 	// decoder) over the whole grid, before standardisation: what the
 	// image looks like as a whole, the input of Typicality.
 	Context []float32
+	// ClassifierInput is the classifier's input z [2c+2] before
+	// standardisation (pooled features, their grid mean, the mask's mean
+	// and peak; c = EmbedDim+Width[0]); Context is its z[c:2c].
+	ClassifierInput []float32
+	// Evidence [Classes, h, w] is, per class k, where the image's features
+	// pushed the classifier towards (positive) or away from (negative) k:
+	// gradient x input at the classifier's pooling of the log-odds of k
+	// against the other classes, over the whole grid (evidence.go). Nil
+	// from the training forward pass.
+	Evidence *tensor.Tensor
 }
 
 // convBlock is conv -> GroupNorm (optional) -> GELU.

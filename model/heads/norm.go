@@ -129,14 +129,16 @@ func (n *LayerNorm) Forward(x *tensor.Tensor) (*tensor.Tensor, normStats) {
 	return y, st
 }
 
-// Backward adds the affine gradients into g and returns the input gradient.
+// Backward adds the affine gradients into g (unless g is nil: the input
+// gradient only) and returns the input gradient.
 func (n *LayerNorm) Backward(st normStats, dy *tensor.Tensor, g Grads) *tensor.Tensor {
-	gg, gb := g[n.Gamma.Index], g[n.Beta.Index]
 	var mD, mDX float64
 	for i, d := range dy.Data {
 		xh := float64(st.xhat.Data[i])
-		gg[i] += float32(float64(d) * xh)
-		gb[i] += d
+		if g != nil {
+			g[n.Gamma.Index][i] += float32(float64(d) * xh)
+			g[n.Beta.Index][i] += d
+		}
 		dxh := float64(d) * float64(n.Gamma.Value.Data[i])
 		mD += dxh
 		mDX += dxh * xh

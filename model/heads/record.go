@@ -70,6 +70,11 @@ func (r *recorder) Linear(x *tensor.Tensor, l *Linear, gelu bool) *tensor.Tensor
 	return r.t.h1d
 }
 
+// Evidence is skipped in training: nothing reads it there.
+func (r *recorder) Evidence(_, _ *tensor.Tensor, _ []float32, _, _, _, _ int) (*tensor.Tensor, error) {
+	return nil, nil
+}
+
 // forward runs Infer on the recorder: the training forward pass. fixed,
 // when set, replaces the attention derived from the mask (the gradient
 // check holds it still, as Backward does). in must pass Check.

@@ -75,6 +75,10 @@ func TestPredictFlipAveragesMirroredViews(t *testing.T) {
 		!slices.Equal(ba.ViewProbs[0], rb.Probs) || ra.ViewProbs != nil {
 		t.Errorf("view probabilities %v (one view: %v), want %v and %v", ab.ViewProbs, ra.ViewProbs, ra.Probs, rb.Probs)
 	}
+	// the evidence map is the image's own view's, for the averaged label
+	if ab.Evidence == nil || ab.Label != ra.Label || !slices.Equal(ab.Evidence.Data, ra.Evidence.Data) {
+		t.Error("the evidence map is not the image's own view's")
+	}
 	// The mask is the average of the logits: where both views agree it
 	// agrees with them.
 	ma, mb := ra.Mask, mirrorMask(rb.Mask, g.OrigW, g.OrigH)

@@ -33,7 +33,16 @@ type Result struct {
 	// Attention is the classifier's mask-guided pooling weights [1,64,64]
 	// over the padded encoder frame (Geometry says which part is image).
 	Attention *tensor.Tensor
-	Geometry  encoder.Geometry
+	// Evidence [1,64,64], over the same frame as Attention, is where the
+	// image's features pushed the classifier towards (positive) or away
+	// from (negative) Label: heads.Output.Evidence (gradient x input at
+	// the classifier's pooling) for Label's class, of the image's own view
+	// only. The mirror view's map is not averaged in: its grid is the
+	// mirrored padded frame, whose cells do not line up with the image's
+	// once mirrored back (the padding sits on the right), and the map
+	// explains one forward pass. Nil when the heads give none.
+	Evidence *tensor.Tensor
+	Geometry encoder.Geometry
 	// Calibrated is set when the heads carry a calibration (busam
 	// calibrate): Probs are then temperature-scaled, and Sure says whether
 	// the top class reaches the threshold fitted on validation data, where
@@ -94,8 +103,8 @@ type View struct{ Embedding, Input *tensor.Tensor }
 // mirror is the view of the image mirrored left-right (embedding and input
 // of imageio.FlipHorizontal(img)). The heads run on both; the mirror's mask
 // logits, mirrored back at the image's own size, are averaged with the
-// image's, and so are the class probabilities. The attention map is the
-// unflipped view's.
+// image's, and so are the class probabilities. The attention and evidence
+// maps are the unflipped view's.
 func PredictFlip(m Heads, view, mirror View, g encoder.Geometry) (Result, error) {
 	return predictViews(m, g, view, mirror)
 }
@@ -201,6 +210,10 @@ func combine(outs []heads.Output, headsTime time.Duration, g encoder.Geometry, c
 		}
 	}
 	res.Label = res.Classes[best]
+	if ev := outs[0].Evidence; ev != nil && len(ev.Shape) == 3 && ev.Shape[0] == classes {
+		p := ev.Shape[1] * ev.Shape[2]
+		res.Evidence = tensor.From(ev.Data[best*p:(best+1)*p], 1, ev.Shape[1], ev.Shape[2])
+	}
 	res.Mask = threshold(logits)
 	res.Context = outs[0].Context
 	res.Distance = typ.Distance(res.Context)

@@ -125,6 +125,12 @@ func TestPredict(t *testing.T) {
 			if res.MaskSuppressed && slices.Contains(res.Mask, 1) {
 				t.Errorf("normal result has lesion pixels")
 			}
+			// the evidence map is the heads' own for the predicted class
+			out, _ := m.Predict(heads.Input{Embedding: emb})
+			if res.Evidence == nil || !slices.Equal(res.Evidence.Shape, []int{1, 16, 16}) ||
+				!slices.Equal(res.Evidence.Data, out.Evidence.Data[want*256:(want+1)*256]) {
+				t.Errorf("%d classes, %v: evidence is not the heads' map for the predicted class", classes, wantLabel)
+			}
 		}
 	}
 }

@@ -49,3 +49,32 @@ func (d *Device) MaskPool(dst, f, a *Buffer, c, hw int) error {
 	}
 	return d.run(maskPoolSpec, []uint32{uint32(c), uint32(hw), 0, 0}, groups1D(c, 1), f, a, dst)
 }
+
+var evidenceSpec = &kernelSpec{name: "evidence", files: []string{"common.wgsl", "evidence.wgsl"}, writes: []bool{false, false, false, true}}
+
+// Evidence mirrors heads.ClassEvidence: for a CHW map f [c,hw], pixel
+// weights a [hw] (a may be longer: the attention with its two mask
+// statistics) and weights w [classes,2c], dst[k*hw+i] = a[i] * sum_ch
+// f[ch,i] w[k,ch] + sum_ch f[ch,i] w[k,c+ch], classes*hw values.
+func (d *Device) Evidence(dst, f, a, w *Buffer, c, hw, classes int) error {
+	const op = "evidence"
+	if err := positive(op, c, hw, classes); err != nil {
+		return err
+	}
+	if err := fits32(op, max(c*hw, classes*hw, classes*2*c)); err != nil {
+		return err
+	}
+	if err := need(op, "f", f, c*hw); err != nil {
+		return err
+	}
+	if err := need(op, "a", a, hw); err != nil {
+		return err
+	}
+	if err := need(op, "w", w, classes*2*c); err != nil {
+		return err
+	}
+	if err := need(op, "dst", dst, classes*hw); err != nil {
+		return err
+	}
+	return d.run(evidenceSpec, []uint32{uint32(c), uint32(hw), uint32(classes), 0}, groups1D(classes*hw, 256), f, a, w, dst)
+}

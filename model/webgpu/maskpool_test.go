@@ -64,3 +64,25 @@ func TestMaskPoolMatchesHeads(t *testing.T) {
 		})
 	}
 }
+
+func TestEvidenceMatchesHeads(t *testing.T) {
+	d := testDevice(t)
+	r := rand.New(rand.NewPCG(45, 46))
+	for _, s := range []struct{ c, h, w, classes int }{{1, 1, 1, 2}, {288, 64, 64, 3}, {5, 7, 3, 3}} {
+		t.Run(fmt.Sprintf("%dx%dx%d/%d", s.c, s.h, s.w, s.classes), func(t *testing.T) {
+			hw := s.h * s.w
+			f := tensor.From(randSlice(r, s.c*hw, 3), s.c, s.h, s.w)
+			a := make([]float32, hw+2) // the attention buffer: weights, then mean and peak
+			for i := range a {
+				a[i] = r.Float32() / float32(hw)
+			}
+			w := randSlice(r, s.classes*2*s.c, 1)
+			want := heads.ClassEvidence(f, a[:hw], w, s.classes)
+			gy := zeros(t, d, s.classes*hw)
+			if err := d.Evidence(gy, upload(t, d, f.Data), upload(t, d, a), upload(t, d, w), s.c, hw, s.classes); err != nil {
+				t.Fatal(err)
+			}
+			check(t, "evidence", read(t, d, gy), want.Data, 2e-5)
+		})
+	}
+}

@@ -159,9 +159,11 @@ type analysis struct {
 	Label         string
 	Timings       map[string]float64
 	Backend       string
-	Attention     []float32
-	AttW, AttH    int
-	Flip          bool // the mirror image was analysed too
+	// Evidence is the class-evidence map for Label (EvW x EvH cells of
+	// the padded encoder frame; > 0 towards Label, < 0 away from it).
+	Evidence []float32
+	EvW, EvH int
+	Flip     bool // the mirror image was analysed too
 	// Calibrated probabilities; Sure: the top class reaches the threshold
 	// fitted on validation data, where sure answers were right
 	// SureAccuracy of the time.
@@ -231,16 +233,16 @@ func (m *modelClient) analyze(file js.Value, name string, flip bool) (*analysis,
 	}
 	a.Mask = make([]uint8, a.Width*a.Height)
 	js.CopyBytesToGo(a.Mask, mask)
-	if att := v.Get("attention"); att.Type() == js.TypeObject {
-		a.AttW, a.AttH = num2int(att.Get("width")), num2int(att.Get("height"))
-		data := att.Get("data")
-		if n := data.Length(); n == a.AttW*a.AttH && n > 0 {
+	if ev := v.Get("evidence"); ev.Type() == js.TypeObject {
+		a.EvW, a.EvH = num2int(ev.Get("width")), num2int(ev.Get("height"))
+		data := ev.Get("data")
+		if n := data.Length(); n == a.EvW*a.EvH && n > 0 {
 			raw := make([]byte, 4*n)
 			bytesView := js.Global().Get("Uint8Array").New(data.Get("buffer"), data.Get("byteOffset"), 4*n)
 			js.CopyBytesToGo(raw, bytesView)
-			a.Attention = make([]float32, n)
-			for i := range a.Attention {
-				a.Attention[i] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))
+			a.Evidence = make([]float32, n)
+			for i := range a.Evidence {
+				a.Evidence[i] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))
 			}
 		}
 	}

@@ -64,12 +64,12 @@ func (c *Root) Drop(e vugu.DOMEvent) {
 	}
 }
 
-// ToggleFill, ToggleContour, ToggleAttention and ToggleOverlap follow
+// ToggleFill, ToggleContour, ToggleEvidence and ToggleOverlap follow
 // their checkboxes.
 func (c *Root) ToggleFill(e vugu.DOMEvent)    { c.ShowFill = checked(e); c.redraw() }
 func (c *Root) ToggleContour(e vugu.DOMEvent) { c.ShowContour = checked(e); c.redraw() }
-func (c *Root) ToggleAttention(e vugu.DOMEvent) {
-	c.ShowAttention = checked(e)
+func (c *Root) ToggleEvidence(e vugu.DOMEvent) {
+	c.ShowEvidence = checked(e)
 	c.redraw()
 }
 func (c *Root) ToggleOverlap(e vugu.DOMEvent) { c.ShowOverlap = checked(e); c.redraw() }

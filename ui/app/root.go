@@ -115,12 +115,12 @@ type Root struct {
 	modelFiles []modelFile
 
 	// Display options.
-	ShowFill      bool
-	ShowContour   bool
-	Opacity       int // percent
-	ShowAttention bool
-	ShowOverlap   bool
-	DragOver      bool
+	ShowFill     bool
+	ShowContour  bool
+	Opacity      int // percent
+	ShowEvidence bool
+	ShowOverlap  bool
+	DragOver     bool
 
 	// Teaching mode: a ground-truth mask for the open image.
 	TruthName  string
@@ -129,7 +129,7 @@ type Root struct {
 	TruthError string
 
 	pixels []byte    // composed RGBA, reused between draws
-	heat   []float64 // the attention map at image size, made on first use
+	heat   []float64 // the evidence map at image size (-1..1), made on first use
 }
 
 // ImageMeta is what the open image's file says beyond its pixels.
@@ -545,12 +545,12 @@ func (c *Root) redraw() {
 	}
 	l := view.Layers{
 		ShowFill: c.ShowFill, ShowContour: c.ShowContour, Opacity: float64(c.Opacity) / 100,
-		ShowOverlap: c.ShowOverlap && c.truth != nil, ShowAttention: c.ShowAttention,
+		ShowOverlap: c.ShowOverlap && c.truth != nil, ShowEvidence: c.ShowEvidence,
 	}
 	if r := c.Result; r != nil {
-		l.Mask, l.Attention, l.AttW, l.AttH = r.Mask, r.Attention, r.AttW, r.AttH
-		if c.ShowAttention && c.heat == nil && len(r.Attention) == r.AttW*r.AttH && len(r.Attention) > 0 {
-			c.heat = view.AttentionAtImage(r.Attention, r.AttW, r.AttH, c.base.W, c.base.H)
+		l.Mask, l.Evidence, l.EvW, l.EvH = r.Mask, r.Evidence, r.EvW, r.EvH
+		if c.ShowEvidence && c.heat == nil && len(r.Evidence) == r.EvW*r.EvH && len(r.Evidence) > 0 {
+			c.heat = view.EvidenceAtImage(r.Evidence, r.EvW, r.EvH, c.base.W, c.base.H)
 		}
 		l.Heat = c.heat
 	}
@@ -892,6 +892,16 @@ func (c *Root) RowClass(r ClassRow) string {
 		return "prob prob-predicted"
 	}
 	return "prob"
+}
+
+// EvidenceLegend says what the evidence overlay shows, for the class it
+// explains (the most probable one, even when the answer is unsure).
+func (c *Root) EvidenceLegend() string {
+	if c.Result == nil {
+		return ""
+	}
+	return fmt.Sprintf("Where the image's features pushed the classifier towards (warm) or away from (cool) %s; "+
+		"gradient × input at the classifier's pooling, 16-pixel cells of the model's input, scaled to the strongest.", c.Result.Label)
 }
 
 // OpacityValue and OpacityText feed the opacity slider.

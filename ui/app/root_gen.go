@@ -1108,16 +1108,16 @@ func (c *Root) Build(vgin *vugu.BuildIn) (vgout *vugu.BuildOut) {
 							}
 							vgn = &vugu.VGNode{Type: vugu.VGNodeType(1), Data: "\n        "}
 							vgparent.AppendChild(vgn)
-							if c.Result.Attention != nil {
+							if c.Result.Evidence != nil {
 								vgn = &vugu.VGNode{Type: vugu.VGNodeType(3), Namespace: "", Data: "label", Attr: []vugu.VGAttribute{{Namespace: "", Key: "class", Val: "check"}}}
 								vgparent.AppendChild(vgn)
 								{
 									vgparent := vgn
 									_ = vgparent
-									vgn = &vugu.VGNode{Type: vugu.VGNodeType(3), Namespace: "", Data: "input", Attr: []vugu.VGAttribute{{Namespace: "", Key: "id", Val: "show-attention"}, vugu.VGAttribute{Namespace: "", Key: "type", Val: "checkbox"}}}
+									vgn = &vugu.VGNode{Type: vugu.VGNodeType(3), Namespace: "", Data: "input", Attr: []vugu.VGAttribute{{Namespace: "", Key: "id", Val: "show-evidence"}, vugu.VGAttribute{Namespace: "", Key: "type", Val: "checkbox"}}}
 									vgparent.AppendChild(vgn)
 									{
-										b, err := vjson.Marshal(c.ShowAttention)
+										b, err := vjson.Marshal(c.ShowEvidence)
 										if err != nil {
 											panic(err)
 										}
@@ -1125,39 +1125,32 @@ func (c *Root) Build(vgin *vugu.BuildIn) (vgout *vugu.BuildOut) {
 									}
 									vgn.DOMEventHandlerSpecList = append(vgn.DOMEventHandlerSpecList, vugu.DOMEventHandlerSpec{
 										EventType: "change",
-										Func:      func(event vugu.DOMEvent) { c.ToggleAttention(event) },
+										Func:      func(event vugu.DOMEvent) { c.ToggleEvidence(event) },
 										// TODO: implement capture, etc. mostly need to decide syntax
 									})
-									vgn = &vugu.VGNode{Type: vugu.VGNodeType(1), Data: " What the model looked at (attention heatmap)"}
+									vgn = &vugu.VGNode{Type: vugu.VGNodeType(1), Data: " Evidence for the predicted class ("}
+									vgparent.AppendChild(vgn)
+									vgn = &vugu.VGNode{Type: vugu.VGNodeType(3), Namespace: "", Data: "span", Attr: []vugu.VGAttribute(nil)}
+									vgparent.AppendChild(vgn)
+									vgn.SetInnerHTML(c.Result.Label)
+									vgn = &vugu.VGNode{Type: vugu.VGNodeType(1), Data: ")"}
 									vgparent.AppendChild(vgn)
 								}
 							}
 							vgn = &vugu.VGNode{Type: vugu.VGNodeType(1), Data: "\n        "}
 							vgparent.AppendChild(vgn)
-							if c.ShowAttention && c.Result.Attention != nil {
-								vgn = &vugu.VGNode{Type: vugu.VGNodeType(3), Namespace: "", Data: "span", Attr: []vugu.VGAttribute{{Namespace: "", Key: "class", Val: "heat-legend"}, vugu.VGAttribute{Namespace: "", Key: "aria-hidden", Val: "true"}}}
+							if c.ShowEvidence && c.Result.Evidence != nil {
+								vgn = &vugu.VGNode{Type: vugu.VGNodeType(3), Namespace: "", Data: "div", Attr: []vugu.VGAttribute{{Namespace: "", Key: "id", Val: "evidence-legend"}, vugu.VGAttribute{Namespace: "", Key: "class", Val: "heat-legend"}}}
 								vgparent.AppendChild(vgn)
 								{
 									vgparent := vgn
 									_ = vgparent
-									vgn = &vugu.VGNode{Type: vugu.VGNodeType(3), Namespace: "", Data: "span", Attr: []vugu.VGAttribute(nil)}
+									vgn = &vugu.VGNode{Type: vugu.VGNodeType(3), Namespace: "", Data: "span", Attr: []vugu.VGAttribute{{Namespace: "", Key: "class", Val: "heat-scale"}, vugu.VGAttribute{Namespace: "", Key: "aria-hidden", Val: "true"}}}
 									vgparent.AppendChild(vgn)
-									{
-										vgparent := vgn
-										_ = vgparent
-										vgn = &vugu.VGNode{Type: vugu.VGNodeType(1), Data: "low"}
-										vgparent.AppendChild(vgn)
-									}
-									vgn = &vugu.VGNode{Type: vugu.VGNodeType(3), Namespace: "", Data: "span", Attr: []vugu.VGAttribute{{Namespace: "", Key: "class", Val: "heat-bar"}}}
+									vgn.SetInnerHTML(vugu.HTML("\x3Cspan\x3Eagainst\x3C/span\x3E\x3Cspan class=\"heat-bar\"\x3E\x3C/span\x3E\x3Cspan\x3Efor\x3C/span\x3E"))
+									vgn = &vugu.VGNode{Type: vugu.VGNodeType(3), Namespace: "", Data: "span", Attr: []vugu.VGAttribute{{Namespace: "", Key: "class", Val: "muted small"}}}
 									vgparent.AppendChild(vgn)
-									vgn = &vugu.VGNode{Type: vugu.VGNodeType(3), Namespace: "", Data: "span", Attr: []vugu.VGAttribute(nil)}
-									vgparent.AppendChild(vgn)
-									{
-										vgparent := vgn
-										_ = vgparent
-										vgn = &vugu.VGNode{Type: vugu.VGNodeType(1), Data: "high"}
-										vgparent.AppendChild(vgn)
-									}
+									vgn.SetInnerHTML(c.EvidenceLegend())
 								}
 							}
 							vgn = &vugu.VGNode{Type: vugu.VGNodeType(1), Data: "\n      "}

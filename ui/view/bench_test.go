@@ -14,14 +14,14 @@ func benchCompose(b *testing.B, cached bool) {
 	truth := square(w, h, 210, 140, 340, 250)
 	att := make([]float32, 64*64)
 	for i := range att {
-		att[i] = float32(i % 61)
+		att[i] = float32(i%61 - 30)
 	}
 	dst := make([]byte, len(base.Pix))
 	l := Layers{Mask: mask, Truth: truth, ShowFill: true, ShowContour: true, ShowOverlap: true, Opacity: 0.4,
-		Attention: att, AttW: 64, AttH: 64, ShowAttention: true}
+		Evidence: att, EvW: 64, EvH: 64, ShowEvidence: true}
 	b.SetBytes(int64(len(dst)))
 	if cached {
-		l.Heat = AttentionAtImage(att, 64, 64, w, h)
+		l.Heat = EvidenceAtImage(att, 64, 64, w, h)
 	}
 	for b.Loop() {
 		if err := Compose(dst, base, l); err != nil {

@@ -1,6 +1,6 @@
 // Package view turns an analysis into what the UI shows: the RGBA pixels of
 // the image with its overlays (lesion fill and contour, ground-truth
-// overlap, attention heatmap), the numbers beside it (area, Dice) and the
+// overlap, class-evidence map), the numbers beside it (area, Dice) and the
 // result JSON it exports. It is plain Go with no browser dependency, so it
 // is tested natively; the wasm app copies its output to a canvas in one
 // call. It has no image codecs: the model worker decodes images and
@@ -41,13 +41,16 @@ type Layers struct {
 	// instead of one lesion colour; needs Truth.
 	ShowOverlap bool
 
-	// Attention is the classifier's pooling weights over the square
-	// encoder frame (AttW x AttH cells) in which the image sits top-left,
-	// scaled so its longest side spans the frame.
-	Attention     []float32
-	AttW, AttH    int
-	ShowAttention bool
-	// Heat, if set, is AttentionAtImage's result for this image, kept by
+	// Evidence is the classifier's class-evidence map for the predicted
+	// class (pipeline.Result.Evidence: > 0 towards it, < 0 away from it)
+	// over the square encoder frame (EvW x EvH cells) in which the image
+	// sits top-left, scaled so its longest side spans the frame. It is
+	// drawn over the whole image in EvidenceColor's diverging colours,
+	// under the fill and the outline.
+	Evidence     []float32
+	EvW, EvH     int
+	ShowEvidence bool
+	// Heat, if set, is EvidenceAtImage's result for this image, kept by
 	// the caller so redraws (an opacity slider) skip the resampling.
 	Heat []float64
 
@@ -109,18 +112,18 @@ func Compose(dst []byte, base Frame, l Layers) error {
 	}
 	alpha := clamp01(l.Opacity)
 
-	if l.ShowAttention && (len(l.Attention) > 0 || l.Heat != nil) {
+	if l.ShowEvidence && (len(l.Evidence) > 0 || l.Heat != nil) {
 		heat := l.Heat
 		if heat == nil {
-			if l.AttW <= 0 || l.AttH <= 0 || len(l.Attention) != l.AttW*l.AttH {
-				return fmt.Errorf("view: attention map is %dx%d with %d values", l.AttW, l.AttH, len(l.Attention))
+			if l.EvW <= 0 || l.EvH <= 0 || len(l.Evidence) != l.EvW*l.EvH {
+				return fmt.Errorf("view: evidence map is %dx%d with %d values", l.EvW, l.EvH, len(l.Evidence))
 			}
-			heat = AttentionAtImage(l.Attention, l.AttW, l.AttH, base.W, base.H)
+			heat = EvidenceAtImage(l.Evidence, l.EvW, l.EvH, base.W, base.H)
 		}
 		if len(heat) != n {
-			return fmt.Errorf("view: heat map has %d pixels, the image %dx%d", len(heat), base.W, base.H)
+			return fmt.Errorf("view: evidence map has %d pixels, the image %dx%d", len(heat), base.W, base.H)
 		}
-		drawHeatmap(dst, heat, alpha)
+		drawEvidence(dst, heat)
 	}
 	if a := weight256(alpha); l.ShowFill && a > 0 {
 		switch {
@@ -247,34 +250,11 @@ func drawContour(dst []byte, w, h int, mask []uint8, width int, c RGB) {
 	}
 }
 
-// drawHeatmap blends a 0..1 heat map, with transparency growing as
-// attention falls, so the image stays readable.
-func drawHeatmap(dst []byte, heat []float64, alpha float64) {
-	for i, v := range heat {
-		if a := weight256(alpha * (0.25 + 0.75*v) * v); a > 0 {
-			blend256(dst[4*i:], heatLUT[int(clamp01(v)*255+0.5)], a)
-		}
-	}
-}
-
-// heatLUT is Colormap at 256 levels, finer than the eye tells apart.
-var heatLUT = func() (lut [256]RGB) {
-	for i := range lut {
-		lut[i] = Colormap(float64(i) / 255)
-	}
-	return lut
-}()
-
-// AttentionAtImage samples the attention map at every image pixel and
-// normalises it to 0..1 over the image. The frame is square with the image
-// at its top-left, scaled so its longest side spans the frame; so cell
-// coordinates are pixel coordinates times aw/max(w,h).
-func AttentionAtImage(att []float32, aw, ah, w, h int) []float64 {
-	return normalize(SampleAttention(att, aw, ah, w, h))
-}
-
-// SampleAttention is AttentionAtImage without the normalisation.
-func SampleAttention(att []float32, aw, ah, w, h int) []float64 {
+// SampleGrid samples a map over the encoder's grid (aw x ah cells) at
+// every pixel of a w x h image, bilinearly. The frame is square with the
+// image at its top-left, scaled so its longest side spans the frame; so
+// cell coordinates are pixel coordinates times aw/max(w,h).
+func SampleGrid(att []float32, aw, ah, w, h int) []float64 {
 	sx := float64(aw) / float64(max(w, h))
 	sy := float64(ah) / float64(max(w, h))
 	out := make([]float64, w*h)
@@ -298,23 +278,6 @@ func SampleAttention(att []float32, aw, ah, w, h int) []float64 {
 	return out
 }
 
-// normalize rescales values to 0..1 in place; a flat map becomes 0.
-func normalize(out []float64) []float64 {
-	lo, hi := math.Inf(1), math.Inf(-1)
-	for _, v := range out {
-		lo, hi = math.Min(lo, v), math.Max(hi, v)
-	}
-	span := hi - lo
-	for i, v := range out {
-		if span > 0 && !math.IsNaN(v) {
-			out[i] = (v - lo) / span
-		} else {
-			out[i] = 0
-		}
-	}
-	return out
-}
-
 // tap maps pixel p to the left cell and weight for bilinear sampling of
 // cells at half-cell centres (like align_corners=False).
 func tap(p, scale float64, n int) (int, float64) {
@@ -327,23 +290,6 @@ func tap(p, scale float64, n int) (int, float64) {
 	}
 	i := int(c)
 	return i, c - float64(i)
-}
-
-// heatStops is a dark-blue -> teal -> yellow ramp (like viridis), readable
-// on grey ultrasound.
-var heatStops = []RGB{{68, 1, 84}, {59, 82, 139}, {33, 145, 140}, {94, 201, 98}, {253, 231, 37}}
-
-// Colormap maps v in 0..1 to the heat ramp.
-func Colormap(v float64) RGB {
-	v = clamp01(v) * float64(len(heatStops)-1)
-	i := int(v)
-	if i >= len(heatStops)-1 {
-		return heatStops[len(heatStops)-1]
-	}
-	f := v - float64(i)
-	a, b := heatStops[i], heatStops[i+1]
-	mix := func(p, q uint8) uint8 { return uint8(float64(p)*(1-f) + float64(q)*f + 0.5) }
-	return RGB{mix(a.R, b.R), mix(a.G, b.G), mix(a.B, b.B)}
 }
 
 func clamp01(v float64) float64 {

@@ -168,10 +168,11 @@ func TestComposeRejectsBadSizes(t *testing.T) {
 		dst []byte
 		l   Layers
 	}{
-		"short output":       {make([]byte, 5), Layers{}},
-		"mask size":          {make([]byte, 24), Layers{Mask: make([]uint8, 5)}},
-		"truth size":         {make([]byte, 24), Layers{Truth: make([]uint8, 7)}},
-		"attention geometry": {make([]byte, 24), Layers{ShowAttention: true, Attention: make([]float32, 5), AttW: 2, AttH: 2}},
+		"short output":      {make([]byte, 5), Layers{}},
+		"mask size":         {make([]byte, 24), Layers{Mask: make([]uint8, 5)}},
+		"truth size":        {make([]byte, 24), Layers{Truth: make([]uint8, 7)}},
+		"evidence geometry": {make([]byte, 24), Layers{ShowEvidence: true, Evidence: make([]float32, 5), EvW: 2, EvH: 2}},
+		"evidence at image": {make([]byte, 24), Layers{ShowEvidence: true, Heat: make([]float64, 5)}},
 	} {
 		if err := Compose(tc.dst, base, tc.l); err == nil {
 			t.Errorf("%s: no error", name)
@@ -182,7 +183,7 @@ func TestComposeRejectsBadSizes(t *testing.T) {
 	}
 }
 
-func TestSampleAttentionGeometry(t *testing.T) {
+func TestSampleGridGeometry(t *testing.T) {
 	// A 4x4 map whose value is the column index. The frame is square with
 	// the image top-left, its longest side spanning the frame.
 	att := make([]float32, 16)
@@ -201,32 +202,10 @@ func TestSampleAttentionGeometry(t *testing.T) {
 		{"wide image spans the frame", 8, 4, 5, 2.25},      // scale 4/8: (5.5*0.5-0.5)
 		{"tall image, middle column", 4, 8, 2, 0.75},       // (2.5*0.5-0.5)
 	} {
-		got := SampleAttention(att, 4, 4, tc.w, tc.h)
+		got := SampleGrid(att, 4, 4, tc.w, tc.h)
 		if v := got[0*tc.w+tc.x]; math.Abs(v-tc.wantCell) > 1e-9 {
 			t.Errorf("%s: pixel x=%d samples %v, want %v", tc.name, tc.x, v, tc.wantCell)
 		}
-	}
-	n := AttentionAtImage(att, 4, 4, 8, 8)
-	if n[0] != 0 || n[7] != 1 {
-		t.Errorf("normalised ends %v, %v; want 0, 1", n[0], n[7])
-	}
-	flat := AttentionAtImage(make([]float32, 16), 4, 4, 3, 3)
-	for _, v := range flat {
-		if v != 0 {
-			t.Fatalf("a flat map normalises to %v, want 0", v)
-		}
-	}
-}
-
-func TestColormap(t *testing.T) {
-	if Colormap(0) != heatStops[0] || Colormap(1) != heatStops[len(heatStops)-1] {
-		t.Error("colormap ends are not the ramp's ends")
-	}
-	if Colormap(-3) != Colormap(0) || Colormap(7) != Colormap(1) || Colormap(math.NaN()) != Colormap(0) {
-		t.Error("colormap does not clamp")
-	}
-	if Colormap(0.25) != heatStops[1] {
-		t.Errorf("Colormap(0.25) = %v, want the second stop %v", Colormap(0.25), heatStops[1])
 	}
 }
 

@@ -115,6 +115,12 @@ type Result struct {
 	Label                  string
 	Attention              []float32 // AttentionW*AttentionH, row-major; empty if the model has none
 	AttentionW, AttentionH int
+	// Evidence, EvidenceW*EvidenceH row-major over the same padded encoder
+	// frame as Attention, is pipeline.Result.Evidence: where the image's
+	// features pushed the classifier towards (positive) or away from
+	// (negative) Label; empty if the model gives none.
+	Evidence             []float32
+	EvidenceW, EvidenceH int
 	// Embedding is the encoder's output, row-major EmbeddingShape
 	// ([256,S/16,S/16]); only with AnalyzeOptions.Embedding.
 	Embedding      []float32
@@ -348,6 +354,12 @@ func toResult(p pipeline.Result, decode, total time.Duration, backend string) (*
 		h, w := a.Shape[len(a.Shape)-2], a.Shape[len(a.Shape)-1]
 		if h*w == len(a.Data) {
 			r.Attention, r.AttentionW, r.AttentionH = a.Data, w, h
+		}
+	}
+	if e := p.Evidence; e != nil && len(e.Shape) >= 2 {
+		h, w := e.Shape[len(e.Shape)-2], e.Shape[len(e.Shape)-1]
+		if h*w == len(e.Data) {
+			r.Evidence, r.EvidenceW, r.EvidenceH = e.Data, w, h
 		}
 	}
 	if emb := p.Embedding; emb != nil {

@@ -38,6 +38,8 @@ func (m fakeModel) Analyze(img image.Image) (pipeline.Result, error) {
 	r.Label = m.classes[len(m.classes)-1]
 	r.Attention = tensor.New(1, 2, 3)
 	r.Attention.Data[5] = 1
+	r.Evidence = tensor.New(1, 2, 3)
+	r.Evidence.Data[4] = -0.5
 	return r, nil
 }
 
@@ -189,6 +191,9 @@ func TestAnalyze(t *testing.T) {
 	}
 	if r.AttentionW != 3 || r.AttentionH != 2 || r.Attention[5] != 1 {
 		t.Errorf("attention %dx%d %v", r.AttentionW, r.AttentionH, r.Attention)
+	}
+	if r.EvidenceW != 3 || r.EvidenceH != 2 || r.Evidence[4] != -0.5 {
+		t.Errorf("evidence %dx%d %v", r.EvidenceW, r.EvidenceH, r.Evidence)
 	}
 	if r.Timings.Encoder != 2 || r.Timings.Heads != 1 || r.Timings.Total < r.Timings.Decode {
 		t.Errorf("timings %+v", r.Timings)

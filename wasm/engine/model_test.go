@@ -160,4 +160,16 @@ func compareWebGPUWithCPU(t *testing.T, files map[string][]byte, img image.Image
 	if maxDiff > 1e-5 {
 		t.Errorf("attention differs by %.3g", maxDiff)
 	}
+	if got.Evidence == nil || want.Evidence == nil || len(got.Evidence.Data) != len(want.Evidence.Data) {
+		t.Fatalf("evidence: webgpu %v, cpu %v", got.Evidence, want.Evidence)
+	}
+	var evDiff, evMag float64
+	for i, w := range want.Evidence.Data {
+		evDiff = max(evDiff, math.Abs(float64(got.Evidence.Data[i]-w)))
+		evMag = max(evMag, math.Abs(float64(w)))
+	}
+	t.Logf("evidence max |webgpu - cpu| = %.3g (max |evidence| %.3g)", evDiff, evMag)
+	if !(evDiff <= 1e-2*evMag) || got.Label != want.Label {
+		t.Errorf("evidence differs by %.3g, more than 1%% of %.3g (labels %v, %v)", evDiff, evMag, got.Label, want.Label)
+	}
 }

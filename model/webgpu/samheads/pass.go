@@ -194,15 +194,15 @@ func (p *pass) Linear(x *webgpu.Buffer, l *heads.Linear, gelu bool) *webgpu.Buff
 	return y
 }
 
-// Output packs the three results into one buffer and reads it back once:
-// in the browser every read is a round trip through a promise.
+// Output packs the results into one buffer and reads it back once: in
+// the browser every read is a round trip through a promise.
 func (p *pass) Output(logits, att, cls, z *webgpu.Buffer, h, w, classes, feats int) (heads.Output, error) {
-	nm, na := 16*h*w, h*w
-	out := p.alloc(nm + na + classes + feats)
+	nm, na, nz := 16*h*w, h*w, 2*feats+2
+	out := p.alloc(nm + na + classes + nz)
 	for _, c := range []struct {
 		src            *webgpu.Buffer
 		off, from, len int
-	}{{logits, 0, 0, nm}, {att, nm, 0, na}, {cls, nm + na, 0, classes}, {z, nm + na + classes, feats, feats}} {
+	}{{logits, 0, 0, nm}, {att, nm, 0, na}, {cls, nm + na, 0, classes}, {z, nm + na + classes, 0, nz}} {
 		if p.err == nil {
 			p.fail(p.d.Copy(out, c.off, c.src, c.from, c.len))
 		}
@@ -215,9 +215,31 @@ func (p *pass) Output(logits, att, cls, z *webgpu.Buffer, h, w, classes, feats i
 		return heads.Output{}, err
 	}
 	return heads.Output{
-		MaskLogits:  tensor.From(v[:nm], 1, 4*h, 4*w),
-		Attention:   tensor.From(v[nm:nm+na], 1, h, w),
-		ClassLogits: v[nm+na : nm+na+classes],
-		Context:     v[nm+na+classes : nm+na+classes+feats],
+		MaskLogits:      tensor.From(v[:nm], 1, 4*h, 4*w),
+		Attention:       tensor.From(v[nm:nm+na], 1, h, w),
+		ClassLogits:     v[nm+na : nm+na+classes],
+		ClassifierInput: v[nm+na+classes : nm+na+classes+nz],
 	}, nil
+}
+
+// Evidence uploads the host weights, runs the evidence kernel over the
+// features still on the device and reads back only the maps
+// [classes,h,w]: a second round trip, after Output's.
+func (p *pass) Evidence(f, att *webgpu.Buffer, wts []float32, c, h, w, classes int) (*tensor.Tensor, error) {
+	wb := p.alloc(len(wts))
+	if p.err == nil {
+		p.fail(p.d.Write(wb, wts))
+	}
+	ev := p.alloc(classes * h * w)
+	if p.err == nil {
+		p.fail(p.d.Evidence(ev, f, att, wb, c, h*w, classes))
+	}
+	if p.err != nil {
+		return nil, p.err
+	}
+	v, err := p.d.Read(ev)
+	if err != nil {
+		return nil, err
+	}
+	return tensor.From(v, classes, h, w), nil
 }

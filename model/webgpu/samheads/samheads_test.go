@@ -81,6 +81,20 @@ func compareOutputs(t *testing.T, got, want heads.Output) {
 	if ctxDiff, ctxMag := maxDiff(got.Context, want.Context); len(want.Context) == 0 || !(ctxDiff <= 1e-4*max(1, ctxMag)) {
 		t.Errorf("context (%d values) differs from the CPU's (%d) by %.3g (max %.3g)", len(got.Context), len(want.Context), ctxDiff, ctxMag)
 	}
+	// Class evidence: the host gradient from each backend's own pooled
+	// vector, then the grid map on the device; within 1e-3 of its largest
+	// magnitude per class.
+	if got.Evidence == nil || want.Evidence == nil || fmt.Sprint(got.Evidence.Shape) != fmt.Sprint(want.Evidence.Shape) {
+		t.Fatalf("evidence %v, cpu %v", got.Evidence, want.Evidence)
+	}
+	p := want.Evidence.Len() / want.Evidence.Shape[0]
+	for k := range want.Evidence.Shape[0] {
+		d, mag := maxDiff(got.Evidence.Data[k*p:(k+1)*p], want.Evidence.Data[k*p:(k+1)*p])
+		t.Logf("evidence class %d: max |gpu-cpu| %.3g (max |evidence| %.3g, relative %.3g)", k, d, mag, d/mag)
+		if !(d <= 1e-3*mag) {
+			t.Errorf("evidence of class %d differs by %.3g, more than 1e-3 of %.3g", k, d, mag)
+		}
+	}
 }
 
 func maxDiff(got, want []float32) (diff, mag float64) {

@@ -6,7 +6,7 @@
 //	setManifest(text)        -> Promise<[{role, path, size, sha256}]>
 //	addFile(role, Uint8Array, sha256hex?) -> Promise<void>  (rejects a file whose SHA-256 differs)
 //	load({inputSize, backend, gpu}) -> Promise<{backend, backendReason, files, inputSize}>
-//	analyze(name, Uint8Array, {flip, embedding}?) -> Promise<{mask, width, height, probs, label, timings, backend, attention, flip, calibrated, sure, sureAccuracy, unusual, notUltrasound, embedding?}>
+//	analyze(name, Uint8Array, {flip, embedding}?) -> Promise<{mask, width, height, probs, label, timings, backend, attention, evidence, flip, calibrated, sure, sureAccuracy, unusual, notUltrasound, embedding?}>
 //	decode(name, Uint8Array) -> Promise<{rgba: Uint8ClampedArray, width, height, format, pixelSpacingMM: [row, col], frames, frame}>
 //	maskPNG(Uint8Array mask, width, height) -> Promise<Uint8Array>  (the mask as an 8-bit PNG)
 //
@@ -271,6 +271,7 @@ func resultToJS(r *engine.Result) map[string]any {
 		"backend":   r.Backend,
 		"flip":      r.Flip,
 		"attention": nil,
+		"evidence":  nil,
 		// calibrated probabilities, and whether the answer is sure (the
 		// top class reaches the threshold fitted on validation data)
 		"calibrated":   r.Calibrated,
@@ -284,6 +285,11 @@ func resultToJS(r *engine.Result) map[string]any {
 	if len(r.Attention) > 0 {
 		out["attention"] = map[string]any{
 			"width": r.AttentionW, "height": r.AttentionH, "data": float32sToJS(r.Attention),
+		}
+	}
+	if len(r.Evidence) > 0 {
+		out["evidence"] = map[string]any{
+			"width": r.EvidenceW, "height": r.EvidenceH, "data": float32sToJS(r.Evidence),
 		}
 	}
 	if len(r.Embedding) > 0 {
