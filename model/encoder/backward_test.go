@@ -261,25 +261,9 @@ func TestEncoderGradients(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 5))
 	p := gradParams(t, Tiny, 3)
 	e := fromParams(p)
-	x := tensor.From(randFloats(rng, 3*64*64, 1), 3, 64, 64)
-	y, tape, err := e.ForwardRecord(x, Scope{Input: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := tensor.From(randFloats(rng, len(y.Data), 1), y.Shape...)
-	g, dx, err := tape.Backward(r)
-	if err != nil {
-		t.Fatal(err)
-	}
+	x, g, dx, loss := recordWhole(t, &e, rng)
 	if len(g) != len(p.Weights()) {
 		t.Errorf("%d gradients, want one per parameter (%d)", len(g), len(p.Weights()))
-	}
-	loss := func() float64 {
-		out, err := e.Forward(x)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return dot(out.Data, r.Data)
 	}
 	b1, b2, b3 := &p.Blocks[1][0], &p.Blocks[2][1], &p.Blocks[3][0]
 	ws := []*Weight{
@@ -295,6 +279,30 @@ func TestEncoderGradients(t *testing.T) {
 	ts = append(ts, fdTensor{name: "input", data: x.Data, grad: dx.Data, apply: func() {}})
 	st := checkFD(t, "encoder", loss, ts, 3, fdStep, rng)
 	t.Log(st)
+}
+
+// recordWhole runs a recorded forward of *e on a random 3x64x64 input x
+// and the backward of L = sum(r*y) for a random r; loss recomputes L with
+// the inference forward of *e, which fdTensors rebuilds as it perturbs.
+func recordWhole(t *testing.T, e **Encoder, rng *rand.Rand) (x *tensor.Tensor, g Grads, dx *tensor.Tensor, loss func() float64) {
+	t.Helper()
+	x = tensor.From(randFloats(rng, 3*64*64, 1), 3, 64, 64)
+	y, tape, err := (*e).ForwardRecord(x, Scope{Input: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := tensor.From(randFloats(rng, len(y.Data), 1), y.Shape...)
+	if g, dx, err = tape.Backward(r); err != nil {
+		t.Fatal(err)
+	}
+	loss = func() float64 {
+		out, err := (*e).Forward(x)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return dot(out.Data, r.Data)
+	}
+	return x, g, dx, loss
 }
 
 // TestRecordedForward checks that the training forward is the inference
@@ -406,23 +414,7 @@ func TestEncoderGradientsMobileSAM(t *testing.T) {
 	rng := rand.New(rand.NewPCG(6, 6))
 	p := gradParams(t, MobileSAM, 3)
 	e := fromParams(p)
-	x := tensor.From(randFloats(rng, 3*64*64, 1), 3, 64, 64)
-	y, tape, err := e.ForwardRecord(x, Scope{Input: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := tensor.From(randFloats(rng, len(y.Data), 1), y.Shape...)
-	g, dx, err := tape.Backward(r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	loss := func() float64 {
-		out, err := e.Forward(x)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return dot(out.Data, r.Data)
-	}
+	x, g, dx, loss := recordWhole(t, &e, rng)
 	b1, b2, b3 := &p.Blocks[1][1], &p.Blocks[2][3], &p.Blocks[3][1]
 	ws := []*Weight{
 		p.Stem[0].Weight, p.MBConv[1].Conv2.Weight, p.Merges[0].Conv3.Weight,
@@ -453,23 +445,7 @@ func TestEncoderGradientsWeights(t *testing.T) {
 	p := loaded.Params // this test's own copy, perturbed in place
 	e := fromParams(p)
 	rng := rand.New(rand.NewPCG(6, 7))
-	x := tensor.From(randFloats(rng, 3*64*64, 1), 3, 64, 64)
-	y, tape, err := e.ForwardRecord(x, Scope{Input: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := tensor.From(randFloats(rng, len(y.Data), 1), y.Shape...)
-	g, dx, err := tape.Backward(r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	loss := func() float64 {
-		out, err := e.Forward(x)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return dot(out.Data, r.Data)
-	}
+	x, g, dx, loss := recordWhole(t, &e, rng)
 	b1, b2, b3 := &p.Blocks[1][0], &p.Blocks[2][5], &p.Blocks[3][1]
 	ws := []*Weight{
 		p.Stem[1].Weight, p.MBConv[0].Conv3.Weight, p.Merges[1].Conv2.Weight,
