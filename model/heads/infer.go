@@ -88,7 +88,7 @@ func Infer[T any](b Backend[T], m *Model, emb, img T, h, w, k int) (Output, erro
 	logits := b.Conv(d2, m.out, 4*h, 4*w)
 
 	att := b.Attention(logits, h, w, c.AttnEps)
-	feats := c.EmbedDim + c.Width[0]
+	feats := c.poolFeatures()
 	f := b.Concat(emb, c.EmbedDim, a, c.Width[0], h, w)
 	pooled := b.Pool(f, feats, h, w, att)
 	z := b.Standardize(pooled, m.featShift, m.featScale)

@@ -53,7 +53,7 @@ func (m *Model) SaveWithMetadata(path string, extra map[string]string) error {
 	}
 	delete(meta, typicalityKey)
 	if !m.Typical.IsZero() {
-		if err := m.Typical.validate(m.contextLen()); err != nil {
+		if err := m.Typical.validate(m.Config.poolFeatures()); err != nil {
 			return fmt.Errorf("heads: saving %s: %w", path, err)
 		}
 		te, tm, err := typicalityEntries(m.Typical)
@@ -110,7 +110,7 @@ func Decode(name string, data []byte) (*Model, error) {
 	}
 	typical := 0 // tensors of the typicality model
 	if s, ok := meta[typicalityKey]; ok {
-		if m.Typical, typical, err = decodeTypicality(s, f.Tensor, m.contextLen()); err != nil {
+		if m.Typical, typical, err = decodeTypicality(s, f.Tensor, m.Config.poolFeatures()); err != nil {
 			return nil, fmt.Errorf("heads: %s: bad typicality model: %v", name, err)
 		}
 	}

@@ -183,6 +183,11 @@ type Model struct {
 	fc1, fc2             *Linear
 }
 
+// poolFeatures is the channel count c of the features the classifier pools
+// (the embedding and the first decoder block): its input z has 2c+2 values,
+// and Output.Context c.
+func (c Config) poolFeatures() int { return c.EmbedDim + c.Width[0] }
+
 // New builds a model with seeded random weights.
 func New(c Config) (*Model, error) {
 	if err := c.Validate(); err != nil {
@@ -214,7 +219,7 @@ func New(c Config) (*Model, error) {
 	// lesion share of a frame, so early Dice gradients are not swamped.
 	s.normal(m.out.W, 0.01)
 	s.fill(m.out.B, -2)
-	feat := 2*(c.EmbedDim+w0) + 2
+	feat := 2*c.poolFeatures() + 2
 	m.featShift = s.add("cls.feat_shift", feat)
 	m.featScale = s.fill(s.add("cls.feat_scale", feat), 1)
 	m.featShift.Frozen, m.featScale.Frozen = true, true

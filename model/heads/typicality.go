@@ -139,6 +139,3 @@ func decodeTypicality(meta string, get func(string) (*tensor.Tensor, error), fea
 	}
 	return t, 3, t.validate(features)
 }
-
-// contextLen is the length of Output.Context: the classifier's features.
-func (m *Model) contextLen() int { return m.Config.EmbedDim + m.Config.Width[0] }
